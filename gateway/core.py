@@ -1,0 +1,237 @@
+"""The gateway's async core: every LLM call of the process goes through ``Gateway.complete``.
+
+The layers, in the order a call meets them::
+
+    cache lookup ─hit──────────────────────────────────────────────► ledger (cached, saved $)
+        │ miss (replay: CacheMiss, nothing sent)
+        ▼
+    in-flight dedupe ─ an identical request already on the wire? wait for its answer
+        ▼
+    retry loop (tenacity) ── for each attempt:
+        budget check → concurrency semaphore → rate limiter → transport (the only network I/O)
+        ▼
+    content-filter check → cache store → ledger (live, tokens, $ , retries)
+
+The cache key is computed once, before anything else. Clock, sleep and the jitter source are
+injectable, so tests observe every wait without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from cache import CachePolicy, CorruptEntry, ResponseCache, request_key, short_digest
+from gateway import errors
+from gateway.ledger import Ledger, price_model_for, price_usd
+from gateway.limits import RateLimiter, RateLimits
+from gateway.retry import RetryPolicy
+from gateway.transport import Transport
+from gateway.types import ChatCall, Completion
+
+log = structlog.get_logger("gateway")
+
+# Errors after which no later call of the run can succeed: the gateway refuses every later call.
+FATAL_ERRORS = (
+    errors.BudgetExceeded,
+    errors.CacheMiss,
+    errors.CorruptCacheEntry,
+    errors.QuotaExhausted,
+    errors.AuthenticationFailed,
+    errors.ModelNotFound,
+    errors.ConfigurationError,
+)
+
+# Completion tokens assumed for a call's budget reservation when it sets no max_tokens.
+DEFAULT_COMPLETION_ESTIMATE = 512
+
+
+class Gateway:
+    """Cache, concurrency and rate limits, retries and accounting around one transport."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        cache: ResponseCache | None = None,
+        policy: CachePolicy = CachePolicy.READ_WRITE,
+        ledger: Ledger | None = None,
+        concurrency: int = 16,
+        limits: RateLimits | None = None,
+        retry: RetryPolicy | None = None,
+        seed: int = 42,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if cache is None and policy is not CachePolicy.OFF:
+            raise ValueError(f"cache policy {policy.value!r} needs a cache")
+        self.transport = transport
+        self.cache = cache
+        self.policy = policy
+        self.ledger = ledger if ledger is not None else Ledger()
+        self.concurrency = concurrency
+        self.retry = retry or RetryPolicy()
+        self.limiter = RateLimiter(limits or RateLimits(), clock=clock, sleep=sleep)
+        self._sleep = sleep
+        self._jitter = random.Random(seed)
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._inflight: dict[str, asyncio.Future[Completion]] = {}
+        self.fatal_error: errors.GatewayError | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    # -- the one entry point --------------------------------------------------------------------
+    async def complete(self, call: ChatCall) -> Completion:
+        """Answer one chat-completion request, from the cache or the provider."""
+        if self.fatal_error is not None:
+            raise errors.RunAborted(self.fatal_error)
+        key = request_key(
+            endpoint=call.endpoint.identity,
+            model=call.endpoint.model,
+            messages=call.messages,
+            params=call.params,
+            rollout_id=call.rollout_id,
+        )
+        phase = self.ledger.current_phase()
+        price_model = price_model_for(call.endpoint.model, call.endpoint.price_model)
+        try:
+            hit = self._lookup(key, call)
+            if hit is not None:
+                return self._serve_cached(hit, key, price_model, phase)
+            if self.policy is CachePolicy.REPLAY:
+                raise errors.CacheMiss(call.endpoint.model, short_digest(key))
+            pending = self._inflight.get(key)
+            if pending is not None:
+                # The same request is already on the wire: share its answer, pay once.
+                completion = await asyncio.shield(pending)
+                self.ledger.record_cached(completion.cost_usd, phase)
+                return Completion(completion.response, cached=True, key=key, cost_usd=completion.cost_usd)
+            future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+            self._inflight[key] = future
+            try:
+                completion = await self._fetch(call, key, price_model, phase)
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: waiters re-raise it themselves
+                raise
+            else:
+                future.set_result(completion)
+                return completion
+            finally:
+                del self._inflight[key]
+        except FATAL_ERRORS as exc:
+            self.fatal_error = self.fatal_error or exc
+            raise
+
+    # -- cache ----------------------------------------------------------------------------------
+    def _lookup(self, key: str, call: ChatCall) -> dict[str, Any] | None:
+        if self.cache is None or not self.policy.reads:
+            return None
+        try:
+            return self.cache.get(key)
+        except CorruptEntry as exc:
+            if self.policy is CachePolicy.REPLAY:
+                raise errors.CorruptCacheEntry(
+                    f"replay: {exc} (model {call.endpoint.model!r}); delete it or rerun without --replay"
+                ) from exc
+            log.warning("cache.corrupt_entry_refetched", digest=short_digest(key), reason=exc.reason)
+            return None
+
+    def _serve_cached(self, record: dict[str, Any], key: str, price_model: str | None, phase: str) -> Completion:
+        refusal = record.get("refusal")
+        if refusal is not None:
+            self.ledger.record_cached(0.0, phase)
+            raise errors.ContentFiltered(f"content filter (cached refusal): {refusal}")
+        response = record["response"]
+        usage = response.get("usage") or {}
+        would_cost = price_usd(price_model, int(usage.get("prompt_tokens") or 0),
+                               int(usage.get("completion_tokens") or 0))
+        self.ledger.record_cached(would_cost, phase)
+        return Completion(response, cached=True, key=key, cost_usd=would_cost)
+
+    def _store(self, key: str, record: dict[str, Any]) -> None:
+        if self.cache is not None and self.policy.writes:
+            self.cache.set(key, record)
+
+    # -- live calls -----------------------------------------------------------------------------
+    async def _fetch(self, call: ChatCall, key: str, price_model: str | None, phase: str) -> Completion:
+        attempts = 0
+        estimate_tokens = _estimate_tokens(call)
+        estimate_usd = price_usd(price_model, *estimate_tokens) or 0.0
+
+        async def attempt() -> dict[str, Any]:
+            nonlocal attempts
+            self.ledger.reserve(estimate_usd)
+            try:
+                async with self._semaphore:
+                    await self.limiter.acquire(sum(estimate_tokens))
+                    attempts += 1
+                    self.in_flight += 1
+                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                    try:
+                        return await self.transport.send(call)
+                    except errors.RateLimited as exc:
+                        self.retry.check_retry_after(exc)
+                        raise
+                    finally:
+                        self.in_flight -= 1
+            finally:
+                self.ledger.release(estimate_usd)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.max_attempts),
+            retry=retry_if_exception(self.retry.should_retry),
+            wait=lambda state: self.retry.wait_s(state.attempt_number, state.outcome.exception(), self._jitter),
+            sleep=self._sleep,
+            before_sleep=lambda state: log.info(
+                "gateway.retry", attempt=state.attempt_number, model=call.endpoint.model,
+                error=type(state.outcome.exception()).__name__, wait_s=round(state.upcoming_sleep, 3),
+            ),
+            reraise=True,
+        )
+        try:
+            response = await retrying(attempt)
+        except errors.ContentFiltered as exc:
+            self.ledger.record_error(max(0, attempts - 1), phase)
+            self._store(key, {"refusal": str(exc)})
+            raise
+        except errors.BudgetExceeded:
+            raise
+        except errors.GatewayError:
+            self.ledger.record_error(max(0, attempts - 1), phase)
+            raise
+        prompt_tokens, completion_tokens = _usage(response)
+        cost = price_usd(price_model, prompt_tokens, completion_tokens)
+        self.ledger.record_live(prompt_tokens, completion_tokens, cost, max(0, attempts - 1), phase)
+        if _finish_reason(response) == "content_filter":
+            self.ledger.record_error(0, phase)
+            self._store(key, {"refusal": "finish_reason content_filter"})
+            raise errors.ContentFiltered("content filter: the provider withheld the completion (finish_reason)")
+        self._store(key, {"response": response})
+        return Completion(response, cached=False, key=key, attempts=attempts, cost_usd=cost)
+
+
+def _usage(response: dict[str, Any]) -> tuple[int, int]:
+    usage = response.get("usage") or {}
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+def _finish_reason(response: dict[str, Any]) -> str | None:
+    choices = response.get("choices") or [{}]
+    reason = choices[0].get("finish_reason")
+    return reason if isinstance(reason, str) else None
+
+
+def _estimate_tokens(call: ChatCall) -> tuple[int, int]:
+    """(prompt, completion) tokens counted at admission: ~4 characters a token, plus max_tokens."""
+    chars = sum(len(str(m.get("content") or "")) for m in call.messages)
+    max_tokens = call.params.get("max_tokens") or call.params.get("max_completion_tokens")
+    return chars // 4 + 4 * len(call.messages), int(max_tokens or DEFAULT_COMPLETION_ESTIMATE)

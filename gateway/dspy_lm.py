@@ -1,0 +1,115 @@
+"""DSPy integration: a ``dspy.LM`` whose every call goes through the gateway.
+
+DSPy's own cache and retries are turned off (``cache=False, num_retries=0``) so the process has one
+cache and one retry loop. The engine implements DSPy 3.4's ``complete_legacy`` entry point because
+it is the one that still carries ``rollout_id``: DSPy strips it from the canonical ``Request``, yet
+MIPROv2's proposer uses it to ask for distinct samples of otherwise identical prompts, so it must
+reach our cache key. Typed ``complete(Request)`` calls are served too, without a rollout id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import dspy
+
+from gateway.facade import GatewayLoop
+from gateway.core import Gateway
+from gateway.types import ChatCall, Completion, Endpoint
+
+# Keys of DSPy's request dict that are not request parameters.
+_DSPY_ONLY = frozenset({"model", "messages", "prompt", "rollout_id", "cache", "num_retries", "prompt_cache"})
+
+
+class _EngineBase:
+    def __init__(self, gateway: Gateway, loop: GatewayLoop, endpoint: Endpoint) -> None:
+        self.gateway = gateway
+        self.loop = loop
+        self.endpoint = endpoint
+
+    def _call(self, request: Mapping[str, Any]) -> ChatCall:
+        params = {k: _plain_param(k, v) for k, v in request.items() if k not in _DSPY_ONLY and v is not None}
+        return ChatCall(self.endpoint, list(request["messages"]), params, request.get("rollout_id"))
+
+    def _typed_call(self, request: Any) -> ChatCall:
+        from dspy.clients.lm15_boundary import request_kwargs
+
+        data = request_kwargs(request, "chat")
+        data["messages"] = data.get("messages") or []
+        return self._call(data)
+
+    def stream(self, request: Any) -> Any:
+        raise NotImplementedError("the gateway engine does not stream")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.endpoint.model!r})"
+
+
+class GatewayEngine(_EngineBase):
+    """Synchronous DSPy engine: blocks the calling (worker) thread on the gateway loop."""
+
+    def complete_legacy(self, lm: Any, request: dict[str, Any], **_: Any) -> Any:
+        from dspy.clients.call_result import CallResult
+
+        completion = self.loop.run(self.gateway.complete(self._call(request)))
+        return CallResult.legacy(lm, dict(completion.response), kwargs=request)
+
+    def complete(self, request: Any) -> Any:
+        from dspy.clients.lm15_boundary import response_value
+
+        completion = self.loop.run(self.gateway.complete(self._typed_call(request)))
+        return response_value(dict(completion.response), "chat", request)
+
+    def close(self) -> None:
+        pass
+
+
+class AsyncGatewayEngine(_EngineBase):
+    """Async DSPy engine: awaits the gateway on its own loop, hopping there if called from another."""
+
+    async def _complete(self, call: ChatCall) -> Completion:
+        if asyncio.get_running_loop() is self.loop.loop:
+            return await self.gateway.complete(call)
+        future = asyncio.run_coroutine_threadsafe(self.gateway.complete(call), self.loop.loop)
+        return await asyncio.wrap_future(future)
+
+    async def complete_legacy(self, lm: Any, request: dict[str, Any], **_: Any) -> Any:
+        from dspy.clients.call_result import CallResult
+
+        completion = await self._complete(self._call(request))
+        return CallResult.legacy(lm, dict(completion.response), kwargs=request)
+
+    async def complete(self, request: Any) -> Any:
+        from dspy.clients.lm15_boundary import response_value
+
+        completion = await self._complete(self._typed_call(request))
+        return response_value(dict(completion.response), "chat", request)
+
+    async def aclose(self) -> None:
+        pass
+
+
+def make_lm(gateway: Gateway, loop: GatewayLoop, endpoint: Endpoint, **lm_kwargs: Any) -> dspy.LM:
+    """A ``dspy.LM`` for ``endpoint`` whose calls all go through ``gateway`` (DSPy cache and retries off)."""
+    # The shortcut is deprecated for DSPy 3.5; this project pins DSPy below 3.5 (see the module docstring).
+    warnings.filterwarnings("ignore", message="The custom-engine complete_legacy", category=DeprecationWarning)
+    return dspy.LM(
+        endpoint.model,
+        engine=GatewayEngine(gateway, loop, endpoint),
+        async_engine=AsyncGatewayEngine(gateway, loop, endpoint),
+        cache=False,
+        num_retries=0,
+        **lm_kwargs,
+    )
+
+
+def _plain_param(name: str, value: Any) -> Any:
+    """Make a parameter JSON-representable (DSPy may pass a Pydantic class as response_format)."""
+    if name == "response_format" and isinstance(value, type):
+        from litellm.utils import type_to_response_format_param
+
+        return type_to_response_format_param(value)
+    return value

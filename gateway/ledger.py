@@ -1,0 +1,187 @@
+"""Token and cost accounting per phase of a run, and the run's budget cap.
+
+The current phase is set with ``with ledger.phase("search"):``. It lives in a context variable, so it
+follows work into asyncio tasks; work handed to threads that do not copy the context (DSPy's
+parallel executor) sees the innermost phase still open on the ledger, which is the same phase
+because a run's phases follow one another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from gateway.errors import BudgetExceeded
+
+NO_PHASE = "unphased"
+_current_phase: contextvars.ContextVar[str | None] = contextvars.ContextVar("ledger_phase", default=None)
+
+
+@dataclass
+class PhaseTotals:
+    live_calls: int = 0
+    cached_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    saved_usd: float = 0.0
+    unpriced_calls: int = 0
+    retries: int = 0
+    errors: int = 0
+    wall_s: float = 0.0
+
+    def add(self, other: PhaseTotals) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["cost_usd"] = round(self.cost_usd, 6)
+        data["saved_usd"] = round(self.saved_usd, 6)
+        data["wall_s"] = round(self.wall_s, 3)
+        # A cost we could not price is unknown, never $0.
+        data["cost_known"] = self.unpriced_calls == 0
+        return data
+
+
+@dataclass
+class Ledger:
+    """Per-phase totals of every call the gateway makes, and the optional budget cap."""
+
+    max_cost_usd: float | None = None
+    phases: dict[str, PhaseTotals] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: list[str] = []
+        self._reserved_usd = 0.0
+
+    # -- phases -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Attribute every call made inside the block (in tasks and threads alike) to ``name``."""
+        token = _current_phase.set(name)
+        with self._lock:
+            self._open.append(name)
+            self.phases.setdefault(name, PhaseTotals())
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            with self._lock:
+                self.phases[name].wall_s += elapsed
+                self._open.remove(name)
+            _current_phase.reset(token)
+
+    def current_phase(self) -> str:
+        name = _current_phase.get()
+        if name is not None:
+            return name
+        with self._lock:
+            return self._open[-1] if self._open else NO_PHASE
+
+    def _totals(self, phase: str | None) -> PhaseTotals:
+        name = phase or self.current_phase()
+        return self.phases.setdefault(name, PhaseTotals())
+
+    # -- recording ----------------------------------------------------------------------------
+    def record_live(self, prompt_tokens: int, completion_tokens: int, cost_usd: float | None,
+                    retries: int, phase: str | None = None) -> None:
+        with self._lock:
+            totals = self._totals(phase)
+            totals.live_calls += 1
+            totals.prompt_tokens += prompt_tokens
+            totals.completion_tokens += completion_tokens
+            totals.retries += retries
+            if cost_usd is None:
+                totals.unpriced_calls += 1
+            else:
+                totals.cost_usd += cost_usd
+
+    def record_cached(self, would_have_cost_usd: float | None, phase: str | None = None) -> None:
+        with self._lock:
+            totals = self._totals(phase)
+            totals.cached_calls += 1
+            if would_have_cost_usd is not None:
+                totals.saved_usd += would_have_cost_usd
+
+    def record_error(self, retries: int, phase: str | None = None) -> None:
+        with self._lock:
+            totals = self._totals(phase)
+            totals.errors += 1
+            totals.retries += retries
+
+    # -- budget -------------------------------------------------------------------------------
+    @property
+    def spent_usd(self) -> float:
+        with self._lock:
+            return sum(t.cost_usd for t in self.phases.values())
+
+    def reserve(self, estimate_usd: float) -> None:
+        """Admit one live call whose cost is estimated, or raise ``BudgetExceeded``."""
+        if self.max_cost_usd is None:
+            return
+        with self._lock:
+            spent = sum(t.cost_usd for t in self.phases.values())
+            if spent + self._reserved_usd + estimate_usd > self.max_cost_usd:
+                raise BudgetExceeded(spent, self.max_cost_usd)
+            self._reserved_usd += estimate_usd
+
+    def release(self, estimate_usd: float) -> None:
+        if self.max_cost_usd is None:
+            return
+        with self._lock:
+            self._reserved_usd = max(0.0, self._reserved_usd - estimate_usd)
+
+    # -- reporting ----------------------------------------------------------------------------
+    def total(self) -> PhaseTotals:
+        with self._lock:
+            total = PhaseTotals()
+            for totals in self.phases.values():
+                total.add(totals)
+            return total
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"phases": {name: totals}, "total": totals}``; the total is the sum of the phases."""
+        with self._lock:
+            phases = {name: totals.as_dict() for name, totals in self.phases.items()}
+        return {"phases": phases, "total": self.total().as_dict(), "max_cost_usd": self.max_cost_usd}
+
+
+# -- prices -------------------------------------------------------------------------------------
+def price_usd(price_model: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Cost of a call from LiteLLM's price map; None when the model's price is unknown."""
+    entry = _price_entry(price_model) if price_model else None
+    if entry is None:
+        return None
+    return prompt_tokens * entry[0] + completion_tokens * entry[1]
+
+
+@lru_cache(maxsize=64)
+def _price_entry(price_model: str) -> tuple[float, float] | None:
+    import litellm
+
+    candidates = [price_model]
+    if "/" in price_model:
+        candidates.append(price_model.split("/", 1)[1])
+    for name in candidates:
+        info = litellm.model_cost.get(name)
+        if info and info.get("input_cost_per_token") is not None:
+            return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
+    return None
+
+
+def price_model_for(model: str, explicit: str | None) -> str | None:
+    """The model name to price calls with: the explicit one, else the model unless it is an Azure deployment."""
+    if explicit:
+        return explicit
+    if model.startswith("azure/"):
+        return None  # an Azure deployment name is not a model name
+    return model
