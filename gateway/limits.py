@@ -51,7 +51,7 @@ class TokenBucket:
         """Seconds until ``amount`` is available (0 if it is now); amounts above capacity need a full bucket."""
         self.refill(now)
         need = min(amount, self.capacity)
-        if self.level >= need:
+        if self.level >= need - 1e-9:  # tolerate float rounding after an exact sleep
             return 0.0
         return (need - self.level) / self.rate_per_s
 

@@ -1,0 +1,71 @@
+"""Assembles the gateway for a process: one loop thread, one cache, one ledger, one transport."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dspy
+
+from cache import CachePolicy, ResponseCache
+from gateway.core import Gateway
+from gateway.dspy_lm import make_lm
+from gateway.facade import GatewayLoop, SyncGateway
+from gateway.ledger import Ledger
+from gateway.limits import RateLimits
+from gateway.retry import RetryPolicy
+from gateway.transport import LiteLLMTransport, Transport
+from gateway.types import Endpoint
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Everything that shapes how calls are made; validated where users give it (the CLI)."""
+
+    concurrency: int = 16
+    cache_dir: Path | None = None
+    policy: CachePolicy = CachePolicy.READ_WRITE
+    limits: RateLimits = field(default_factory=RateLimits)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_cost_usd: float | None = None
+    seed: int = 42
+
+
+class Runtime:
+    """The process's gateway and the loop it runs on; close it when done (or use ``with``)."""
+
+    def __init__(self, settings: GatewaySettings, transport: Transport | None = None) -> None:
+        self.settings = settings
+        self.cache = None if settings.policy is CachePolicy.OFF else ResponseCache(settings.cache_dir)
+        self.ledger = Ledger(max_cost_usd=settings.max_cost_usd)
+        self.loop = GatewayLoop()
+        self.gateway = Gateway(
+            transport if transport is not None else LiteLLMTransport(),
+            cache=self.cache,
+            policy=settings.policy,
+            ledger=self.ledger,
+            concurrency=settings.concurrency,
+            limits=settings.limits,
+            retry=settings.retry,
+            seed=settings.seed,
+        )
+        self.sync = SyncGateway(self.gateway, self.loop)
+
+    def lm(self, endpoint: Endpoint, **lm_kwargs: Any) -> dspy.LM:
+        return make_lm(self.gateway, self.loop, endpoint, **lm_kwargs)
+
+    def close(self) -> None:
+        self.loop.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
