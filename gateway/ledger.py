@@ -185,3 +185,30 @@ def price_model_for(model: str, explicit: str | None) -> str | None:
     if model.startswith("azure/"):
         return None  # an Azure deployment name is not a model name
     return model
+
+
+LEDGER_COLUMNS = ("live_calls", "cached_calls", "prompt_tokens", "completion_tokens", "cost_usd", "saved_usd",
+                  "retries", "errors", "wall_s")
+
+
+def format_ledger(data: dict[str, Any]) -> str:
+    """A ledger (as ``Ledger.as_dict`` or ``ledger.json`` holds it) as a readable table."""
+    headers = ("phase", "live", "cached", "prompt tok", "compl tok", "cost $", "saved $", "retries", "errors", "wall s")
+    rows = [(name, totals) for name, totals in data.get("phases", {}).items()] + [("total", data["total"])]
+
+    def cells(name: str, t: dict[str, Any]) -> list[str]:
+        cost = f"{t['cost_usd']:.4f}" if t.get("cost_known", True) else f"{t['cost_usd']:.4f}+?"
+        return [name, str(t["live_calls"]), str(t["cached_calls"]), str(t["prompt_tokens"]),
+                str(t["completion_tokens"]), cost, f"{t['saved_usd']:.4f}", str(t["retries"]), str(t["errors"]),
+                f"{t['wall_s']:.1f}"]
+
+    table = [list(headers)] + [cells(n, t) for n, t in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+    lines = []
+    for i, row in enumerate(table):
+        if i == len(table) - 1:
+            lines.append("  ".join("-" * w for w in widths))
+        lines.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))))
+    if not data["total"].get("cost_known", True):
+        lines.append("+? : some calls used a model with no known price (set --price-model)")
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""The concurrent evaluation engine: generation, then five judge calls at once, for every example.
+
+All examples are in flight together; the only bound is the gateway's concurrency. Results are
+collected by example index, never by completion order, so the numbers are identical at any
+concurrency. A judge output that cannot be parsed, a score outside 0–4 and a content-filter
+refusal never become a score: the example is marked failed with its reason and left out of the
+mean. If more than ``max_failure_share`` of the examples fail, the evaluation stops with an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dspy
+
+from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
+from evaluation.signatures import ATTRIBUTES, RUBRICS, JudgeSignature
+from gateway import errors as gateway_errors
+
+
+class EvaluationError(Exception):
+    """An evaluation could not produce a trustworthy score."""
+
+
+class JudgeFailure(EvaluationError):
+    """The judge's answer for one attribute could not be used."""
+
+
+class TooManyFailures(EvaluationError):
+    """More examples failed than the configured share allows."""
+
+
+@dataclass(frozen=True)
+class JudgeScores:
+    """The five attribute scores of one response, with the judge's justifications."""
+
+    scores: dict[str, int]
+    justifications: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    index: int
+    prompt: str
+    response: str | None
+    judged: JudgeScores | None
+    composite: float | None
+    failure: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.failure is not None
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    examples: list[ExampleResult]
+    per_attribute: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def scored(self) -> list[ExampleResult]:
+        return [e for e in self.examples if not e.failed]
+
+    @property
+    def failures(self) -> list[ExampleResult]:
+        return [e for e in self.examples if e.failed]
+
+    @property
+    def mean(self) -> float:
+        """Mean composite (0–1) over the examples that did not fail."""
+        scored = self.scored
+        return sum(e.composite for e in scored if e.composite is not None) / len(scored) if scored else 0.0
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.mean, 2)
+
+
+ProgressHook = Callable[[int, int], None]
+
+# Errors that end the whole run: they must propagate, never be recorded as one example's failure.
+_FATAL = (gateway_errors.BudgetExceeded, gateway_errors.CacheMiss, gateway_errors.CorruptCacheEntry,
+          gateway_errors.RunAborted, gateway_errors.QuotaExhausted, gateway_errors.AuthenticationFailed,
+          gateway_errors.ModelNotFound, gateway_errors.ConfigurationError)
+
+
+class Evaluator:
+    """Scores programs with the 5-attribute judge through the gateway."""
+
+    def __init__(
+        self,
+        task_lm: dspy.LM,
+        judge_lm: dspy.LM,
+        *,
+        weights: MetricWeights = DEFAULT_WEIGHTS,
+        max_failure_share: float = 0.10,
+        judge_attempts: int = 2,
+    ) -> None:
+        if not 0.0 <= max_failure_share <= 1.0:
+            raise ValueError("max_failure_share must be between 0 and 1")
+        if judge_attempts < 1:
+            raise ValueError("judge_attempts must be at least 1")
+        self.task_lm = task_lm
+        self.judge_lm = judge_lm
+        self.weights = weights
+        self.max_failure_share = max_failure_share
+        self.judge_attempts = judge_attempts
+        self._judge = dspy.Predict(JudgeSignature)
+
+    # -- one response -------------------------------------------------------------------------
+    async def judge_attribute(self, prompt: str, response: str, attribute: str) -> tuple[int, str]:
+        """One judge call; an unusable answer is asked again (as a fresh sample) before it fails."""
+        last = "no answer"
+        for attempt in range(self.judge_attempts):
+            # A new rollout id makes a fresh request (and cache entry) for the same prompt.
+            lm = self.judge_lm if attempt == 0 else self.judge_lm.copy(rollout_id=attempt)
+            try:
+                with dspy.context(lm=lm):
+                    out = await self._judge.acall(prompt=prompt, response=response, rubric=RUBRICS[attribute])
+            except gateway_errors.ContentFiltered as exc:
+                raise JudgeFailure(f"{attribute}: content filter: {exc}") from exc
+            except _FATAL:
+                raise
+            except Exception as exc:  # an adapter that cannot parse the judge's text
+                exc = _root_gateway_error(exc) or exc
+                if isinstance(exc, _FATAL):
+                    raise exc from None
+                if isinstance(exc, gateway_errors.ContentFiltered):
+                    raise JudgeFailure(f"{attribute}: content filter: {exc}") from exc
+                if isinstance(exc, gateway_errors.GatewayError):
+                    raise JudgeFailure(f"{attribute}: {type(exc).__name__}: {exc}") from exc
+                last = f"unparsable judge output ({type(exc).__name__})"
+                continue
+            score = out.score
+            if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 4:
+                last = f"score {score!r} outside 0–4"
+                continue
+            return score, str(out.justification or "")
+        raise JudgeFailure(f"{attribute}: {last}")
+
+    async def judge(self, prompt: str, response: str) -> JudgeScores:
+        """Score one response on all five attributes at once."""
+        results = await asyncio.gather(
+            *(self.judge_attribute(prompt, response, a) for a in ATTRIBUTES), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        scores = {a: r[0] for a, r in zip(ATTRIBUTES, results, strict=True)}  # type: ignore[index]
+        notes = {a: r[1] for a, r in zip(ATTRIBUTES, results, strict=True)}  # type: ignore[index]
+        return JudgeScores(scores, notes)
+
+    async def generate(self, program: dspy.Module, prompt: str) -> str:
+        with dspy.context(lm=self.task_lm):
+            prediction = await program.acall(prompt=prompt)
+        return str(prediction.response)
+
+    async def evaluate_example(self, program: dspy.Module, index: int, prompt: str) -> ExampleResult:
+        try:
+            response = await self.generate(program, prompt)
+        except _FATAL:
+            raise
+        except Exception as exc:
+            fatal = _root_gateway_error(exc)
+            if isinstance(fatal, _FATAL):
+                raise fatal from None
+            return ExampleResult(index, prompt, None, None, None, failure=f"generation: {_describe(exc)}")
+        try:
+            judged = await self.judge(prompt, response)
+        except JudgeFailure as exc:
+            return ExampleResult(index, prompt, response, None, None, failure=f"judge: {exc}")
+        return ExampleResult(index, prompt, response, judged, self.weights.composite(judged.scores))
+
+    # -- many examples --------------------------------------------------------------------------
+    async def evaluate(self, program: dspy.Module, prompts: Sequence[str],
+                       progress: ProgressHook | None = None) -> EvaluationResult:
+        """Evaluate ``program`` on every prompt concurrently; results in input order."""
+        done = 0
+
+        async def one(index: int, prompt: str) -> ExampleResult:
+            nonlocal done
+            result = await self.evaluate_example(program, index, prompt)
+            done += 1
+            if progress is not None:
+                progress(done, len(prompts))
+            return result
+
+        tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(prompts)]
+        try:
+            examples = list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        result = EvaluationResult(examples, _per_attribute(examples))
+        failed = len(result.failures)
+        if prompts and failed / len(prompts) > self.max_failure_share:
+            reasons = "; ".join(sorted({e.failure or "" for e in result.failures})[:3])
+            raise TooManyFailures(
+                f"{failed} of {len(prompts)} examples failed (more than {self.max_failure_share:.0%}): {reasons}"
+            )
+        return result
+
+
+def _per_attribute(examples: Sequence[ExampleResult]) -> dict[str, float]:
+    scored = [e.judged for e in examples if e.judged is not None]
+    if not scored:
+        return {}
+    return {a: round(sum(j.scores[a] for j in scored) / len(scored), 4) for a in ATTRIBUTES}
+
+
+def _root_gateway_error(exc: BaseException) -> BaseException | None:
+    """The gateway error behind an exception DSPy wrapped (it re-raises engine errors as its own)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, gateway_errors.GatewayError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    root = _root_gateway_error(exc) or exc
+    return f"{type(root).__name__}: {str(root)[:200]}"
+
+
+def judged_as_dict(result: ExampleResult) -> dict[str, Any]:
+    """A JSON-ready record of one example's evaluation."""
+    return {
+        "index": result.index,
+        "prompt": result.prompt,
+        "response": result.response,
+        "scores": result.judged.scores if result.judged else None,
+        "justifications": result.judged.justifications if result.judged else None,
+        "composite": result.composite,
+        "failure": result.failure,
+    }

@@ -1,0 +1,146 @@
+"""Command-line entry of the main job: flags in, ``run_optimization`` out, one clear line on user errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from cache import CachePolicy
+from evaluation.data import DEFAULT_DATASET, DataError
+from evaluation.engine import EvaluationError
+from gateway import errors as gw_errors
+from gateway.config import load_env
+from gateway.ledger import format_ledger
+from gateway.logs import configure_logging
+from optimizer.mipro import SearchConfig
+from optimizer.progress import Progress
+from optimizer.run import RunConfig, RunError, run_optimization
+
+USER_ERRORS = (DataError, RunError, EvaluationError, gw_errors.PermanentError, gw_errors.BudgetExceeded,
+               gw_errors.CacheMiss, gw_errors.CorruptCacheEntry, gw_errors.RunAborted, gw_errors.TransientError)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="optimize.py",
+        description="Optimize the HelpSteer2 generator's instruction with DSPy MIPROv2 through the caching gateway.",
+    )
+    p.add_argument("--concurrency", type=_positive_int, default=16, help="LLM calls in flight at once (16)")
+    p.add_argument("--model", help="LiteLLM model for generation (default: the Azure deployment in the "
+                                   "environment, else the embedded simulator); 'simulator' forces the simulator")
+    p.add_argument("--prompt-model", help="model that proposes instructions (default: --model)")
+    p.add_argument("--judge-model", help="model that judges responses (default: --model)")
+    p.add_argument("--api-base", help="API base URL for the models")
+    p.add_argument("--price-model", help="model name to price calls with (e.g. gpt-4o for an Azure deployment)")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help="Hugging Face name or JSON/JSONL/CSV/Parquet file")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed dataset rows instead of stopping")
+    p.add_argument("--seed", type=_non_negative_int, default=42, help="seed of every random choice (42)")
+    p.add_argument("--train-size", type=_positive_int, default=160)
+    p.add_argument("--dev-size", type=_positive_int, default=40)
+    p.add_argument("--test-size", type=_non_negative_int, default=100)
+    p.add_argument("--num-candidates", type=_positive_int, default=6, help="instruction candidates (6)")
+    p.add_argument("--num-trials", type=_positive_int, default=10, help="Bayesian search trials (10)")
+    p.add_argument("--minibatch", action="store_true", help="evaluate trials on minibatches of the dev set")
+    p.add_argument("--out", type=Path, help="run directory (default runs/<run-id>/, runs/latest points to it)")
+    p.add_argument("--cache-dir", type=Path, help="response cache directory (default $HSOPT_CACHE_DIR or .cache/llm)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--replay", action="store_true", help="answer only from the cache: zero API spend")
+    mode.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    mode.add_argument("--refresh", action="store_true", help="ignore cached answers, store fresh ones")
+    p.add_argument("--max-cost", type=_positive_float, help="stop before spending more than this many USD")
+    p.add_argument("--dry-run", action="store_true", help="print the estimate and stop")
+    p.add_argument("--rpm", type=_positive_float, help="client-side requests-per-minute limit")
+    p.add_argument("--tpm", type=_positive_float, help="client-side tokens-per-minute limit")
+    p.add_argument("--sim-latency-ms", type=_non_negative_float, help="the simulator's median latency in ms")
+    p.add_argument("--log-json", action="store_true", help="log JSON lines instead of console lines")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    policy = (CachePolicy.REPLAY if args.replay else CachePolicy.OFF if args.no_cache
+              else CachePolicy.REFRESH if args.refresh else CachePolicy.READ_WRITE)
+    if args.minibatch and args.dev_size < 2:
+        raise RunError("--minibatch needs a dev set of at least 2 examples")
+    search = SearchConfig(num_candidates=max(2, args.num_candidates), num_trials=args.num_trials, seed=args.seed,
+                          minibatch=args.minibatch, minibatch_size=min(35, max(1, args.dev_size - 1)))
+    if args.num_candidates < 2:
+        raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
+    return RunConfig(
+        dataset=args.dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, train_size=args.train_size,
+        dev_size=args.dev_size, test_size=args.test_size, search=search, model=args.model,
+        prompt_model=args.prompt_model, judge_model=args.judge_model, api_base=args.api_base,
+        price_model=args.price_model, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
+        max_cost_usd=args.max_cost, cache_dir=args.cache_dir, policy=policy, out_dir=args.out,
+        sim_latency_ms=args.sim_latency_ms, dry_run=args.dry_run,
+    )
+
+
+def print_summary(results: dict[str, Any], ledger: dict[str, Any], run_dir: Path | None) -> None:
+    dev, test = results.get("dev") or {}, results.get("test")
+    print()
+    print(f"{'':<10}{'baseline':>10}{'optimized':>11}{'change':>9}")
+    print(f"{'dev':<10}{dev['baseline']:>10.2f}{dev['optimized']:>11.2f}{dev['improvement']:>+9.2f}")
+    if test:
+        print(f"{'test':<10}{test['baseline']:>10.2f}{test['optimized']:>11.2f}{test['improvement']:>+9.2f}")
+    print(f"\nwinning instruction:\n  {results['optimized_signature']['instructions']}\n")
+    print(format_ledger(ledger))
+    if run_dir is not None:
+        print(f"\noutputs: {run_dir}/")
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_env()
+    args = build_parser().parse_args(argv)
+    configure_logging(json_lines=args.log_json, level=logging.WARNING)
+    try:
+        config = config_from_args(args)
+        outcome = run_optimization(config, progress=Progress(enabled=not args.quiet))
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: completed calls are cached; rerun the same command to resume", file=sys.stderr)
+        return 130
+    if config.dry_run:
+        return 0
+    print_summary(outcome.results, outcome.ledger, outcome.run_dir)
+    return 0

@@ -1,0 +1,322 @@
+"""One optimization run, end to end: data, backend, baseline, MIPROv2, held-out test, artifacts."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+import platform
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dspy
+import structlog
+
+from cache import CachePolicy
+from evaluation.data import LoadedData, Row, Splits, load_rows, prepare_splits
+from evaluation.engine import EvaluationResult, Evaluator, judged_as_dict
+from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
+from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
+from gateway import config as gw_config
+from gateway.errors import GatewayError
+from gateway.limits import RateLimits
+from gateway.runtime import GatewaySettings, Runtime
+from gateway.types import Endpoint
+from optimizer.artifacts import point_latest, write_atomically, write_json
+from optimizer.estimate import estimate_run, format_estimate
+from optimizer.mipro import PhasedMIPROv2, SearchConfig
+from optimizer.progress import Progress
+
+log = structlog.get_logger("optimizer")
+
+TASK_MAX_TOKENS = 1024
+JUDGE_MAX_TOKENS = 256
+
+
+class RunError(Exception):
+    """A run could not complete for a reason the user can act on (one line)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every option of a run; validated by the CLI before it gets here."""
+
+    dataset: str = "nvidia/HelpSteer2"
+    skip_bad_rows: bool = False
+    seed: int = 42
+    train_size: int = 160
+    dev_size: int = 40
+    test_size: int = 100
+    search: SearchConfig = field(default_factory=SearchConfig)
+    weights: MetricWeights = DEFAULT_WEIGHTS
+    max_failure_share: float = 0.10
+    model: str | None = None  # None: the Azure deployment in the environment, else the simulator
+    prompt_model: str | None = None
+    judge_model: str | None = None
+    api_base: str | None = None
+    price_model: str | None = None
+    concurrency: int = 16
+    rpm: float | None = None
+    tpm: float | None = None
+    max_cost_usd: float | None = None
+    cache_dir: Path | None = None
+    policy: CachePolicy = CachePolicy.READ_WRITE
+    out_dir: Path | None = None
+    runs_dir: Path = Path("runs")
+    sim_latency_ms: float | None = None
+    dry_run: bool = False
+
+    def public(self) -> dict[str, Any]:
+        """The configuration as JSON data (no secrets live here)."""
+        data = asdict(self)
+        data["policy"] = self.policy.value
+        for key in ("cache_dir", "out_dir", "runs_dir"):
+            data[key] = str(data[key]) if data[key] is not None else None
+        return data
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path | None
+    results: dict[str, Any]
+    ledger: dict[str, Any]
+
+
+# -- backend ----------------------------------------------------------------------------------------
+@dataclass
+class Backend:
+    name: str  # "simulator" or "live"
+    task: Endpoint
+    prompt: Endpoint
+    judge: Endpoint
+    mean_latency_s: float
+
+
+@contextlib.contextmanager
+def open_backend(config: RunConfig) -> Iterator[Backend]:
+    """Start the embedded simulator when no real model is configured, else resolve real endpoints."""
+    model = config.model or gw_config.default_model()
+    if model == gw_config.SIMULATOR:
+        from simulator import SIM_VERSION, SimConfig, Simulator
+
+        sim_config = SimConfig() if config.sim_latency_ms is None else SimConfig(latency_ms=config.sim_latency_ms)
+        with Simulator(sim_config) as sim:
+            endpoint = gw_config.simulator_endpoint(sim.openai_api_base, SIM_VERSION)
+            yield Backend("simulator", endpoint, endpoint, endpoint, sim_config.latency_ms / 1000.0 * 1.2 + 0.004)
+        return
+    for name in (config.prompt_model, config.judge_model):
+        if name == gw_config.SIMULATOR:
+            raise RunError("the simulator serves all three roles or none: drop --prompt-model/--judge-model simulator")
+
+    def endpoint(name: str | None) -> Endpoint:
+        return gw_config.resolve_endpoint(name or model, api_base=config.api_base, price_model=config.price_model)
+
+    yield Backend("live", endpoint(model), endpoint(config.prompt_model), endpoint(config.judge_model), 2.5)
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def _examples(rows: list[Row]) -> list[dspy.Example]:
+    return [dspy.Example(prompt=r.prompt, response=r.response).with_inputs("prompt") for r in rows]
+
+
+def _summary(result: EvaluationResult) -> dict[str, Any]:
+    return {
+        "score": result.percent,
+        "per_attribute": result.per_attribute,
+        "examples": len(result.examples),
+        "failed": len(result.failures),
+    }
+
+
+def _run_id(config: RunConfig) -> str:
+    digest = hashlib.sha256(json.dumps(config.public(), sort_keys=True).encode()).hexdigest()[:6]
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S-") + digest
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    found = {"python": platform.python_version()}
+    for package in ("dspy", "litellm", "optuna", "diskcache", "tenacity"):
+        found[package] = version(package)
+    return found
+
+
+def _check_run_dir(config: RunConfig) -> Path:
+    run_dir = config.out_dir or (config.runs_dir / _run_id(config))
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write to output directory {run_dir}: {exc.strerror or exc}") from None
+    return run_dir
+
+
+# -- the run -----------------------------------------------------------------------------------------
+def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> RunOutcome:
+    """Optimize the generator's instruction and write the run's artifacts; raises RunError/GatewayError."""
+    progress = progress or Progress(enabled=False)
+    loaded: LoadedData = load_rows(config.dataset, skip_bad_rows=config.skip_bad_rows)
+    if loaded.fallback_message:
+        progress.note(loaded.fallback_message)
+    if loaded.skipped:
+        progress.note(f"skipped {loaded.skipped} bad rows")
+    splits: Splits = prepare_splits(loaded, seed=config.seed, train_size=config.train_size,
+                                    dev_size=config.dev_size, test_size=config.test_size)
+    progress.note("data: " + " -> ".join(f"{step} {count}" for step, count in splits.counts))
+
+    with open_backend(config) as backend:
+        if backend.name == "simulator":
+            progress.note("*** SIMULATED BACKEND: answers come from the embedded LLM simulator, not a real model. "
+                          "Scores show the optimizer working, not GPT-4o quality. ***")
+        mean_prompt_tokens = sum(len(r.prompt) for r in splits.train) / max(1, len(splits.train)) / 4
+        estimate = estimate_run(
+            train_size=len(splits.train), dev_size=len(splits.dev), test_size=len(splits.test),
+            num_candidates=config.search.num_candidates, num_trials=config.search.num_trials,
+            mean_prompt_tokens=mean_prompt_tokens, price_model=backend.task.price_model or backend.task.model,
+            concurrency=config.concurrency, call_latency_s=backend.mean_latency_s,
+        )
+        progress.note(format_estimate(estimate, concurrency=config.concurrency))
+        estimate_total_usd = sum(r.cost_usd or 0.0 for r in estimate)
+        if config.dry_run:
+            return RunOutcome(None, {"estimate": [asdict(r) for r in estimate]}, {})
+        run_dir = _check_run_dir(config)
+        settings = GatewaySettings(
+            concurrency=config.concurrency, cache_dir=config.cache_dir, policy=config.policy,
+            limits=RateLimits(rpm=config.rpm, tpm=config.tpm), max_cost_usd=config.max_cost_usd, seed=config.seed,
+        )
+        with Runtime(settings) as runtime:
+            try:
+                outcome = _optimize(config, runtime, backend, splits, loaded, run_dir, progress)
+            finally:
+                # The ledger is written even when the run stops early (budget, replay miss, failures).
+                write_json(run_dir / "ledger.json", runtime.ledger.as_dict())
+            outcome.results["estimate_total_usd"] = round(estimate_total_usd, 4)
+            return outcome
+
+
+def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Splits, loaded: LoadedData,
+              run_dir: Path, progress: Progress) -> RunOutcome:
+    ledger = runtime.ledger
+    task_lm = runtime.lm(backend.task, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
+    judge_lm = runtime.lm(backend.judge, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
+    prompt_lm = runtime.lm(backend.prompt, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
+    evaluator = Evaluator(task_lm, judge_lm, weights=config.weights, max_failure_share=config.max_failure_share)
+    baseline = Generator()
+    dev_prompts = [r.prompt for r in splits.dev]
+    test_prompts = [r.prompt for r in splits.test]
+
+    def evaluate(phase: str, label: str, program: dspy.Module, prompts: list[str]) -> EvaluationResult:
+        with ledger.phase(phase):
+            return runtime.loop.run(evaluator.evaluate(program, prompts, progress.bar(phase, label, len(prompts))))
+
+    try:
+        baseline_dev = evaluate("baseline_eval", "baseline dev", baseline, dev_prompts)
+        optimizer = PhasedMIPROv2(
+            evaluator=evaluator, loop=runtime.loop, ledger=ledger, config=config.search,
+            prompt_model=prompt_lm, task_model=task_lm,
+            progress=lambda label, total: progress.bar("search", label, total),
+        )
+        progress.note("[bootstrap/propose] MIPROv2 is bootstrapping proposer context and proposing "
+                      f"{config.search.num_candidates} instructions")
+        optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
+        if runtime.gateway.fatal_error is not None:
+            raise runtime.gateway.fatal_error
+        optimized_dev = evaluate("final_eval", "optimized dev", optimized, dev_prompts)
+        baseline_test = evaluate("test_eval", "baseline test", baseline, test_prompts) if test_prompts else None
+        optimized_test = evaluate("test_eval", "optimized test", optimized, test_prompts) if test_prompts else None
+    except Exception:
+        fatal = runtime.gateway.fatal_error
+        if fatal is not None:
+            raise fatal from None
+        raise
+
+    results = _results(config, backend, splits, loaded, optimizer, baseline, optimized,
+                       baseline_dev, optimized_dev, baseline_test, optimized_test, ledger.as_dict())
+    _write_outputs(run_dir, config, optimized, results, baseline_dev, optimized_dev, baseline_test, optimized_test)
+    return RunOutcome(run_dir, results, ledger.as_dict())
+
+
+def _results(config: RunConfig, backend: Backend, splits: Splits, loaded: LoadedData, optimizer: PhasedMIPROv2,
+             baseline: dspy.Module, optimized: dspy.Module, baseline_dev: EvaluationResult,
+             optimized_dev: EvaluationResult, baseline_test: EvaluationResult | None,
+             optimized_test: EvaluationResult | None, ledger: dict[str, Any]) -> dict[str, Any]:
+    candidates = optimizer.log.candidates
+    index = {text: i for i, text in enumerate(candidates)}
+
+    def split_report(base: EvaluationResult | None, opt: EvaluationResult | None) -> dict[str, Any] | None:
+        if base is None or opt is None:
+            return None
+        return {
+            "baseline": base.percent,
+            "optimized": opt.percent,
+            "improvement": round(opt.percent - base.percent, 2),
+            "per_attribute": {a: {"baseline": base.per_attribute.get(a), "optimized": opt.per_attribute.get(a)}
+                              for a in ATTRIBUTES},
+            "failed": {"baseline": len(base.failures), "optimized": len(opt.failures)},
+            "examples": len(base.examples),
+        }
+
+    failures = [
+        {"split": split, "program": program, "index": e.index, "reason": e.failure}
+        for split, program, result in (("dev", "baseline", baseline_dev), ("dev", "optimized", optimized_dev),
+                                       ("test", "baseline", baseline_test), ("test", "optimized", optimized_test))
+        if result is not None for e in result.failures
+    ]
+    total = ledger["total"]
+    return {
+        # The seed's keys: scores in percent (0-100) on the dev set.
+        "baseline_score": baseline_dev.percent,
+        "optimized_score": optimized_dev.percent,
+        "improvement": round(optimized_dev.percent - baseline_dev.percent, 2),
+        "original_signature": {"instructions": instruction_of(baseline), "fields": ["prompt", "response"]},
+        "optimized_signature": {"instructions": instruction_of(optimized), "fields": ["prompt", "response"]},
+        "token_usage": {"prompt_tokens": total["prompt_tokens"], "completion_tokens": total["completion_tokens"],
+                        "live_calls": total["live_calls"], "cached_calls": total["cached_calls"],
+                        "cost_usd": total["cost_usd"] if total["cost_known"] else None},
+        "dev": split_report(baseline_dev, optimized_dev),
+        "test": split_report(baseline_test, optimized_test),
+        "trials": [
+            {"trial": t.trial, "instruction_index": index.get(t.instruction), "score": t.score,
+             "full_eval": t.full_eval, "examples": t.examples, "failures": t.failures}
+            for t in optimizer.log.trials
+        ],
+        "candidates": candidates,
+        "failures": failures,
+        "backend": backend.name,
+        "models": {"task": backend.task.model, "prompt": backend.prompt.model, "judge": backend.judge.model,
+                   "price_model": backend.task.price_model},
+        "config": config.public(),
+        "seed": config.seed,
+        "dataset_fingerprint": {"input_sha256": splits.input_fingerprint, "source": loaded.source,
+                                "splits": splits.manifest()["splits"], "counts": splits.manifest()["counts"]},
+        "versions": _versions(),
+        "baseline_instruction": BASELINE_INSTRUCTION,
+    }
+
+
+def _write_outputs(run_dir: Path, config: RunConfig, optimized: dspy.Module, results: dict[str, Any],
+                   *evaluations: EvaluationResult | None) -> None:
+    write_atomically(run_dir / "optimized_program.json", lambda tmp: _save_program(optimized, tmp))
+    names = ("baseline_dev", "optimized_dev", "baseline_test", "optimized_test")
+    details = {name: [judged_as_dict(e) for e in result.examples]
+               for name, result in zip(names, evaluations, strict=True) if result is not None}
+    write_json(run_dir / "evaluations.json", details)
+    write_json(run_dir / "optimization_results.json", results)
+    if config.out_dir is None:
+        point_latest(config.runs_dir, run_dir)
+
+
+def _save_program(program: dspy.Module, tmp: Path) -> None:
+    # DSPy picks the format from the suffix; the temporary name keeps the .json suffix.
+    target = tmp.with_suffix(".json")
+    program.save(str(target))
+    target.replace(tmp)
+
+
+__all__ = ["GatewayError", "RunConfig", "RunError", "RunOutcome", "run_optimization"]
