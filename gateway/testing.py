@@ -31,13 +31,16 @@ Step = dict[str, Any] | errors.GatewayError | Callable[[ChatCall], Any]
 class ScriptedTransport:
     """Answers from a script: each step is a response, an error to raise, or a function of the call.
 
-    When the script runs out it echoes the last user message. ``delay_s`` makes each send take
-    that long (on the event loop), so concurrency can be observed; ``sent`` records every call.
+    When the script runs out it answers with ``fallback`` (by default it echoes the last message).
+    ``delay_s`` makes each send take that long (on the event loop), so concurrency can be observed;
+    ``sent`` records every call.
     """
 
-    def __init__(self, steps: list[Step] | None = None, *, delay_s: float = 0.0) -> None:
+    def __init__(self, steps: list[Step] | None = None, *, delay_s: float = 0.0,
+                 fallback: Callable[[ChatCall], Any] | None = None) -> None:
         self.steps = list(steps or [])
         self.delay_s = delay_s
+        self.fallback = fallback or (lambda c: chat_response(str(c.messages[-1]["content"])))
         self.sent: list[ChatCall] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -49,7 +52,7 @@ class ScriptedTransport:
         try:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
-            step: Step = self.steps.pop(0) if self.steps else (lambda c: chat_response(str(c.messages[-1]["content"])))
+            step: Step = self.steps.pop(0) if self.steps else self.fallback
             if isinstance(step, errors.GatewayError):
                 raise step
             if callable(step):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
 import platform
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,10 @@ from evaluation.data import LoadedData, Row, Splits, load_rows, prepare_splits
 from evaluation.engine import EvaluationResult, Evaluator, judged_as_dict
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
-from gateway import config as gw_config
 from gateway.errors import GatewayError
 from gateway.limits import RateLimits
 from gateway.runtime import GatewaySettings, Runtime
-from gateway.types import Endpoint
+from optimizer.backend import Backend, open_backend
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.estimate import estimate_run, format_estimate
 from optimizer.mipro import PhasedMIPROv2, SearchConfig
@@ -85,38 +82,6 @@ class RunOutcome:
     ledger: dict[str, Any]
 
 
-# -- backend ----------------------------------------------------------------------------------------
-@dataclass
-class Backend:
-    name: str  # "simulator" or "live"
-    task: Endpoint
-    prompt: Endpoint
-    judge: Endpoint
-    mean_latency_s: float
-
-
-@contextlib.contextmanager
-def open_backend(config: RunConfig) -> Iterator[Backend]:
-    """Start the embedded simulator when no real model is configured, else resolve real endpoints."""
-    model = config.model or gw_config.default_model()
-    if model == gw_config.SIMULATOR:
-        from simulator import SIM_VERSION, SimConfig, Simulator
-
-        sim_config = SimConfig() if config.sim_latency_ms is None else SimConfig(latency_ms=config.sim_latency_ms)
-        with Simulator(sim_config) as sim:
-            endpoint = gw_config.simulator_endpoint(sim.openai_api_base, SIM_VERSION)
-            yield Backend("simulator", endpoint, endpoint, endpoint, sim_config.latency_ms / 1000.0 * 1.2 + 0.004)
-        return
-    for name in (config.prompt_model, config.judge_model):
-        if name == gw_config.SIMULATOR:
-            raise RunError("the simulator serves all three roles or none: drop --prompt-model/--judge-model simulator")
-
-    def endpoint(name: str | None) -> Endpoint:
-        return gw_config.resolve_endpoint(name or model, api_base=config.api_base, price_model=config.price_model)
-
-    yield Backend("live", endpoint(model), endpoint(config.prompt_model), endpoint(config.judge_model), 2.5)
-
-
 # -- helpers -----------------------------------------------------------------------------------------
 def _examples(rows: list[Row]) -> list[dspy.Example]:
     return [dspy.Example(prompt=r.prompt, response=r.response).with_inputs("prompt") for r in rows]
@@ -170,7 +135,9 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
                                     dev_size=config.dev_size, test_size=config.test_size)
     progress.note("data: " + " -> ".join(f"{step} {count}" for step, count in splits.counts))
 
-    with open_backend(config) as backend:
+    with open_backend(config.model, prompt_model=config.prompt_model, judge_model=config.judge_model,
+                      api_base=config.api_base, price_model=config.price_model,
+                      sim_latency_ms=config.sim_latency_ms) as backend:
         if backend.name == "simulator":
             progress.note("*** SIMULATED BACKEND: answers come from the embedded LLM simulator, not a real model. "
                           "Scores show the optimizer working, not GPT-4o quality. ***")

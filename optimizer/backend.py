@@ -1,0 +1,52 @@
+"""Choosing the backend of a run: the embedded simulator, or real endpoints resolved from the environment."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from gateway import config as gw_config
+from gateway.errors import ConfigurationError
+from gateway.types import Endpoint
+
+# A real model's typical latency per call, for estimates only.
+LIVE_CALL_LATENCY_S = 2.5
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # "simulator" or "live"
+    task: Endpoint
+    prompt: Endpoint
+    judge: Endpoint
+    mean_latency_s: float
+
+
+@contextlib.contextmanager
+def open_backend(model: str | None = None, *, prompt_model: str | None = None, judge_model: str | None = None,
+                 api_base: str | None = None, price_model: str | None = None,
+                 sim_latency_ms: float | None = None) -> Iterator[Backend]:
+    """Start the embedded simulator when no real model is configured; else resolve real endpoints.
+
+    Credentials are checked here, before any call: a real model without them raises ConfigurationError.
+    """
+    model = model or gw_config.default_model()
+    if model == gw_config.SIMULATOR:
+        if (prompt_model and prompt_model != gw_config.SIMULATOR) or (judge_model and judge_model != gw_config.SIMULATOR):
+            raise ConfigurationError("the simulator serves all three roles or none: name real models for all three")
+        from simulator import SIM_VERSION, SimConfig, Simulator
+
+        sim_config = SimConfig() if sim_latency_ms is None else SimConfig(latency_ms=sim_latency_ms)
+        with Simulator(sim_config) as sim:
+            endpoint = gw_config.simulator_endpoint(sim.openai_api_base, SIM_VERSION)
+            yield Backend("simulator", endpoint, endpoint, endpoint, sim_config.latency_ms / 1000.0 * 1.2 + 0.004)
+        return
+    for name in (prompt_model, judge_model):
+        if name == gw_config.SIMULATOR:
+            raise ConfigurationError("the simulator serves all three roles or none: drop --prompt-model/--judge-model simulator")
+
+    def endpoint(name: str | None) -> Endpoint:
+        return gw_config.resolve_endpoint(name or model, api_base=api_base, price_model=price_model)
+
+    yield Backend("live", endpoint(model), endpoint(prompt_model), endpoint(judge_model), LIVE_CALL_LATENCY_S)
