@@ -1,0 +1,200 @@
+"""The main job end to end on the simulator, with a small configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import diskcache
+import dspy
+import pytest
+
+from cache import CachePolicy
+from evaluation.signatures import Generator
+from optimizer.mipro import SearchConfig
+from optimizer.run import RunConfig, run_optimization
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
+SMALL = RunConfig(dataset=SAMPLE, train_size=20, dev_size=8, test_size=8,
+                  search=SearchConfig(num_candidates=3, num_trials=3), sim_latency_ms=1.0)
+SMALL_FLAGS = ["--dataset", SAMPLE, "--train-size", "20", "--dev-size", "8", "--test-size", "8",
+               "--num-candidates", "3", "--num-trials", "3", "--quiet"]
+
+
+def run_small(tmp_path: Path, name: str, **changes) -> tuple[Path, dict, dict]:
+    config = replace(SMALL, out_dir=tmp_path / name, cache_dir=tmp_path / f"cache-{name}", **changes)
+    outcome = run_optimization(config)
+    return outcome.run_dir, outcome.results, outcome.ledger
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("base")
+    return (tmp,) + run_small(tmp, "base")
+
+
+def test_outputs_and_keys(base_run):
+    tmp, run_dir, results, ledger = base_run
+    for name in ("optimized_program.json", "optimization_results.json", "ledger.json", "evaluations.json"):
+        assert (run_dir / name).is_file()
+    assert not list(run_dir.glob(".*.tmp"))  # nothing half-written left behind
+    on_disk = json.loads((run_dir / "optimization_results.json").read_text())
+    for key in ("baseline_score", "optimized_score", "improvement", "original_signature", "optimized_signature",
+                "token_usage", "dev", "test", "trials", "candidates", "failures", "backend", "models", "config",
+                "seed", "dataset_fingerprint", "versions"):
+        assert key in on_disk, key
+    assert on_disk["backend"] == "simulator"
+    assert len(on_disk["candidates"]) == 3
+    assert len(on_disk["trials"]) == 3 + 1  # the default program, then each trial
+    assert on_disk["optimized_score"] >= on_disk["baseline_score"]
+    assert on_disk["improvement"] == pytest.approx(on_disk["optimized_score"] - on_disk["baseline_score"], abs=0.01)
+    assert on_disk["dev"]["baseline"] == on_disk["baseline_score"]
+    assert set(on_disk["test"]["per_attribute"]) == {"helpfulness", "correctness", "coherence", "complexity",
+                                                     "verbosity"}
+
+
+def test_ledger_totals_are_the_sum_of_phases(base_run):
+    _, run_dir, _, ledger = base_run
+    data = json.loads((run_dir / "ledger.json").read_text())
+    assert set(data["phases"]) == {"baseline_eval", "bootstrap", "propose", "search", "final_eval", "test_eval"}
+    for field in ("live_calls", "cached_calls", "prompt_tokens", "completion_tokens", "retries", "errors"):
+        assert data["total"][field] == sum(p[field] for p in data["phases"].values()), field
+    assert data["total"]["cost_usd"] == pytest.approx(sum(p["cost_usd"] for p in data["phases"].values()), abs=1e-5)
+    # The baseline's dev evaluation is reused by the search's default trial: no call is paid twice.
+    assert data["phases"]["search"]["cached_calls"] >= 8 * 6
+    assert data["phases"]["final_eval"]["live_calls"] == 0
+
+
+def test_artifact_loads_with_plain_dspy(base_run):
+    _, run_dir, results, _ = base_run
+    program = Generator()
+    program.load(str(run_dir / "optimized_program.json"))
+    assert program.generate.signature.instructions == results["optimized_signature"]["instructions"]
+    state = json.loads((run_dir / "optimized_program.json").read_text())  # JSON state, not a pickle
+    # Plain DSPy reads the predictor's state without any of our classes.
+    predictor = dspy.Predict("prompt -> response")
+    predictor.load_state(state["generate"])
+    assert predictor.signature.instructions == results["optimized_signature"]["instructions"]
+
+
+def test_replay_has_zero_live_calls_and_identical_results(base_run):
+    tmp, run_dir, results, _ = base_run
+    config = replace(SMALL, out_dir=tmp / "replay", cache_dir=tmp / "cache-base", policy=CachePolicy.REPLAY)
+    outcome = run_optimization(config)
+    assert outcome.ledger["total"]["live_calls"] == 0
+    assert (outcome.run_dir / "optimized_program.json").read_bytes() == (run_dir / "optimized_program.json").read_bytes()
+    for key in ("baseline_score", "optimized_score", "dev", "test", "trials", "candidates"):
+        assert outcome.results[key] == results[key], key
+
+
+def test_replay_miss_stops_with_a_clear_error(tmp_path):
+    out = subprocess.run([sys.executable, "scripts/optimize.py", *SMALL_FLAGS, "--replay",
+                          "--cache-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "replay: no cached answer" in out.stderr and "Traceback" not in out.stderr
+    ledger = json.loads((tmp_path / "r" / "ledger.json").read_text())
+    assert ledger["total"]["live_calls"] == 0
+
+
+def test_concurrency_1_and_16_give_identical_results(base_run, tmp_path):
+    _, run_dir, results, _ = base_run
+    one_dir, one, _ = run_small(tmp_path, "c1", concurrency=1)
+    assert (one_dir / "optimized_program.json").read_bytes() == (run_dir / "optimized_program.json").read_bytes()
+    for key in ("baseline_score", "optimized_score", "dev", "test", "trials"):
+        assert one[key] == results[key], key
+
+
+def test_dry_run_estimate_is_within_ten_percent_of_calls_made(base_run, tmp_path):
+    _, _, _, ledger = base_run
+    outcome = run_optimization(replace(SMALL, dry_run=True, cache_dir=tmp_path / "c"))
+    estimated = sum(row["calls"] for row in outcome.results["estimate"])
+    made = ledger["total"]["live_calls"] + ledger["total"]["cached_calls"]
+    assert abs(estimated - made) / made <= 0.10, (estimated, made)
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+
+
+def test_apply_answers_through_the_gateway(base_run, tmp_path):
+    _, run_dir, _, _ = base_run
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "What is DNS?"}\n"How do I boil an egg?"\n')
+    out = subprocess.run([sys.executable, "scripts/apply.py", str(run_dir), "--input", str(prompts), "--output",
+                          str(tmp_path / "answers.jsonl"), "--cache-dir", str(tmp_path / "cache")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    answers = [json.loads(line) for line in (tmp_path / "answers.jsonl").read_text().splitlines()]
+    assert [a["prompt"] for a in answers] == ["What is DNS?", "How do I boil an egg?"]
+    assert all(a["response"].strip() for a in answers)
+
+
+# -- kill -9 and resume, against a standalone simulator that counts every request ---------------------
+@pytest.fixture
+def standalone_simulator():
+    proc = subprocess.Popen([sys.executable, "scripts/simulator.py", "--port", "0", "--latency-ms", "3"],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+", line)
+    assert match, line
+    yield match.group(0)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=20)
+
+
+def _requests(url: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/_sim/stats", timeout=10) as response:
+        return int(json.load(response)["requests"])
+
+
+def test_killed_run_resumes_without_repeating_completed_calls(standalone_simulator, tmp_path):
+    url = standalone_simulator
+    env = {**os.environ, "OPENAI_API_KEY": "sim-key"}
+    flags = [*SMALL_FLAGS, "--model", "openai/gpt-4o", "--api-base", f"{url}/v1"]
+
+    def optimize(name: str, cache: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "scripts/optimize.py", *flags, "--cache-dir", str(tmp_path / cache),
+                                 "--out", str(tmp_path / name)], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    before = _requests(url)
+    clean = optimize("clean", "cache-clean")
+    assert clean.wait(timeout=180) == 0, clean.stderr.read()
+    clean_calls = _requests(url) - before
+
+    before = _requests(url)
+    kills = 0
+    for threshold in (40, 120):
+        proc = optimize("resumed", "cache-resumed")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with diskcache.Cache(str(tmp_path / "cache-resumed")) as cache:
+                    if len(cache) >= threshold:
+                        break
+            except Exception:
+                pass
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills += 1
+    final = optimize("resumed", "cache-resumed")
+    assert final.wait(timeout=180) == 0, final.stderr.read()
+    resumed_calls = _requests(url) - before
+    # Only requests in flight at a kill can be sent again: at most `concurrency` per kill.
+    assert clean_calls <= resumed_calls <= clean_calls + 16 * kills
+    clean_program = (tmp_path / "clean" / "optimized_program.json").read_bytes()
+    assert (tmp_path / "resumed" / "optimized_program.json").read_bytes() == clean_program
+    clean_results = json.loads((tmp_path / "clean" / "optimization_results.json").read_text())
+    resumed_results = json.loads((tmp_path / "resumed" / "optimization_results.json").read_text())
+    for key in ("baseline_score", "optimized_score", "dev", "test", "trials"):
+        assert resumed_results[key] == clean_results[key], key
