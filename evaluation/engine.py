@@ -21,6 +21,9 @@ from evaluation.signatures import ATTRIBUTES, RUBRICS, JudgeSignature
 from gateway import errors as gateway_errors
 
 
+RETRY_TEMPERATURE = 1.0
+
+
 class EvaluationError(Exception):
     """An evaluation could not produce a trustworthy score."""
 
@@ -115,8 +118,8 @@ class Evaluator:
         """One judge call; an unusable answer is asked again (as a fresh sample) before it fails."""
         last = "no answer"
         for attempt in range(self.judge_attempts):
-            # A new rollout id makes a fresh request (and cache entry) for the same prompt.
-            lm = self.judge_lm if attempt == 0 else self.judge_lm.copy(rollout_id=attempt)
+            # A retry is a fresh sample: a new rollout id (so a new cache entry) at sampling temperature.
+            lm = self.judge_lm if attempt == 0 else self.judge_lm.copy(rollout_id=attempt, temperature=RETRY_TEMPERATURE)
             try:
                 with dspy.context(lm=lm):
                     out = await self._judge.acall(prompt=prompt, response=response, rubric=RUBRICS[attribute])
