@@ -82,11 +82,11 @@ def format_estimate(rows: list[PhaseEstimate], *, concurrency: int, cached_note:
     for r in rows:
         cost = f"{r.cost_usd:.2f}" if r.cost_usd is not None else "unknown"
         lines.append(f"  {r.phase:<14}{r.calls:>8}{r.prompt_tokens:>12}{r.completion_tokens:>11}{cost:>10}"
-                     f"{r.minutes:>9.1f}")
+                     f"{r.minutes:>9.2f}")
     total_cost = None if any(r.cost_usd is None for r in rows) else sum(r.cost_usd or 0 for r in rows)
     cost = f"{total_cost:.2f}" if total_cost is not None else "unknown"
     lines.append(f"  {'total':<14}{sum(r.calls for r in rows):>8}{sum(r.prompt_tokens for r in rows):>12}"
-                 f"{sum(r.completion_tokens for r in rows):>11}{cost:>10}{sum(r.minutes for r in rows):>9.1f}")
+                 f"{sum(r.completion_tokens for r in rows):>11}{cost:>10}{sum(r.minutes for r in rows):>9.2f}")
     lines.append("  (search assumes every trial is a fresh full evaluation; repeated instructions come from the "
                  "cache at no cost)")
     return "\n".join(lines)

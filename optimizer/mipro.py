@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +21,6 @@ import dspy
 from dspy.evaluate.evaluate import EvaluationResult as DSPyEvaluationResult
 from dspy.teleprompt import mipro_optimizer_v2
 from dspy.teleprompt.utils import create_minibatch
-
-# tqdm bars of BootstrapFewShot would interleave with our progress lines.
-os.environ.setdefault("TQDM_DISABLE", "1")
 
 from evaluation.engine import EvaluationResult, Evaluator, JudgeFailure
 from evaluation.signatures import instruction_of

@@ -7,3 +7,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# DSPy's bootstrapping draws tqdm bars that would interleave with our progress lines; tqdm reads this
+# variable when it is first imported, so it is set before anything imports DSPy.
+os.environ.setdefault("TQDM_DISABLE", "1")
