@@ -1,0 +1,112 @@
+"""Settings of the embedded LLM simulator: listening address, key, latency, faults and rate limits.
+
+Both classes are frozen value objects. They validate their own ranges so that a bad value from the
+command line or a test fails at construction with one clear ``ValueError`` message.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ContentFilterMode = Literal["400", "finish_reason"]
+
+CONTENT_FILTER_MARKER = "[[content-filter]]"
+"""Any request whose messages contain this text is always refused by the content filter."""
+
+TRANSIENT_FAULTS: tuple[str, ...] = ("429", "500", "503", "timeout", "drop", "malformed")
+"""Fault kinds that a retry of the same body may escape, in the order they share the unit interval."""
+
+
+def _check_rate(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{name} must be a probability between 0 and 1, got {value!r}")
+
+
+def _check_non_negative(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Probabilities of injected failures; all zero (off) by default.
+
+    The transient rates (429, 500, 503, timeout, drop, malformed) split one uniform draw per attempt,
+    so their sum must not exceed 1. The content-filter rate is drawn once per request body, so a refused
+    body stays refused, like a real moderation decision.
+    """
+
+    rate_429: float = 0.0
+    retry_after_s: float = 1.0
+    rate_500: float = 0.0
+    rate_503: float = 0.0
+    rate_timeout: float = 0.0
+    hang_s: float = 30.0
+    rate_drop: float = 0.0
+    rate_malformed: float = 0.0
+    rate_content_filter: float = 0.0
+    content_filter_mode: ContentFilterMode = "400"
+
+    def __post_init__(self) -> None:
+        for kind in TRANSIENT_FAULTS:
+            _check_rate(f"rate_{kind}", self.transient_rate(kind))
+        _check_rate("rate_content_filter", self.rate_content_filter)
+        total = sum(self.transient_rate(kind) for kind in TRANSIENT_FAULTS)
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"the transient fault rates add up to {total:g}; their sum must be at most 1")
+        _check_non_negative("retry_after_s", self.retry_after_s)
+        _check_non_negative("hang_s", self.hang_s)
+        if self.content_filter_mode not in ("400", "finish_reason"):
+            raise ValueError(f"content_filter_mode must be '400' or 'finish_reason', got {self.content_filter_mode!r}")
+
+    def transient_rate(self, kind: str) -> float:
+        """The configured probability of one transient fault kind (see ``TRANSIENT_FAULTS``)."""
+        return float(getattr(self, f"rate_{kind}"))
+
+    @property
+    def any_transient(self) -> bool:
+        """Whether any transient fault can fire, so the per-body attempt counter is worth keeping."""
+        return any(self.transient_rate(kind) > 0 for kind in TRANSIENT_FAULTS)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """How a ``Simulator`` listens, answers and misbehaves.
+
+    ``latency_ms`` is the median of a log-normal delay with shape ``latency_sigma``; a sigma of 0 gives
+    a fixed delay and a median of 0 no delay at all. ``seed`` varies latency and fault draws, never the
+    answers: those depend on the request body alone. ``rpm``/``tpm`` of 0 mean unlimited; ``tpm`` charges
+    prompt tokens plus ``max_tokens`` (or ``default_max_tokens``) when a request is admitted, as Azure does.
+    """
+
+    port: int = 0
+    api_key: str | None = None
+    latency_ms: float = 20.0
+    latency_sigma: float = 0.5
+    seed: int = 0
+    rpm: int = 0
+    tpm: int = 0
+    default_max_tokens: int = 1000
+    faults: FaultConfig = field(default_factory=FaultConfig)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.port, int) and 0 <= self.port <= 65535):
+            raise ValueError(f"port must be between 0 and 65535, got {self.port!r}")
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("api_key must not be empty; leave it unset to accept any non-empty key")
+        _check_non_negative("latency_ms", self.latency_ms)
+        _check_non_negative("latency_sigma", self.latency_sigma)
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 0):
+                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+        if not (isinstance(self.default_max_tokens, int) and self.default_max_tokens > 0):
+            raise ValueError(f"default_max_tokens must be a whole number > 0, got {self.default_max_tokens!r}")
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain JSON data, with the API key replaced by whether one is set."""
+        data = asdict(self)
+        data["api_key"] = "set" if self.api_key else None
+        return data
