@@ -10,6 +10,7 @@ reach our cache key. Typed ``complete(Request)`` calls are served too, without a
 from __future__ import annotations
 
 import asyncio
+import functools
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -94,6 +95,7 @@ class AsyncGatewayEngine(_EngineBase):
 
 def make_lm(gateway: Gateway, loop: GatewayLoop, endpoint: Endpoint, **lm_kwargs: Any) -> dspy.LM:
     """A ``dspy.LM`` for ``endpoint`` whose calls all go through ``gateway`` (DSPy cache and retries off)."""
+    install_type_adapter_cache()
     # The shortcut is deprecated for DSPy 3.5; this project pins DSPy below 3.5 (see the module docstring).
     warnings.filterwarnings("ignore", message="The custom-engine complete_legacy", category=DeprecationWarning)
     return dspy.LM(
@@ -113,3 +115,34 @@ def _plain_param(name: str, value: Any) -> Any:
 
         return type_to_response_format_param(value)
     return value
+
+
+def install_type_adapter_cache() -> None:
+    """Reuse pydantic ``TypeAdapter``s in DSPy's adapter helpers instead of building one per value.
+
+    ``dspy.adapters.utils`` builds a new ``TypeAdapter(type(value))`` for every field of every prompt it
+    formats and every answer it parses; building one costs far more than using it, and it was a third
+    of the CPU time of a replayed run. Adapters for the same type are interchangeable and safe to share
+    between threads, so a cache keyed by type changes nothing but the time. Unhashable annotations
+    are built as before.
+    """
+    from dspy.adapters import utils as adapter_utils
+
+    if getattr(adapter_utils.TypeAdapter, "_hsopt_cached", False):
+        return
+    build = adapter_utils.TypeAdapter
+
+    @functools.lru_cache(maxsize=512)
+    def cached(annotation: Any) -> Any:
+        return build(annotation)
+
+    def type_adapter(annotation: Any, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            return build(annotation, *args, **kwargs)
+        try:
+            return cached(annotation)
+        except TypeError:  # unhashable annotation
+            return build(annotation)
+
+    type_adapter._hsopt_cached = True  # type: ignore[attr-defined]
+    adapter_utils.TypeAdapter = type_adapter  # type: ignore[assignment]
