@@ -84,6 +84,7 @@ class Gateway:
         self._jitter = random.Random(seed)
         self._semaphore = asyncio.Semaphore(concurrency)
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
+        self._budget_settled = asyncio.Condition()
         self.fatal_error: errors.GatewayError | None = None
         self.in_flight = 0
         self.max_in_flight = 0
@@ -165,26 +166,21 @@ class Gateway:
     async def _fetch(self, call: ChatCall, key: str, price_model: str | None, phase: str) -> Completion:
         attempts = 0
         estimate_tokens = _estimate_tokens(call)
-        estimate_usd = price_usd(price_model, *estimate_tokens) or 0.0
 
         async def attempt() -> dict[str, Any]:
             nonlocal attempts
-            self.ledger.reserve(estimate_usd)
-            try:
-                async with self._semaphore:
-                    await self.limiter.acquire(sum(estimate_tokens))
-                    attempts += 1
-                    self.in_flight += 1
-                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
-                    try:
-                        return await self.transport.send(call)
-                    except errors.RateLimited as exc:
-                        self.retry.check_retry_after(exc)
-                        raise
-                    finally:
-                        self.in_flight -= 1
-            finally:
-                self.ledger.release(estimate_usd)
+            async with self._semaphore:
+                await self.limiter.acquire(sum(estimate_tokens))
+                attempts += 1
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                try:
+                    return await self.transport.send(call)
+                except errors.RateLimited as exc:
+                    self.retry.check_retry_after(exc)
+                    raise
+                finally:
+                    self.in_flight -= 1
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_attempts),
@@ -197,26 +193,43 @@ class Gateway:
             ),
             reraise=True,
         )
+        # The call's worst case (prompt + max_tokens) stays reserved until its real cost is recorded,
+        # so calls in flight together can never take the run past its cap.
+        reserved = price_usd(price_model, *estimate_tokens) or 0.0
+        await self._reserve_budget(reserved)
         try:
-            response = await retrying(attempt)
-        except errors.ContentFiltered as exc:
-            self.ledger.record_error(max(0, attempts - 1), phase)
-            self._store(key, {"refusal": str(exc)})
-            raise
-        except errors.BudgetExceeded:
-            raise
-        except errors.GatewayError:
-            self.ledger.record_error(max(0, attempts - 1), phase)
-            raise
-        prompt_tokens, completion_tokens = _usage(response)
-        cost = price_usd(price_model, prompt_tokens, completion_tokens)
-        self.ledger.record_live(prompt_tokens, completion_tokens, cost, max(0, attempts - 1), phase)
+            try:
+                response = await retrying(attempt)
+            except errors.ContentFiltered as exc:
+                self.ledger.record_error(max(0, attempts - 1), phase)
+                self._store(key, {"refusal": str(exc)})
+                raise
+            except errors.GatewayError:
+                self.ledger.record_error(max(0, attempts - 1), phase)
+                raise
+            prompt_tokens, completion_tokens = _usage(response)
+            cost = price_usd(price_model, prompt_tokens, completion_tokens)
+            self.ledger.record_live(prompt_tokens, completion_tokens, cost, max(0, attempts - 1), phase)
+        finally:
+            await self._release_budget(reserved)
         if _finish_reason(response) == "content_filter":
             self.ledger.record_error(0, phase)
             self._store(key, {"refusal": "finish_reason content_filter"})
             raise errors.ContentFiltered("content filter: the provider withheld the completion (finish_reason)")
         self._store(key, {"response": response})
         return Completion(response, cached=False, key=key, attempts=attempts, cost_usd=cost)
+
+    async def _reserve_budget(self, estimate_usd: float) -> None:
+        # Near the cap, wait for calls in flight to settle rather than refuse a call that may still fit.
+        while not self.ledger.reserve(estimate_usd):
+            async with self._budget_settled:
+                await self._budget_settled.wait()
+
+    async def _release_budget(self, estimate_usd: float) -> None:
+        self.ledger.release(estimate_usd)
+        if self.ledger.max_cost_usd is not None:
+            async with self._budget_settled:
+                self._budget_settled.notify_all()
 
 
 def _usage(response: dict[str, Any]) -> tuple[int, int]:

@@ -17,7 +17,11 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import structlog
+
 from gateway.errors import BudgetExceeded
+
+log = structlog.get_logger("ledger")
 
 NO_PHASE = "unphased"
 _current_phase: contextvars.ContextVar[str | None] = contextvars.ContextVar("ledger_phase", default=None)
@@ -78,7 +82,11 @@ class Ledger:
             with self._lock:
                 self.phases[name].wall_s += elapsed
                 self._open.remove(name)
+                totals = self.phases[name].as_dict()
             _current_phase.reset(token)
+            log.info("phase.end", phase=name, live_calls=totals["live_calls"], cached_calls=totals["cached_calls"],
+                     cost_usd=totals["cost_usd"], retries=totals["retries"], errors=totals["errors"],
+                     wall_s=round(elapsed, 2))
 
     def current_phase(self) -> str:
         name = _current_phase.get()
@@ -124,15 +132,19 @@ class Ledger:
         with self._lock:
             return sum(t.cost_usd for t in self.phases.values())
 
-    def reserve(self, estimate_usd: float) -> None:
-        """Admit one live call whose cost is estimated, or raise ``BudgetExceeded``."""
+    def reserve(self, estimate_usd: float) -> bool:
+        """Admit one live call of estimated cost: True if admitted; False if it must wait for calls in
+        flight to settle; raises ``BudgetExceeded`` when even with nothing in flight it would not fit."""
         if self.max_cost_usd is None:
-            return
+            return True
         with self._lock:
             spent = sum(t.cost_usd for t in self.phases.values())
-            if spent + self._reserved_usd + estimate_usd > self.max_cost_usd:
-                raise BudgetExceeded(spent, self.max_cost_usd)
-            self._reserved_usd += estimate_usd
+            if spent + self._reserved_usd + estimate_usd <= self.max_cost_usd:
+                self._reserved_usd += estimate_usd
+                return True
+            if self._reserved_usd > 0:
+                return False
+            raise BudgetExceeded(spent, self.max_cost_usd)
 
     def release(self, estimate_usd: float) -> None:
         if self.max_cost_usd is None:

@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tpm", type=_positive_float, help="client-side tokens-per-minute limit")
     p.add_argument("--sim-latency-ms", type=_non_negative_float, help="the simulator's median latency in ms")
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of console lines")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or info lines (warnings and errors only)")
     return p
 
 
@@ -130,7 +130,7 @@ def print_summary(results: dict[str, Any], ledger: dict[str, Any], run_dir: Path
 def main(argv: list[str] | None = None) -> int:
     load_env()
     args = build_parser().parse_args(argv)
-    configure_logging(json_lines=args.log_json, level=logging.WARNING)
+    configure_logging(json_lines=args.log_json, level=logging.WARNING if args.quiet else logging.INFO)
     try:
         config = config_from_args(args)
         outcome = run_optimization(config, progress=Progress(enabled=not args.quiet))

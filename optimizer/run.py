@@ -150,6 +150,10 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
         )
         progress.note(format_estimate(estimate, concurrency=config.concurrency))
         estimate_total_usd = sum(r.cost_usd or 0.0 for r in estimate)
+        if config.max_cost_usd is not None and estimate_total_usd > config.max_cost_usd:
+            progress.note(f"note: the estimate (${estimate_total_usd:.2f}) exceeds --max-cost "
+                          f"(${config.max_cost_usd:.2f}); the run will stop when the cap is reached "
+                          "(cached answers cost nothing)")
         if config.dry_run:
             return RunOutcome(None, {"estimate": [asdict(r) for r in estimate]}, {})
         run_dir = _check_run_dir(config)

@@ -282,3 +282,17 @@ def test_secret_never_reaches_logs_or_cache(tmp_path, monkeypatch):
         if path.is_file():
             assert secret.encode() not in path.read_bytes()
     assert json.loads(logged.strip().splitlines()[-1])["event"] == "echo"
+
+
+def test_budget_cap_holds_under_concurrency(tmp_path):
+    # Many calls at once: reservations make them wait near the cap instead of overshooting it.
+    ledger = Ledger(max_cost_usd=0.004)
+    gw, transport, _ = make(tmp_path, ledger=ledger, delay_s=0.001, concurrency=16)
+
+    async def many():
+        return await asyncio.gather(*(gw.complete(call(f"q{i}")) for i in range(200)), return_exceptions=True)
+
+    results = run(many())
+    refused = [r for r in results if isinstance(r, (errors.BudgetExceeded, errors.RunAborted))]
+    assert refused and len(transport.sent) > 1
+    assert 0 < ledger.spent_usd <= 0.004
