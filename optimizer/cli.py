@@ -11,6 +11,7 @@ from typing import Any
 from cache import CachePolicy
 from evaluation.data import DEFAULT_DATASET, DataError
 from evaluation.engine import EvaluationError
+from evaluation.stats import GatePolicy
 from gateway import errors as gw_errors
 from gateway.config import load_env
 from gateway.ledger import format_ledger
@@ -90,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpm", type=_positive_float, help="client-side requests-per-minute limit")
     p.add_argument("--tpm", type=_positive_float, help="client-side tokens-per-minute limit")
     p.add_argument("--sim-latency-ms", type=_non_negative_float, help="the simulator's median latency in ms")
+    p.add_argument("--gate-min-improvement", type=float, default=0.0, metavar="PP",
+                   help="release gate: the test improvement's 95%% CI lower bound must exceed this (points, 0)")
+    p.add_argument("--gate-max-regression", type=_non_negative_float, default=5.0, metavar="PP",
+                   help="release gate: hold if any attribute clearly regresses by more than this (points, 5)")
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of console lines")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info lines (warnings and errors only)")
     return p
@@ -111,6 +116,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         price_model=args.price_model, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
         max_cost_usd=args.max_cost, cache_dir=args.cache_dir, policy=policy, out_dir=args.out,
         sim_latency_ms=args.sim_latency_ms, dry_run=args.dry_run,
+        gate=GatePolicy(min_improvement=args.gate_min_improvement, max_attribute_regression=args.gate_max_regression),
     )
 
 
@@ -121,10 +127,19 @@ def print_summary(results: dict[str, Any], ledger: dict[str, Any], run_dir: Path
     print(f"{'dev':<10}{dev['baseline']:>10.2f}{dev['optimized']:>11.2f}{dev['improvement']:>+9.2f}")
     if test:
         print(f"{'test':<10}{test['baseline']:>10.2f}{test['optimized']:>11.2f}{test['improvement']:>+9.2f}")
+        interval = (test.get("ci95") or {}).get("improvement") or {}
+        if interval.get("low") is not None:
+            print(f"test improvement 95% CI: [{interval['low']:+.2f}, {interval['high']:+.2f}] points "
+                  f"({interval['n_pairs']} paired examples)")
+        gate = test.get("gate")
+        if gate:
+            print(f"release gate: {gate['verdict'].upper()}")
+            for reason in gate["reasons"]:
+                print(f"  - {reason}")
     print(f"\nwinning instruction:\n  {results['optimized_signature']['instructions']}\n")
     print(format_ledger(ledger))
     if run_dir is not None:
-        print(f"\noutputs: {run_dir}/")
+        print(f"\noutputs: {run_dir}/  (report: {run_dir / 'report.html'})")
 
 
 def main(argv: list[str] | None = None) -> int:

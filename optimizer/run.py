@@ -17,6 +17,7 @@ from cache import CachePolicy
 from evaluation.data import LoadedData, Row, Splits, load_rows, prepare_splits
 from evaluation.engine import EvaluationResult, Evaluator, judged_as_dict
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
+from evaluation.stats import GatePolicy, test_report
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
 from gateway.errors import GatewayError
 from gateway.limits import RateLimits
@@ -26,6 +27,7 @@ from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.estimate import estimate_run, format_estimate
 from optimizer.mipro import PhasedMIPROv2, SearchConfig
 from optimizer.progress import Progress
+from optimizer.report import write_report
 
 log = structlog.get_logger("optimizer")
 
@@ -49,6 +51,7 @@ class RunConfig:
     test_size: int = 100
     search: SearchConfig = field(default_factory=SearchConfig)
     weights: MetricWeights = DEFAULT_WEIGHTS
+    gate: GatePolicy = field(default_factory=GatePolicy)
     max_failure_share: float = 0.10
     model: str | None = None  # None: the Azure deployment in the environment, else the simulator
     prompt_model: str | None = None
@@ -167,8 +170,8 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
             finally:
                 # The ledger is written even when the run stops early (budget, replay miss, failures).
                 write_json(run_dir / "ledger.json", runtime.ledger.as_dict())
-            outcome.results["estimate_total_usd"] = round(estimate_total_usd, 4)
-            return outcome
+        write_report(run_dir)  # after ledger.json exists: the report shows calls and cost per phase
+        return outcome
 
 
 def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Splits, loaded: LoadedData,
@@ -233,6 +236,12 @@ def _results(config: RunConfig, backend: Backend, splits: Splits, loaded: Loaded
             "examples": len(base.examples),
         }
 
+    test = split_report(baseline_test, optimized_test)
+    if test is not None and baseline_test is not None and optimized_test is not None:
+        # Paired bootstrap interval of the held-out improvement and the release gate's verdict.
+        test.update(test_report([judged_as_dict(e) for e in baseline_test.examples],
+                                [judged_as_dict(e) for e in optimized_test.examples],
+                                seed=config.seed, policy=config.gate, weights=config.weights))
     failures = [
         {"split": split, "program": program, "index": e.index, "reason": e.failure}
         for split, program, result in (("dev", "baseline", baseline_dev), ("dev", "optimized", optimized_dev),
@@ -251,7 +260,7 @@ def _results(config: RunConfig, backend: Backend, splits: Splits, loaded: Loaded
                         "live_calls": total["live_calls"], "cached_calls": total["cached_calls"],
                         "cost_usd": total["cost_usd"] if total["cost_known"] else None},
         "dev": split_report(baseline_dev, optimized_dev),
-        "test": split_report(baseline_test, optimized_test),
+        "test": test,
         "trials": [
             {"trial": t.trial, "instruction_index": index.get(t.instruction), "score": t.score,
              "full_eval": t.full_eval, "examples": t.examples, "failures": t.failures}
