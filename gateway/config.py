@@ -77,7 +77,7 @@ def resolve_endpoint(
     if model.startswith("azure/"):
         return _azure_endpoint(model, api_base, api_key, price_model, timeout_s, env)
     provider = _provider_of(model, api_base)
-    if not api_key and not api_base:
+    if not api_key:
         api_key = _provider_key(model, provider, env)
     identity = "|".join([provider, _host(api_base), "", model])
     return Endpoint(model=model, identity=identity, api_base=api_base, api_key=api_key,
@@ -107,6 +107,7 @@ def _azure_endpoint(model: str, api_base: str | None, api_key: str | None, price
 def _provider_of(model: str, api_base: str | None) -> str:
     import litellm
 
+    litellm.suppress_debug_info = True  # else an unknown model prints LiteLLM's provider banner first
     try:
         _, provider, _, _ = litellm.get_llm_provider(model=model, api_base=api_base)
     except Exception:
