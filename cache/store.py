@@ -16,7 +16,7 @@ from typing import Any
 
 import diskcache
 
-from cache.errors import CorruptEntry
+from cache.errors import CacheError, CorruptEntry
 from cache.key import canonical_json, content_hash
 
 CACHE_DIR_ENV = "HSOPT_CACHE_DIR"
@@ -50,9 +50,12 @@ class ResponseCache:
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        # Generous timeout: two processes on one directory wait on SQLite's lock rather than fail.
-        self._store = diskcache.Cache(str(self.directory), timeout=60, eviction_policy="none", size_limit=2**40)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # Generous timeout: two processes on one directory wait on SQLite's lock rather than fail.
+            self._store = diskcache.Cache(str(self.directory), timeout=60, eviction_policy="none", size_limit=2**40)
+        except (OSError, diskcache.core.Timeout) as exc:
+            raise CacheError(f"cannot use cache directory {self.directory}: {getattr(exc, 'strerror', None) or exc}") from None
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored record for ``key``, None on a miss; raises CorruptEntry if it fails its check."""

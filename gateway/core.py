@@ -150,7 +150,7 @@ class Gateway:
         refusal = record.get("refusal")
         if refusal is not None:
             self.ledger.record_cached(0.0, phase)
-            raise errors.ContentFiltered(f"content filter (cached refusal): {refusal}")
+            raise errors.ContentFiltered(refusal, cached=True)
         response = record["response"]
         usage = response.get("usage") or {}
         would_cost = price_usd(price_model, int(usage.get("prompt_tokens") or 0),
@@ -214,8 +214,9 @@ class Gateway:
             await self._release_budget(reserved)
         if _finish_reason(response) == "content_filter":
             self.ledger.record_error(0, phase)
-            self._store(key, {"refusal": "finish_reason content_filter"})
-            raise errors.ContentFiltered("content filter: the provider withheld the completion (finish_reason)")
+            refusal = "content filter: the provider withheld the completion (finish_reason)"
+            self._store(key, {"refusal": refusal})
+            raise errors.ContentFiltered(refusal)
         self._store(key, {"response": response})
         return Completion(response, cached=False, key=key, attempts=attempts, cost_usd=cost)
 

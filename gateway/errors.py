@@ -59,7 +59,14 @@ class BadRequest(PermanentError):
 
 
 class ContentFiltered(BadRequest):
-    """The provider's content filter refused the prompt or the completion."""
+    """The provider's content filter refused the prompt or the completion.
+
+    ``cached`` tells a refusal replayed from the cache from a live one; the message is the same.
+    """
+
+    def __init__(self, message: str, *, cached: bool = False) -> None:
+        super().__init__(message)
+        self.cached = cached
 
 
 class ContextWindowExceeded(BadRequest):

@@ -65,6 +65,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._open: list[str] = []
         self._reserved_usd = 0.0
+        self._reservations = 0
 
     # -- phases -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -141,8 +142,9 @@ class Ledger:
             spent = sum(t.cost_usd for t in self.phases.values())
             if spent + self._reserved_usd + estimate_usd <= self.max_cost_usd:
                 self._reserved_usd += estimate_usd
+                self._reservations += 1
                 return True
-            if self._reserved_usd > 0:
+            if self._reservations > 0:
                 return False
             raise BudgetExceeded(spent, self.max_cost_usd)
 
@@ -150,7 +152,9 @@ class Ledger:
         if self.max_cost_usd is None:
             return
         with self._lock:
-            self._reserved_usd = max(0.0, self._reserved_usd - estimate_usd)
+            self._reservations = max(0, self._reservations - 1)
+            # Float sums drift; with nothing in flight the reservation is exactly zero.
+            self._reserved_usd = max(0.0, self._reserved_usd - estimate_usd) if self._reservations else 0.0
 
     # -- reporting ----------------------------------------------------------------------------
     def total(self) -> PhaseTotals:

@@ -90,5 +90,5 @@ def configure_logging(*, json_lines: bool = False, level: int = logging.INFO, st
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)
-    for name in ("LiteLLM", "litellm", "httpx", "httpcore", "dspy", "optuna", "aiohttp"):
+    for name in ("LiteLLM", "litellm", "httpx", "httpcore", "dspy", "optuna", "optuna.study", "aiohttp"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import os
 import time
+import warnings
 from typing import Any, Protocol
 
 from gateway import errors
@@ -32,6 +33,8 @@ class LiteLLMTransport:
 
         litellm.telemetry = False
         litellm.suppress_debug_info = True
+        # LiteLLM can leave an un-awaited coroutine behind when a call is cancelled at shutdown.
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
         self._litellm = litellm
 
     async def send(self, call: ChatCall) -> dict[str, Any]:
@@ -125,5 +128,7 @@ def _is_content_filter(exc: BaseException) -> bool:
 
 def _redacted_message(exc: BaseException) -> str:
     # Providers sometimes echo request headers in errors; the logging layer redacts secrets again.
+    from gateway.logs import known_secrets, redact
+
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"
+    return str(redact(f"{type(exc).__name__}: {text[:300]}", known_secrets()))

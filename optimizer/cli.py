@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cache import CachePolicy
+from cache import CacheError, CachePolicy
 from evaluation.data import DEFAULT_DATASET, DataError
 from evaluation.engine import EvaluationError
 from evaluation.stats import GatePolicy
@@ -20,7 +20,7 @@ from optimizer.mipro import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
 
-USER_ERRORS = (DataError, RunError, EvaluationError, gw_errors.PermanentError, gw_errors.BudgetExceeded,
+USER_ERRORS = (CacheError, DataError, RunError, EvaluationError, gw_errors.PermanentError, gw_errors.BudgetExceeded,
                gw_errors.CacheMiss, gw_errors.CorruptCacheEntry, gw_errors.RunAborted, gw_errors.TransientError)
 
 
@@ -59,8 +59,15 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Reports a bad flag as one line (and exit 2), not the whole usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="optimize.py",
         description="Optimize the HelpSteer2 generator's instruction with DSPy MIPROv2 through the caching gateway.",
     )

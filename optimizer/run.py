@@ -15,7 +15,7 @@ import structlog
 
 from cache import CachePolicy
 from evaluation.data import LoadedData, Row, Splits, load_rows, prepare_splits
-from evaluation.engine import EvaluationResult, Evaluator, judged_as_dict
+from evaluation.engine import EvaluationResult, Evaluator, _root_gateway_error, judged_as_dict
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.stats import GatePolicy, test_report
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
@@ -117,6 +117,8 @@ def _check_run_dir(config: RunConfig) -> Path:
     run_dir = config.out_dir or (config.runs_dir / _run_id(config))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in run_dir.glob(".*.tmp"):  # left by a run killed mid-write; its target is intact
+            stale.unlink()
         probe = run_dir / ".write-test"
         probe.write_text("ok")
         probe.unlink()
@@ -204,10 +206,14 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
         optimized_dev = evaluate("final_eval", "optimized dev", optimized, dev_prompts)
         baseline_test = evaluate("test_eval", "baseline test", baseline, test_prompts) if test_prompts else None
         optimized_test = evaluate("test_eval", "optimized test", optimized, test_prompts) if test_prompts else None
-    except Exception:
+    except Exception as exc:
         fatal = runtime.gateway.fatal_error
         if fatal is not None:
             raise fatal from None
+        # DSPy wraps engine errors in its own; report the gateway's (e.g. retries exhausted) instead.
+        root = _root_gateway_error(exc)
+        if root is not None and root is not exc:
+            raise root from None
         raise
 
     results = _results(config, backend, splits, loaded, optimizer, baseline, optimized,

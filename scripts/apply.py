@@ -7,7 +7,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
 
-from cache import CachePolicy
+from cache import CacheError, CachePolicy
 from gateway import errors as gw_errors
 from gateway.config import load_env
 from gateway.logs import configure_logging
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             with Runtime(settings) as runtime:
                 lm = runtime.lm(backend.task, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
                 answers = answer_all(runtime, lm, program, prompts)
-    except (ApplyError, gw_errors.GatewayError) as exc:
+    except (ApplyError, CacheError, gw_errors.GatewayError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.output is not None:

@@ -152,10 +152,12 @@ def test_retry_after_beyond_cap_fails_fast_as_quota_exhausted(tmp_path):
 
 def test_content_filter_is_not_retried_and_its_refusal_is_cached(tmp_path):
     gw, transport, _ = make(tmp_path, [errors.ContentFiltered("filtered")])
-    with pytest.raises(errors.ContentFiltered):
+    with pytest.raises(errors.ContentFiltered) as live:
         run(gw.complete(call()))
-    with pytest.raises(errors.ContentFiltered, match="cached"):
+    with pytest.raises(errors.ContentFiltered) as cached:
         run(gw.complete(call()))
+    assert not live.value.cached and cached.value.cached
+    assert str(cached.value) == str(live.value)  # a replay reports the same reason
     assert len(transport.sent) == 1
 
 
