@@ -24,39 +24,34 @@ USER_ERRORS = (CacheError, DataError, RunError, EvaluationError, gw_errors.Perma
                gw_errors.CacheMiss, gw_errors.CorruptCacheEntry, gw_errors.RunAborted, gw_errors.TransientError)
 
 
+def _number(kind: type, text: str, *, minimum: float, strict: bool) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+    if value < minimum or (strict and value == minimum) or value != value:  # value != value: NaN
+        bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
+        raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return int(_number(int, text, minimum=1, strict=False))
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    return int(_number(int, text, minimum=0, strict=False))
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+    return float(_number(float, text, minimum=0, strict=True))
 
 
 def _non_negative_float(text: str) -> float:
-    value = _positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
-    return value
+    return float(_number(float, text, minimum=0, strict=False))
+
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -80,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--price-model", help="model name to price calls with (e.g. gpt-4o for an Azure deployment)")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help="Hugging Face name or JSON/JSONL/CSV/Parquet file")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed dataset rows instead of stopping")
-    p.add_argument("--seed", type=_non_negative_int, default=42, help="seed of every random choice (42)")
+    p.add_argument("--seed", type=non_negative_int, default=42, help="seed of every random choice (42)")
     p.add_argument("--train-size", type=_positive_int, default=160)
     p.add_argument("--dev-size", type=_positive_int, default=40)
-    p.add_argument("--test-size", type=_non_negative_int, default=100)
+    p.add_argument("--test-size", type=non_negative_int, default=100)
     p.add_argument("--num-candidates", type=_positive_int, default=6, help="instruction candidates (6)")
     p.add_argument("--num-trials", type=_positive_int, default=10, help="Bayesian search trials (10)")
     p.add_argument("--minibatch", action="store_true", help="evaluate trials on minibatches of the dev set")

@@ -20,16 +20,7 @@ except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluation.data import DEFAULT_DATASET, DataError, load_rows, prepare_splits, write_splits  # noqa: E402
-
-
-def non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
+from optimizer.cli import non_negative_int as non_negative  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
