@@ -245,7 +245,8 @@ def _finish_reason(response: dict[str, Any]) -> str | None:
 
 
 def _estimate_tokens(call: ChatCall) -> tuple[int, int]:
-    """(prompt, completion) tokens counted at admission: ~4 characters a token, plus max_tokens."""
-    chars = sum(len(str(m.get("content") or "")) for m in call.messages)
+    """(prompt, completion) tokens counted at admission as the provider does: about 4 characters a
+    token rounded up, 4 tokens of framing per message and 3 for the reply's primer; plus max_tokens."""
+    prompt = sum(-(-len(str(m.get("content") or "")) // 4) + 4 for m in call.messages) + 3
     max_tokens = call.params.get("max_tokens") or call.params.get("max_completion_tokens")
-    return chars // 4 + 4 * len(call.messages), int(max_tokens or DEFAULT_COMPLETION_ESTIMATE)
+    return prompt, int(max_tokens or DEFAULT_COMPLETION_ESTIMATE)

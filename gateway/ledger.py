@@ -9,12 +9,15 @@ because a run's phases follow one another.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import json
 import contextvars
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -180,15 +183,34 @@ def price_usd(price_model: str | None, prompt_tokens: int, completion_tokens: in
     return prompt_tokens * entry[0] + completion_tokens * entry[1]
 
 
+@lru_cache(maxsize=1)
+def _price_map() -> dict[str, Any]:
+    """LiteLLM's price map, read from the file it ships.
+
+    It is the map LiteLLM itself loads with ``LITELLM_LOCAL_MODEL_COST_MAP=True``; reading the file
+    keeps a replayed run from importing LiteLLM (seconds of start-up) only to price cached calls.
+    """
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or spec.origin is None:
+        return {}
+    path = Path(spec.origin).parent / "model_prices_and_context_window_backup.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        import litellm
+
+        data = dict(litellm.model_cost)
+    return data
+
+
 @lru_cache(maxsize=64)
 def _price_entry(price_model: str) -> tuple[float, float] | None:
-    import litellm
-
     candidates = [price_model]
     if "/" in price_model:
         candidates.append(price_model.split("/", 1)[1])
+    prices = _price_map()
     for name in candidates:
-        info = litellm.model_cost.get(name)
+        info = prices.get(name)
         if info and info.get("input_cost_per_token") is not None:
             return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
     return None

@@ -7,7 +7,9 @@ swap in ``gateway.testing.ScriptedTransport``. LiteLLM's exceptions are mapped t
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import importlib
 import os
 import time
 import warnings
@@ -29,19 +31,25 @@ class LiteLLMTransport:
     """Sends chat completions through ``litellm.acompletion`` with LiteLLM's own retries off."""
 
     def __init__(self) -> None:
-        import litellm  # imported lazily: it takes a second and most callers never send
+        # LiteLLM takes seconds to import; a run served from the cache never needs it.
+        self._litellm: Any = None
 
-        litellm.telemetry = False
-        litellm.suppress_debug_info = True
-        # LiteLLM can leave an un-awaited coroutine behind when a call is cancelled at shutdown.
-        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
-        self._litellm = litellm
+    async def _client(self) -> Any:
+        if self._litellm is None:
+            litellm = await asyncio.to_thread(importlib.import_module, "litellm")
+            litellm.telemetry = False
+            litellm.suppress_debug_info = True
+            # LiteLLM can leave an un-awaited coroutine behind when a call is cancelled at shutdown.
+            warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+            self._litellm = litellm
+        return self._litellm
 
     async def send(self, call: ChatCall) -> dict[str, Any]:
+        client = await self._client()
         kwargs: dict[str, Any] = dict(call.params)
         kwargs.update(call.endpoint.litellm_kwargs())
         try:
-            raw = await self._litellm.acompletion(
+            raw = await client.acompletion(
                 model=call.endpoint.model,
                 messages=list(call.messages),
                 num_retries=0,
