@@ -36,7 +36,7 @@ def _number(kind: type, text: str, *, minimum: float, strict: bool) -> Any:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     return int(_number(int, text, minimum=1, strict=False))
 
 
@@ -45,11 +45,11 @@ def non_negative_int(text: str) -> int:
     return int(_number(int, text, minimum=0, strict=False))
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     return float(_number(float, text, minimum=0, strict=True))
 
 
-def _non_negative_float(text: str) -> float:
+def non_negative_float(text: str) -> float:
     return float(_number(float, text, minimum=0, strict=False))
 
 
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="optimize.py",
         description="Optimize the HelpSteer2 generator's instruction with DSPy MIPROv2 through the caching gateway.",
     )
-    p.add_argument("--concurrency", type=_positive_int, default=16, help="LLM calls in flight at once (16)")
+    p.add_argument("--concurrency", type=positive_int, default=16, help="LLM calls in flight at once (16)")
     p.add_argument("--model", help="LiteLLM model for generation (default: the Azure deployment in the "
                                    "environment, else the embedded simulator); 'simulator' forces the simulator")
     p.add_argument("--prompt-model", help="model that proposes instructions (default: --model)")
@@ -76,11 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=DEFAULT_DATASET, help="Hugging Face name or JSON/JSONL/CSV/Parquet file")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed dataset rows instead of stopping")
     p.add_argument("--seed", type=non_negative_int, default=42, help="seed of every random choice (42)")
-    p.add_argument("--train-size", type=_positive_int, default=160)
-    p.add_argument("--dev-size", type=_positive_int, default=40)
+    p.add_argument("--train-size", type=positive_int, default=160)
+    p.add_argument("--dev-size", type=positive_int, default=40)
     p.add_argument("--test-size", type=non_negative_int, default=100)
-    p.add_argument("--num-candidates", type=_positive_int, default=6, help="instruction candidates (6)")
-    p.add_argument("--num-trials", type=_positive_int, default=10, help="Bayesian search trials (10)")
+    p.add_argument("--num-candidates", type=positive_int, default=6, help="instruction candidates (6)")
+    p.add_argument("--num-trials", type=positive_int, default=10, help="Bayesian search trials (10)")
     p.add_argument("--minibatch", action="store_true", help="evaluate trials on minibatches of the dev set")
     p.add_argument("--out", type=Path, help="run directory (default runs/<run-id>/, runs/latest points to it)")
     p.add_argument("--cache-dir", type=Path, help="response cache directory (default $HSOPT_CACHE_DIR or .cache/llm)")
@@ -88,14 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--replay", action="store_true", help="answer only from the cache: zero API spend")
     mode.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     mode.add_argument("--refresh", action="store_true", help="ignore cached answers, store fresh ones")
-    p.add_argument("--max-cost", type=_positive_float, help="stop before spending more than this many USD")
+    p.add_argument("--max-cost", type=positive_float, help="stop before spending more than this many USD")
     p.add_argument("--dry-run", action="store_true", help="print the estimate and stop")
-    p.add_argument("--rpm", type=_positive_float, help="client-side requests-per-minute limit")
-    p.add_argument("--tpm", type=_positive_float, help="client-side tokens-per-minute limit")
-    p.add_argument("--sim-latency-ms", type=_non_negative_float, help="the simulator's median latency in ms")
+    p.add_argument("--rpm", type=positive_float, help="client-side requests-per-minute limit")
+    p.add_argument("--tpm", type=positive_float, help="client-side tokens-per-minute limit")
+    p.add_argument("--sim-latency-ms", type=non_negative_float, help="the simulator's median latency in ms")
     p.add_argument("--gate-min-improvement", type=float, default=0.0, metavar="PP",
                    help="release gate: the test improvement's 95%% CI lower bound must exceed this (points, 0)")
-    p.add_argument("--gate-max-regression", type=_non_negative_float, default=5.0, metavar="PP",
+    p.add_argument("--gate-max-regression", type=non_negative_float, default=5.0, metavar="PP",
                    help="release gate: hold if any attribute clearly regresses by more than this (points, 5)")
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of console lines")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info lines (warnings and errors only)")

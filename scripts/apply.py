@@ -15,7 +15,7 @@ from gateway.runtime import GatewaySettings, Runtime
 from optimizer.apply import ApplyError, answer_all, load_program, read_prompts
 from optimizer.artifacts import write_atomically
 from optimizer.backend import open_backend
-from optimizer.cli import _non_negative_float, _positive_int
+from optimizer.cli import non_negative_float, positive_int
 from optimizer.run import TASK_MAX_TOKENS
 
 
@@ -30,10 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="LiteLLM model (default: as optimize.py: Azure from the environment, else the simulator)")
     p.add_argument("--api-base")
     p.add_argument("--price-model")
-    p.add_argument("--concurrency", type=_positive_int, default=16)
+    p.add_argument("--concurrency", type=positive_int, default=16)
     p.add_argument("--cache-dir", type=Path)
     p.add_argument("--replay", action="store_true", help="answer only from the cache")
-    p.add_argument("--sim-latency-ms", type=_non_negative_float)
+    p.add_argument("--sim-latency-ms", type=non_negative_float)
     p.add_argument("--log-json", action="store_true")
     args = p.parse_args(argv)
     configure_logging(json_lines=args.log_json)

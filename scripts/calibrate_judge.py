@@ -21,7 +21,7 @@ from gateway.config import load_env
 from gateway.logs import configure_logging
 from gateway.runtime import GatewaySettings, Runtime
 from optimizer.backend import open_backend
-from optimizer.cli import USER_ERRORS, _non_negative_float, _non_negative_int, _positive_int
+from optimizer.cli import USER_ERRORS, non_negative_float, non_negative_int, positive_int
 from optimizer.run import JUDGE_MAX_TOKENS
 
 
@@ -37,19 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="calibrate_judge.py",
                 description="Agreement of the LLM judge with the human labels, on rows the optimizer does not use.")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help="Hugging Face name or JSON/JSONL/CSV/Parquet file")
-    p.add_argument("--n", type=_positive_int, default=100, help="rows to judge (100); 5 judge calls each")
+    p.add_argument("--n", type=positive_int, default=100, help="rows to judge (100); 5 judge calls each")
     p.add_argument("--judge-model", help="LiteLLM model of the judge (default: the Azure deployment in the "
                                          "environment, else the embedded simulator)")
     p.add_argument("--api-base", help="API base URL for the judge model")
     p.add_argument("--price-model", help="model name to price calls with")
-    p.add_argument("--seed", type=_non_negative_int, default=42, help="the run's seed (42)")
-    p.add_argument("--train-size", type=_positive_int, default=160, help="the run's train size (160)")
-    p.add_argument("--dev-size", type=_positive_int, default=40, help="the run's dev size (40)")
-    p.add_argument("--test-size", type=_non_negative_int, default=100, help="the run's test size (100)")
+    p.add_argument("--seed", type=non_negative_int, default=42, help="the run's seed (42)")
+    p.add_argument("--train-size", type=positive_int, default=160, help="the run's train size (160)")
+    p.add_argument("--dev-size", type=positive_int, default=40, help="the run's dev size (40)")
+    p.add_argument("--test-size", type=non_negative_int, default=100, help="the run's test size (100)")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed dataset rows instead of stopping")
-    p.add_argument("--concurrency", type=_positive_int, default=16, help="judge calls in flight at once (16)")
+    p.add_argument("--concurrency", type=positive_int, default=16, help="judge calls in flight at once (16)")
     p.add_argument("--cache-dir", type=Path, help="response cache directory (default $HSOPT_CACHE_DIR or .cache/llm)")
-    p.add_argument("--sim-latency-ms", type=_non_negative_float, help="the simulator's median latency in ms")
+    p.add_argument("--sim-latency-ms", type=non_negative_float, help="the simulator's median latency in ms")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
     return p
 
