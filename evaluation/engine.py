@@ -128,7 +128,7 @@ class Evaluator:
             except _FATAL:
                 raise
             except Exception as exc:  # an adapter that cannot parse the judge's text
-                exc = _root_gateway_error(exc) or exc
+                exc = root_gateway_error(exc) or exc
                 if isinstance(exc, _FATAL):
                     raise exc from None
                 if isinstance(exc, gateway_errors.ContentFiltered):
@@ -167,7 +167,7 @@ class Evaluator:
         except _FATAL:
             raise
         except Exception as exc:
-            fatal = _root_gateway_error(exc)
+            fatal = root_gateway_error(exc)
             if isinstance(fatal, _FATAL):
                 raise fatal from None
             return ExampleResult(index, prompt, None, None, None, failure=f"generation: {_describe(exc)}")
@@ -216,7 +216,7 @@ def _per_attribute(examples: Sequence[ExampleResult]) -> dict[str, float]:
     return {a: round(sum(j.scores[a] for j in scored) / len(scored), 4) for a in ATTRIBUTES}
 
 
-def _root_gateway_error(exc: BaseException) -> BaseException | None:
+def root_gateway_error(exc: BaseException) -> BaseException | None:
     """The gateway error behind an exception DSPy wrapped (it re-raises engine errors as its own)."""
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -229,7 +229,7 @@ def _root_gateway_error(exc: BaseException) -> BaseException | None:
 
 
 def _describe(exc: BaseException) -> str:
-    root = _root_gateway_error(exc) or exc
+    root = root_gateway_error(exc) or exc
     return f"{type(root).__name__}: {str(root)[:200]}"
 
 

@@ -15,7 +15,7 @@ import structlog
 
 from cache import CachePolicy
 from evaluation.data import LoadedData, Row, Splits, load_rows, prepare_splits
-from evaluation.engine import EvaluationResult, Evaluator, _root_gateway_error, judged_as_dict
+from evaluation.engine import EvaluationResult, Evaluator, root_gateway_error, judged_as_dict
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.stats import GatePolicy, test_report
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
@@ -211,7 +211,7 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
         if fatal is not None:
             raise fatal from None
         # DSPy wraps engine errors in its own; report the gateway's (e.g. retries exhausted) instead.
-        root = _root_gateway_error(exc)
+        root = root_gateway_error(exc)
         if root is not None and root is not exc:
             raise root from None
         raise
