@@ -8,7 +8,7 @@ The layers, in the order a call meets them::
     in-flight dedupe ─ an identical request already on the wire? wait for its answer
         ▼
     retry loop (tenacity) ── for each attempt:
-        budget check → concurrency semaphore → rate limiter → transport (the only network I/O)
+        budget check → call slots (concurrency, by priority) → rate limiter → transport (the only network I/O)
         ▼
     content-filter check → cache store → ledger (live, tokens, $ , retries)
 
@@ -32,6 +32,7 @@ from gateway import errors
 from gateway.ledger import Ledger, price_model_for, price_usd
 from gateway.limits import RateLimiter, RateLimits
 from gateway.retry import RetryPolicy
+from gateway.slots import CallSlots
 from gateway.transport import Transport
 from gateway.types import ChatCall, Completion
 
@@ -82,7 +83,7 @@ class Gateway:
         self.limiter = RateLimiter(limits or RateLimits(), clock=clock, sleep=sleep)
         self._sleep = sleep
         self._jitter = random.Random(seed)
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self._slots = CallSlots(concurrency)
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
         self._budget_settled = asyncio.Condition()
         self.fatal_error: errors.GatewayError | None = None
@@ -169,7 +170,7 @@ class Gateway:
 
         async def attempt() -> dict[str, Any]:
             nonlocal attempts
-            async with self._semaphore:
+            async with self._slots.slot():
                 await self.limiter.acquire(sum(estimate_tokens))
                 attempts += 1
                 self.in_flight += 1
