@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,12 +21,14 @@ from typing import Any
 import dspy
 from dspy.evaluate.evaluate import EvaluationResult as DSPyEvaluationResult
 from dspy.teleprompt import mipro_optimizer_v2
+from dspy.teleprompt import utils as teleprompt_utils
 from dspy.teleprompt.utils import create_minibatch
 
 from evaluation.engine import EvaluationResult, Evaluator, JudgeFailure
 from evaluation.signatures import instruction_of
 from gateway.facade import GatewayLoop
 from gateway.ledger import Ledger
+from optimizer.concurrent import ConcurrentGroundedProposer, DeferredBootstrap, StopReason
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class TrialRecord:
     examples: int
     full_eval: bool
     failures: int
+    reused: bool = False  # the same program on the same examples as an earlier trial: its result, no calls
 
 
 @dataclass
@@ -75,13 +79,19 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
     """MIPROv2 whose steps are ledger phases and whose evaluations run on our engine."""
 
     def __init__(self, *, evaluator: Evaluator, loop: GatewayLoop, ledger: Ledger, config: SearchConfig,
-                 prompt_model: dspy.LM, task_model: dspy.LM, progress: ProgressFactory | None = None) -> None:
+                 prompt_model: dspy.LM, task_model: dspy.LM, progress: ProgressFactory | None = None,
+                 before_search: Callable[[], object] | None = None,
+                 stop_reason: StopReason | None = None) -> None:
         self.evaluator = evaluator
+        self.before_search = before_search
+        self.stop_reason: StopReason = stop_reason or (lambda: None)
         self.loop = loop
         self.ledger = ledger
         self.config = config
         self.progress = progress
         self.log = SearchLog()
+        # Evaluations already made in this search, by program state and examples (see evaluate_program).
+        self._evaluated: dict[str, EvaluationResult] = {}
         super().__init__(
             metric=self._bootstrap_metric,
             prompt_model=prompt_model,
@@ -116,8 +126,18 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
 
     # -- phases ---------------------------------------------------------------------------------
     def _bootstrap_fewshot_examples(self, *args: Any, **kwargs: Any) -> Any:
+        # MIPROv2's loop runs as written, drawing each set's shuffle and size in order; the sets
+        # themselves are bootstrapped afterwards, all at once (see optimizer/concurrent.py).
+        deferred = DeferredBootstrap(stop=self.stop_reason)
+        saved = teleprompt_utils.BootstrapFewShot
         with self.ledger.phase("bootstrap"):
-            return super()._bootstrap_fewshot_examples(*args, **kwargs)
+            teleprompt_utils.BootstrapFewShot = deferred  # type: ignore[assignment,misc]
+            try:
+                demo_candidates = super()._bootstrap_fewshot_examples(*args, **kwargs)
+            finally:
+                teleprompt_utils.BootstrapFewShot = saved  # type: ignore[misc]
+            deferred.run()
+        return demo_candidates
 
     def _propose_instructions(self, *args: Any, **kwargs: Any) -> Any:
         with self.ledger.phase("propose"):
@@ -126,6 +146,8 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         return candidates
 
     def _optimize_prompt_parameters(self, *args: Any, **kwargs: Any) -> Any:
+        if self.before_search is not None:
+            self.before_search()  # e.g. wait for work running beside bootstrap and proposal; raises its error
         with self.ledger.phase("search"):
             return super()._optimize_prompt_parameters(*args, **kwargs)
 
@@ -141,7 +163,17 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
     def evaluate_program(self, program: dspy.Module, devset: list[dspy.Example]) -> EvaluationResult:
         trial = len(self.log.trials) + 1
         hook = self.progress(f"trial {trial}/{self.config.num_trials + 1}", len(devset)) if self.progress else None
-        result = self.loop.run(self.evaluator.evaluate(program, [ex.prompt for ex in devset], hook))
+        prompts = [ex.prompt for ex in devset]
+        # TPE samples a candidate again and again; its answers would all come from the cache anyway,
+        # so a repeat reuses the first evaluation instead of reading every answer back.
+        key = json.dumps([program.dump_state(), prompts], sort_keys=True, default=repr)
+        result = self._evaluated.get(key)
+        reused = result is not None
+        if result is None:
+            result = self.loop.run(self.evaluator.evaluate(program, prompts, hook))
+            self._evaluated[key] = result
+        elif hook is not None:
+            hook(len(prompts), len(prompts))
         self.log.trials.append(TrialRecord(
             trial=trial,
             instruction=instruction_of(program),
@@ -149,6 +181,7 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
             examples=len(devset),
             full_eval=False,  # set by the caller, which knows the full set size
             failures=len(result.failures),
+            reused=reused,
         ))
         return result
 
@@ -176,10 +209,13 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
                 return evaluate(candidate_program, devset=trainset)
             return evaluate(candidate_program, devset=create_minibatch(trainset, batch_size, rng))
 
-        saved = (mipro_optimizer_v2.Evaluate, mipro_optimizer_v2.eval_candidate_program)
+        saved = (mipro_optimizer_v2.Evaluate, mipro_optimizer_v2.eval_candidate_program,
+                 mipro_optimizer_v2.GroundedProposer)
         mipro_optimizer_v2.Evaluate = EngineEvaluate  # type: ignore[misc,assignment]
         mipro_optimizer_v2.eval_candidate_program = eval_candidate_program  # type: ignore[assignment]
+        mipro_optimizer_v2.GroundedProposer = ConcurrentGroundedProposer  # type: ignore[misc]
         try:
             yield
         finally:
-            mipro_optimizer_v2.Evaluate, mipro_optimizer_v2.eval_candidate_program = saved
+            (mipro_optimizer_v2.Evaluate, mipro_optimizer_v2.eval_candidate_program,
+             mipro_optimizer_v2.GroundedProposer) = saved
