@@ -1,9 +1,10 @@
 """Token and cost accounting per phase of a run, and the run's budget cap.
 
 The current phase is set with ``with ledger.phase("search"):``. It lives in a context variable, so it
-follows work into asyncio tasks; work handed to threads that do not copy the context (DSPy's
-parallel executor) sees the innermost phase still open on the ledger, which is the same phase
-because a run's phases follow one another.
+follows work into asyncio tasks and into threads started with a copy of the context; work handed to
+threads that do not copy the context (DSPy's parallel executor) sees the innermost phase still open
+on the ledger. Phases may overlap (a run evaluates its baseline while MIPROv2 bootstraps): each
+phase's ``wall_s`` is the time it was open, and the total's is the time any phase was open.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Ledger:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._open: list[str] = []
+        self._busy_since = 0.0  # when the first of the phases now open was opened
+        self._busy_s = 0.0  # time with at least one phase open, phases closed so far
         self._reserved_usd = 0.0
         self._reservations = 0
 
@@ -75,17 +78,22 @@ class Ledger:
     def phase(self, name: str) -> Iterator[None]:
         """Attribute every call made inside the block (in tasks and threads alike) to ``name``."""
         token = _current_phase.set(name)
+        started = time.perf_counter()
         with self._lock:
+            if not self._open:
+                self._busy_since = started
             self._open.append(name)
             self.phases.setdefault(name, PhaseTotals())
-        started = time.perf_counter()
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - started
+            ended = time.perf_counter()
+            elapsed = ended - started
             with self._lock:
                 self.phases[name].wall_s += elapsed
                 self._open.remove(name)
+                if not self._open:
+                    self._busy_s += ended - self._busy_since
                 totals = self.phases[name].as_dict()
             _current_phase.reset(token)
             log.info("phase.end", phase=name, live_calls=totals["live_calls"], cached_calls=totals["cached_calls"],
@@ -161,14 +169,16 @@ class Ledger:
 
     # -- reporting ----------------------------------------------------------------------------
     def total(self) -> PhaseTotals:
+        """The sum of the phases, except ``wall_s``: the time any phase was open (phases may overlap)."""
         with self._lock:
             total = PhaseTotals()
             for totals in self.phases.values():
                 total.add(totals)
+            total.wall_s = self._busy_s + (time.perf_counter() - self._busy_since if self._open else 0.0)
             return total
 
     def as_dict(self) -> dict[str, Any]:
-        """``{"phases": {name: totals}, "total": totals}``; the total is the sum of the phases."""
+        """``{"phases": {name: totals}, "total": totals}``; the total is the sum of the phases (but see ``total``)."""
         with self._lock:
             phases = {name: totals.as_dict() for name, totals in self.phases.items()}
         return {"phases": phases, "total": self.total().as_dict(), "max_cost_usd": self.max_cost_usd}

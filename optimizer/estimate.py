@@ -65,14 +65,14 @@ def estimate_run(*, train_size: int, dev_size: int, test_size: int, num_candidat
     p_in, p_out = proposals * PROPOSER_PROMPT_TOKENS, proposals * PROPOSER_COMPLETION_TOKENS
     search = examples_phase("search", dev_size * (num_trials + 1))
     return [
-        examples_phase("baseline_eval", dev_size),
+        examples_phase("baseline_eval", dev_size + test_size),
         examples_phase("bootstrap", bootstrap_examples(num_candidates), sequential=True),
         PhaseEstimate("propose", proposals, p_in, p_out, price_usd(price_model, p_in, p_out),
                       proposals * call_latency_s / 60.0),
         PhaseEstimate(search.phase, search.calls, search.prompt_tokens, search.completion_tokens, search.cost_usd,
                       (num_trials + 1) * max(2 * call_latency_s, dev_size * 6 * call_latency_s / concurrency) / 60),
         examples_phase("final_eval", dev_size),
-        examples_phase("test_eval", 2 * test_size),
+        examples_phase("test_eval", test_size),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import json
@@ -22,6 +23,7 @@ from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, i
 from gateway.errors import GatewayError
 from gateway.limits import RateLimits
 from gateway.runtime import GatewaySettings, Runtime
+from gateway.slots import background_calls
 from optimizer.backend import Backend, open_backend
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.estimate import estimate_run, format_estimate
@@ -191,22 +193,41 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
         with ledger.phase(phase):
             return runtime.loop.run(evaluator.evaluate(program, prompts, progress.bar(phase, label, len(prompts))))
 
+    async def evaluate_baseline() -> tuple[EvaluationResult, EvaluationResult | None]:
+        # Background priority: MIPROv2's one-after-another bootstrap and proposal calls go first.
+        with ledger.phase("baseline_eval"), background_calls():
+            dev = evaluator.evaluate(baseline, dev_prompts, progress.bar("baseline_eval", "baseline dev",
+                                                                         len(dev_prompts)))
+            if not test_prompts:
+                return await dev, None
+            test = evaluator.evaluate(baseline, test_prompts, progress.bar("baseline_eval", "baseline test",
+                                                                           len(test_prompts)))
+            dev_result, test_result = await asyncio.gather(dev, test)
+            return dev_result, test_result
+
+    # The baseline's evaluations need nothing from MIPROv2, whose bootstrap and proposal leave most
+    # call slots idle: they run together, and the search starts once the baseline is scored (its
+    # first trial re-evaluates the baseline on dev, from the cache). Results do not depend on the
+    # overlap: every request is the same one, answered once and cached.
+    baselines = asyncio.run_coroutine_threadsafe(evaluate_baseline(), runtime.loop.loop)
     try:
-        baseline_dev = evaluate("baseline_eval", "baseline dev", baseline, dev_prompts)
         optimizer = PhasedMIPROv2(
             evaluator=evaluator, loop=runtime.loop, ledger=ledger, config=config.search,
             prompt_model=prompt_lm, task_model=task_lm,
             progress=lambda label, total: progress.bar("search", label, total),
+            before_search=baselines.result,
+            stop_reason=lambda: runtime.gateway.fatal_error,
         )
         progress.note("[bootstrap/propose] MIPROv2 is bootstrapping proposer context and proposing "
                       f"{config.search.num_candidates} instructions")
         optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
         if runtime.gateway.fatal_error is not None:
             raise runtime.gateway.fatal_error
+        baseline_dev, baseline_test = baselines.result()
         optimized_dev = evaluate("final_eval", "optimized dev", optimized, dev_prompts)
-        baseline_test = evaluate("test_eval", "baseline test", baseline, test_prompts) if test_prompts else None
         optimized_test = evaluate("test_eval", "optimized test", optimized, test_prompts) if test_prompts else None
     except Exception as exc:
+        baselines.cancel()
         fatal = runtime.gateway.fatal_error
         if fatal is not None:
             raise fatal from None
@@ -269,7 +290,7 @@ def _results(config: RunConfig, backend: Backend, splits: Splits, loaded: Loaded
         "test": test,
         "trials": [
             {"trial": t.trial, "instruction_index": index.get(t.instruction), "score": t.score,
-             "full_eval": t.full_eval, "examples": t.examples, "failures": t.failures}
+             "full_eval": t.full_eval, "examples": t.examples, "failures": t.failures, "reused": t.reused}
             for t in optimizer.log.trials
         ],
         "candidates": candidates,

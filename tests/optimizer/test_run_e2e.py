@@ -114,10 +114,12 @@ def test_concurrency_1_and_16_give_identical_results(base_run, tmp_path):
 
 
 def test_dry_run_estimate_is_within_ten_percent_of_calls_made(base_run, tmp_path):
-    _, _, _, ledger = base_run
+    _, _, results, ledger = base_run
     outcome = run_optimization(replace(SMALL, dry_run=True, cache_dir=tmp_path / "c"))
     estimated = sum(row["calls"] for row in outcome.results["estimate"])
-    made = ledger["total"]["live_calls"] + ledger["total"]["cached_calls"]
+    # A trial that repeats an earlier one reuses its result instead of asking again (6 calls an example).
+    reused = sum(6 * t["examples"] for t in results["trials"] if t["reused"])
+    made = ledger["total"]["live_calls"] + ledger["total"]["cached_calls"] + reused
     assert abs(estimated - made) / made <= 0.10, (estimated, made)
     assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
 
@@ -198,3 +200,19 @@ def test_killed_run_resumes_without_repeating_completed_calls(standalone_simulat
     resumed_results = json.loads((tmp_path / "resumed" / "optimization_results.json").read_text())
     for key in ("baseline_score", "optimized_score", "dev", "test", "trials"):
         assert resumed_results[key] == clean_results[key], key
+
+
+def test_a_repeated_trial_reuses_the_earlier_result(tmp_path):
+    # Five trials over two candidates: TPE must sample some candidate again.
+    _, results, ledger = run_small(tmp_path, "repeat", search=SearchConfig(num_candidates=2, num_trials=5))
+    trials = results["trials"]
+    reused = [t for t in trials if t["reused"]]
+    assert reused, trials
+    for t in reused:
+        earlier = [e for e in trials[: trials.index(t)] if not e["reused"]
+                   and e["instruction_index"] == t["instruction_index"]]
+        assert earlier and earlier[0]["score"] == t["score"]
+    fresh = [t for t in trials if not t["reused"]]
+    # Only fresh trials ask the gateway: each example is one generation and five judge calls.
+    assert ledger["phases"]["search"]["live_calls"] + ledger["phases"]["search"]["cached_calls"] == \
+        sum(6 * t["examples"] for t in fresh)
