@@ -1,5 +1,6 @@
 """Optimize the HelpSteer2 generator's instruction with MIPROv2: ``python scripts/optimize.py --concurrency 16``."""
 
+import os
 import sys
 
 import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
@@ -7,4 +8,9 @@ import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
 from optimizer.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Every output is written and closed, and the gateway loop stopped, by the time main() returns;
+    # skip the interpreter's teardown of DSPy, LiteLLM and their modules (a second or more).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
