@@ -69,6 +69,9 @@ def format_report(report: dict[str, Any]) -> str:
         cells += [runs[lv]["phases"].get(phase, {}).get("wall_s") for lv in levels]
         bound = headline["bound"].get(phase, {}).get("bound_s")
         lines.append(f"{phase:<12}" + "".join(f"{_f(c):>10}" for c in cells) + f"{_f(bound):>12}")
+    for segment, figures in headline["bound"].items():
+        if "+" in segment:  # phases that ran at the same time share one bound
+            lines.append(f"  ({segment} ran at the same time in ours: bound {_f(figures['bound_s'])} s together)")
 
     replay = report["replay"]
     lines += ["", "replay (second run, all from cache)",
