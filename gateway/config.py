@@ -76,9 +76,16 @@ def resolve_endpoint(
         raise ConfigurationError(f"invalid model name {model!r}")
     if model.startswith("azure/"):
         return _azure_endpoint(model, api_base, api_key, price_model, timeout_s, env)
-    provider = _provider_of(model, api_base)
-    if not api_key:
-        api_key = _provider_key(model, provider, env)
+    if model.startswith("openai/") and model != "openai/":
+        # The common case is resolved without importing LiteLLM (seconds of start-up).
+        provider = "openai"
+        api_key = api_key or env.get("OPENAI_API_KEY")
+        if not api_key:
+            raise ConfigurationError(f"model {model!r} (openai) needs credentials: set OPENAI_API_KEY")
+    else:
+        provider = _provider_of(model, api_base)
+        if not api_key:
+            api_key = _provider_key(model, provider, env)
     identity = "|".join([provider, _host(api_base), "", model])
     return Endpoint(model=model, identity=identity, api_base=api_base, api_key=api_key,
                     price_model=price_model, timeout_s=timeout_s)

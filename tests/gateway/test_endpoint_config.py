@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from gateway.config import SIMULATOR, default_model, resolve_endpoint, simulator_endpoint
@@ -43,3 +47,12 @@ def test_simulator_identity_does_not_depend_on_its_port():
     b = simulator_endpoint("http://127.0.0.1:2222/v1", "sim-1")
     assert a.identity == b.identity and a.price_model == "gpt-4o"
     assert simulator_endpoint("http://x/v1", "sim-2").identity != a.identity
+
+
+def test_openai_models_resolve_without_importing_litellm():
+    code = ("import sys; from gateway.config import resolve_endpoint; "
+            "e = resolve_endpoint('openai/gpt-4o', api_base='http://127.0.0.1:9/v1', env={'OPENAI_API_KEY': 'k'}); "
+            "print(e.api_key == 'k', 'litellm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "False"], out.stderr
