@@ -44,7 +44,7 @@ def proposer_calls(train_size: int, num_candidates: int) -> int:
 
 def estimate_run(*, train_size: int, dev_size: int, test_size: int, num_candidates: int, num_trials: int,
                  mean_prompt_tokens: float, price_model: str | None, concurrency: int,
-                 call_latency_s: float) -> list[PhaseEstimate]:
+                 call_latency_s: float, minibatch: bool = False) -> list[PhaseEstimate]:
     """Upper-bound-ish estimate of every phase (search assumes every trial evaluates the full dev set)."""
     gen_in = GEN_OVERHEAD_TOKENS + mean_prompt_tokens
     judge_in = JUDGE_OVERHEAD_TOKENS + mean_prompt_tokens + GEN_COMPLETION_TOKENS
@@ -54,7 +54,9 @@ def estimate_run(*, train_size: int, dev_size: int, test_size: int, num_candidat
         prompt = int(examples * (gen_in + 5 * judge_in))
         completion = int(examples * (GEN_COMPLETION_TOKENS + 5 * JUDGE_COMPLETION_TOKENS))
         # Each example is a generation then its judges at once: two calls deep.
-        if sequential:
+        if not examples:
+            seconds = 0.0
+        elif sequential:
             seconds = examples * 2 * call_latency_s
         else:
             seconds = max(2 * call_latency_s, calls * call_latency_s / concurrency)
@@ -71,7 +73,8 @@ def estimate_run(*, train_size: int, dev_size: int, test_size: int, num_candidat
                       proposals * call_latency_s / 60.0),
         PhaseEstimate(search.phase, search.calls, search.prompt_tokens, search.completion_tokens, search.cost_usd,
                       (num_trials + 1) * max(2 * call_latency_s, dev_size * 6 * call_latency_s / concurrency) / 60),
-        examples_phase("final_eval", dev_size),
+        # Without minibatches the winner's search trial is its dev score; with them it is evaluated again.
+        examples_phase("final_eval", dev_size if minibatch else 0),
         examples_phase("test_eval", test_size),
     ]
 

@@ -160,18 +160,25 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
             return 0.0
         return self.evaluator.weights.composite(judged.scores)
 
+    def remember(self, program: dspy.Module, prompts: list[str], result: EvaluationResult) -> None:
+        """Record an evaluation made elsewhere in the run (the baseline's) for the search to reuse."""
+        self._evaluated[_evaluation_key(program, prompts)] = result
+
+    def evaluated(self, program: dspy.Module, prompts: list[str]) -> EvaluationResult | None:
+        """The result of evaluating ``program`` on ``prompts`` earlier in the run, if it was."""
+        return self._evaluated.get(_evaluation_key(program, prompts))
+
     def evaluate_program(self, program: dspy.Module, devset: list[dspy.Example]) -> EvaluationResult:
         trial = len(self.log.trials) + 1
         hook = self.progress(f"trial {trial}/{self.config.num_trials + 1}", len(devset)) if self.progress else None
         prompts = [ex.prompt for ex in devset]
         # TPE samples a candidate again and again; its answers would all come from the cache anyway,
         # so a repeat reuses the first evaluation instead of reading every answer back.
-        key = json.dumps([program.dump_state(), prompts], sort_keys=True, default=repr)
-        result = self._evaluated.get(key)
+        result = self.evaluated(program, prompts)
         reused = result is not None
         if result is None:
             result = self.loop.run(self.evaluator.evaluate(program, prompts, hook))
-            self._evaluated[key] = result
+            self.remember(program, prompts, result)
         elif hook is not None:
             hook(len(prompts), len(prompts))
         self.log.trials.append(TrialRecord(
@@ -219,3 +226,8 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         finally:
             (mipro_optimizer_v2.Evaluate, mipro_optimizer_v2.eval_candidate_program,
              mipro_optimizer_v2.GroundedProposer) = saved
+
+
+def _evaluation_key(program: dspy.Module, prompts: list[str]) -> str:
+    # The program's whole state (instruction, demos) and the examples decide the answers.
+    return json.dumps([program.dump_state(), prompts], sort_keys=True, default=repr)
