@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+import structlog
 
 from gateway.core import Gateway
 from gateway.types import ChatCall, Completion
 
 T = TypeVar("T")
+log = structlog.get_logger("gateway")
 
 
 class GatewayLoop:
@@ -23,6 +26,7 @@ class GatewayLoop:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self._closers: list[Callable[[], Awaitable[None]]] = []
         self._thread = threading.Thread(target=self._run, name="gateway-loop", daemon=True)
         self._thread.start()
 
@@ -46,6 +50,10 @@ class GatewayLoop:
     def is_loop_thread(self) -> bool:
         return threading.current_thread() is self._thread
 
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Await ``closer()`` on the loop when it closes, after its tasks are cancelled and before it stops."""
+        self._closers.append(closer)
+
     def close(self) -> None:
         if self.loop.is_closed():
             return
@@ -55,6 +63,12 @@ class GatewayLoop:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # Sessions bound to this loop (the HTTP transport's) must close here, while it still runs.
+            for closer in self._closers:
+                try:
+                    await closer()
+                except Exception as exc:  # one failing closer must not keep the others open
+                    log.warning("gateway.close_failed", error=f"{type(exc).__name__}: {exc}")
             await self.loop.shutdown_asyncgens()
 
         try:

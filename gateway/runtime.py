@@ -13,10 +13,11 @@ from cache import CachePolicy, ResponseCache
 from gateway.core import Gateway
 from gateway.dspy_lm import make_lm
 from gateway.facade import GatewayLoop, SyncGateway
+from gateway.http_transport import TransportRouter, gateway_transport
 from gateway.ledger import Ledger
 from gateway.limits import RateLimits
 from gateway.retry import RetryPolicy
-from gateway.transport import LiteLLMTransport, Transport
+from gateway.transport import Transport
 from gateway.types import Endpoint
 
 
@@ -31,6 +32,9 @@ class GatewaySettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_cost_usd: float | None = None
     seed: int = 42
+    # One of TRANSPORT_CHOICES. "auto": OpenAI-compatible and Azure calls go straight over HTTP where
+    # that sends exactly what LiteLLM would, everything else through LiteLLM; "litellm": all through LiteLLM.
+    transport: str = "auto"
 
 
 class Runtime:
@@ -38,11 +42,18 @@ class Runtime:
 
     def __init__(self, settings: GatewaySettings, transport: Transport | None = None) -> None:
         self.settings = settings
+        owned: TransportRouter | None = None
+        if transport is None:
+            owned = transport = gateway_transport(settings.transport, max_connections=settings.concurrency)
+        self.transport = transport
         self.cache = None if settings.policy is CachePolicy.OFF else ResponseCache(settings.cache_dir)
         self.ledger = Ledger(max_cost_usd=settings.max_cost_usd)
         self.loop = GatewayLoop()
+        if owned is not None:
+            # Built here, so closed here: its HTTP session lives on the gateway loop and closes with it.
+            self.loop.on_close(owned.aclose)
         self.gateway = Gateway(
-            transport if transport is not None else LiteLLMTransport(),
+            self.transport,
             cache=self.cache,
             policy=settings.policy,
             ledger=self.ledger,

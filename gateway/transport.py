@@ -1,8 +1,10 @@
-"""The one place that touches the network: a transport over LiteLLM's ``acompletion``.
+"""The network seam: the ``Transport`` protocol and a transport over LiteLLM's ``acompletion``.
 
 Everything above it (cache, limits, retry, ledger) talks to the ``Transport`` protocol, so tests can
 swap in ``gateway.testing.ScriptedTransport``. LiteLLM's exceptions are mapped to ours here, in
-``map_litellm_error``, by type and status code, never by matching message text.
+``map_litellm_error``, by type and status code, never by matching message text. OpenAI-compatible and
+Azure calls that LiteLLM would send unchanged take the cheaper direct path of
+``gateway.http_transport``, which shares the helpers below (Retry-After parsing, redacted messages).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib
 import os
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from gateway import errors
@@ -68,7 +71,7 @@ def map_litellm_error(exc: BaseException) -> errors.GatewayError:
     """Classify an exception raised by LiteLLM (or the HTTP stack below it) as one of ours."""
     import litellm
 
-    message = _redacted_message(exc)
+    message = redacted_message(exc)
     status = getattr(exc, "status_code", None)
     if isinstance(exc, litellm.ContentPolicyViolationError) or _is_content_filter(exc):
         return errors.ContentFiltered(message)
@@ -98,7 +101,7 @@ def map_litellm_error(exc: BaseException) -> errors.GatewayError:
 
 
 def retry_after_seconds(exc: BaseException) -> float | None:
-    """The wait a 429 asked for, from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    """The wait a 429 asked for, from the response headers an exception carries (``retry_after_from_headers``)."""
     headers: Any = None
     response = getattr(exc, "response", None)
     if response is not None:
@@ -107,7 +110,12 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         headers = getattr(exc, "headers", None) or getattr(exc, "litellm_response_headers", None)
     if not headers:
         return None
-    lowered = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+    return retry_after_from_headers(dict(headers))
+
+
+def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
+    """The wait a 429 asked for, from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     if "retry-after-ms" in lowered:
         try:
             return max(0.0, float(lowered["retry-after-ms"]) / 1000.0)
@@ -119,8 +127,9 @@ def retry_after_seconds(exc: BaseException) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):  # neither seconds nor a date: no usable hint
             return None
         return max(0.0, parsed.timestamp() - time.time())
 
@@ -134,9 +143,11 @@ def _is_content_filter(exc: BaseException) -> bool:
     return getattr(exc, "code", None) == "content_filter"
 
 
-def _redacted_message(exc: BaseException) -> str:
+def redacted_message(exc: BaseException, *, secrets: Sequence[str] = ()) -> str:
+    """``Type: first line`` of an exception, cut to 300 characters, with every known secret removed."""
     # Providers sometimes echo request headers in errors; the logging layer redacts secrets again.
     from gateway.logs import known_secrets, redact
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return str(redact(f"{type(exc).__name__}: {text[:300]}", known_secrets()))
+    everything = sorted({*known_secrets(), *(s for s in secrets if s and len(s) >= 4)}, key=len, reverse=True)
+    return str(redact(f"{type(exc).__name__}: {text[:300]}", everything))

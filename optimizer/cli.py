@@ -14,6 +14,7 @@ from evaluation.engine import EvaluationError
 from evaluation.stats import GatePolicy
 from gateway import errors as gw_errors
 from gateway.config import load_env
+from gateway.http_transport import TRANSPORT_CHOICES
 from gateway.ledger import format_ledger
 from gateway.logs import configure_logging
 from optimizer.mipro import SearchConfig
@@ -93,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpm", type=positive_float, help="client-side requests-per-minute limit")
     p.add_argument("--tpm", type=positive_float, help="client-side tokens-per-minute limit")
     p.add_argument("--sim-latency-ms", type=non_negative_float, help="the simulator's median latency in ms")
+    p.add_argument("--transport", choices=TRANSPORT_CHOICES, default="auto",
+                   help="how calls reach the provider: 'auto' sends OpenAI-compatible and Azure calls straight over "
+                        "HTTP where that is exactly what LiteLLM would send, the rest through LiteLLM; 'litellm' "
+                        "sends every call through LiteLLM (auto)")
     p.add_argument("--gate-min-improvement", type=float, default=0.0, metavar="PP",
                    help="release gate: the test improvement's 95%% CI lower bound must exceed this (points, 0)")
     p.add_argument("--gate-max-regression", type=non_negative_float, default=5.0, metavar="PP",
@@ -117,7 +122,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         prompt_model=args.prompt_model, judge_model=args.judge_model, api_base=args.api_base,
         price_model=args.price_model, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
         max_cost_usd=args.max_cost, cache_dir=args.cache_dir, policy=policy, out_dir=args.out,
-        sim_latency_ms=args.sim_latency_ms, dry_run=args.dry_run,
+        sim_latency_ms=args.sim_latency_ms, dry_run=args.dry_run, transport=args.transport,
         gate=GatePolicy(min_improvement=args.gate_min_improvement, max_attribute_regression=args.gate_max_regression),
     )
 

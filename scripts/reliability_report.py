@@ -61,7 +61,7 @@ from gateway.core import Gateway  # noqa: E402
 from gateway.logs import configure_logging  # noqa: E402
 from gateway.retry import RetryPolicy  # noqa: E402
 from gateway.runtime import GatewaySettings  # noqa: E402
-from gateway.transport import LiteLLMTransport  # noqa: E402
+from gateway.transport import Transport  # noqa: E402
 from gateway.types import ChatCall  # noqa: E402
 from optimizer.mipro import SearchConfig  # noqa: E402
 from optimizer.run import RunConfig, RunOutcome, run_optimization  # noqa: E402
@@ -142,8 +142,9 @@ def instrumented(retry: RetryPolicy | None, *, client_timeout_s: float,
     """Run ``run_optimization`` with a recording sleep, transport and log, and a short client timeout.
 
     ``run_optimization`` takes no retry policy, sleep or transport, so this swaps the names it looks
-    up (``optimizer.run.GatewaySettings``, ``gateway.runtime.Gateway`` and ``LiteLLMTransport``,
-    ``gateway.config.resolve_endpoint``) for the duration of the block and restores them after.
+    up (``optimizer.run.GatewaySettings``, ``gateway.runtime.Gateway``, ``gateway.config.resolve_endpoint``)
+    for the duration of the block and restores them after. The gateway's transport, whichever the
+    runtime chose (direct HTTP or LiteLLM), is wrapped in a recorder.
     """
     record = Instruments()
 
@@ -155,10 +156,13 @@ def instrumented(retry: RetryPolicy | None, *, client_timeout_s: float,
 
         await asyncio.sleep(seconds)
 
-    class RecordingTransport(LiteLLMTransport):
+    class RecordingTransport:
+        def __init__(self, inner: Transport) -> None:
+            self.inner = inner
+
         async def send(self, call: ChatCall) -> dict[str, Any]:
             record.sends += 1
-            response = await super().send(call)
+            response = await self.inner.send(call)
             choices = response.get("choices") or [{}]
             if (choices[0].get("message") or {}).get("content") == MALFORMED_REPLY:
                 record.malformed_messages.append("\n".join(str(m.get("content")) for m in call.messages))
@@ -170,19 +174,20 @@ def instrumented(retry: RetryPolicy | None, *, client_timeout_s: float,
         raise structlog.DropEvent
 
     saved_logging = structlog.get_config()
-    saved = (run_module.GatewaySettings, gw_runtime.Gateway, gw_runtime.LiteLLMTransport, gw_config.resolve_endpoint)
+    def recording_gateway(transport: Transport, **kwargs: Any) -> Gateway:
+        return Gateway(RecordingTransport(transport), sleep=recording_sleep, **kwargs)
+
+    saved = (run_module.GatewaySettings, gw_runtime.Gateway, gw_config.resolve_endpoint)
     if retry is not None:
         run_module.GatewaySettings = functools.partial(GatewaySettings, retry=retry)  # type: ignore[misc]
-    gw_runtime.Gateway = functools.partial(Gateway, sleep=recording_sleep)  # type: ignore[misc]
-    gw_runtime.LiteLLMTransport = RecordingTransport  # type: ignore[misc]
-    gw_config.resolve_endpoint = functools.partial(saved[3], timeout_s=client_timeout_s, api_key=api_key)
+    gw_runtime.Gateway = recording_gateway  # type: ignore[misc,assignment]
+    gw_config.resolve_endpoint = functools.partial(saved[2], timeout_s=client_timeout_s, api_key=api_key)
     structlog.configure(processors=[capture], wrapper_class=structlog.make_filtering_bound_logger(0),
                         cache_logger_on_first_use=False)
     try:
         yield record
     finally:
-        (run_module.GatewaySettings, gw_runtime.Gateway, gw_runtime.LiteLLMTransport,
-         gw_config.resolve_endpoint) = saved  # type: ignore[misc]
+        (run_module.GatewaySettings, gw_runtime.Gateway, gw_config.resolve_endpoint) = saved  # type: ignore[misc]
         structlog.configure(**saved_logging)
 
 

@@ -1,11 +1,12 @@
-"""The gateway over real loopback HTTP: LiteLLM's transport against the embedded simulator.
+"""The gateway over real loopback HTTP: both transports against the embedded simulator.
 
-Where ``test_core.py`` scripts the transport, these tests send real requests through LiteLLM and
-check what the server saw (its ``/_sim/stats`` counters): cache hits and replay never reach it, the
-concurrency bound and the client rate limiter hold, every fault kind is retried or not and mapped to
-the right error, the Azure route works from environment variables, secrets stay out of logs and
-cache files, and two processes share one cache directory safely. Retry waits go through a
-``VirtualClock``, so only the rate-limiter test waits on the wall clock (about three seconds).
+Where ``test_core.py`` scripts the transport, these tests send real requests, once through LiteLLM and
+once over the direct HTTP transport (the ``transport`` fixture is parametrized), and check what the
+server saw (its ``/_sim/stats`` counters): cache hits and replay never reach it, the concurrency
+bound and the client rate limiter hold, every fault kind is retried or not and mapped to the right
+error, the Azure route works from environment variables, secrets stay out of logs and cache files,
+and two processes share one cache directory safely. Retry waits go through a ``VirtualClock``, so
+only the rate-limiter test waits on the wall clock (about three seconds per transport).
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from gateway import errors
 from gateway.config import resolve_endpoint, simulator_endpoint
 from gateway.core import Gateway
 from gateway.facade import GatewayLoop
+from gateway.http_transport import OpenAIHTTPTransport
 from gateway.limits import RateLimits
 from gateway.logs import configure_logging
 from gateway.retry import RetryPolicy
 from gateway.testing import VirtualClock
-from gateway.transport import LiteLLMTransport
+from gateway.transport import LiteLLMTransport, Transport
 from gateway.types import ChatCall, Completion, Endpoint
 from simulator import SIM_VERSION, FaultConfig, SimConfig, Simulator
 
@@ -52,9 +54,15 @@ def loop() -> Iterator[GatewayLoop]:
     running.close()
 
 
-@pytest.fixture(scope="module")
-def transport() -> LiteLLMTransport:
-    return LiteLLMTransport()
+@pytest.fixture(scope="module", params=["litellm", "direct"])
+def transport(request: pytest.FixtureRequest, loop: GatewayLoop) -> Iterator[Transport]:
+    """Each transport on its own (not the router): the direct one refuses what it does not cover."""
+    if request.param == "litellm":
+        yield LiteLLMTransport()
+        return
+    direct = OpenAIHTTPTransport(max_connections=32)
+    yield direct
+    loop.run(direct.aclose())
 
 
 @pytest.fixture
@@ -74,7 +82,7 @@ def start_sim() -> Iterator[Callable[..., Simulator]]:
 
 
 @pytest.fixture
-def make_gateway(tmp_path: Path, transport: LiteLLMTransport) -> Iterator[Callable[..., Gateway]]:
+def make_gateway(tmp_path: Path, transport: Transport) -> Iterator[Callable[..., Gateway]]:
     """Gateways over the real transport, caching under tmp_path, waiting on a VirtualClock by default."""
     caches: list[ResponseCache] = []
 
@@ -269,7 +277,7 @@ def _azure_env(monkeypatch: pytest.MonkeyPatch, sim: Simulator, key: str) -> Non
     monkeypatch.setenv("AZURE_API_VERSION", "2024-10-21")
 
 
-def test_azure_deployment_route_through_litellm_from_environment(loop, start_sim, make_gateway, monkeypatch):
+def test_azure_deployment_route_from_environment(loop, start_sim, make_gateway, monkeypatch):
     sim = start_sim(api_key="azure-test-key-0001")
     _azure_env(monkeypatch, sim, "azure-test-key-0001")
     endpoint = resolve_endpoint("azure/my-gpt4o")

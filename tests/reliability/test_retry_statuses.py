@@ -1,8 +1,8 @@
-"""Which HTTP statuses are retried, checked over loopback through LiteLLM against a stub provider.
+"""Which HTTP statuses are retried, checked over loopback through both transports against a stub provider.
 
 The simulator only produces the statuses of its faults; this stub answers any status the request asks
-for and counts how often it was asked, so every 4xx and 5xx of interest goes through the real
-transport and its error mapping. Waits go through a ``VirtualClock``: nothing sleeps.
+for and counts how often it was asked, so every 4xx and 5xx of interest goes through each real
+transport (LiteLLM and the direct HTTP one) and its error mapping. Waits go through a ``VirtualClock``: nothing sleeps.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from cache import CachePolicy
 from gateway import errors
 from gateway.config import resolve_endpoint
 from gateway.core import FATAL_ERRORS, Gateway
+from gateway.http_transport import OpenAIHTTPTransport
 from gateway.retry import RetryPolicy
 from gateway.testing import VirtualClock
-from gateway.transport import LiteLLMTransport
+from gateway.transport import LiteLLMTransport, Transport
 from gateway.types import ChatCall
 
 RETRIED = (408, 409, 429, 500, 502, 503, 504)
@@ -46,10 +47,10 @@ async def _stub(hits: Counter[int]) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/v1"
 
 
-async def _outcomes(statuses: tuple[int, ...]) -> tuple[Counter[int], dict[int, str], list[float]]:
+async def _outcomes(statuses: tuple[int, ...], kind: str) -> tuple[Counter[int], dict[int, str], list[float]]:
     hits: Counter[int] = Counter()
     runner, base = await _stub(hits)
-    transport = LiteLLMTransport()
+    transport: Transport = LiteLLMTransport() if kind == "litellm" else OpenAIHTTPTransport()
     endpoint = resolve_endpoint("openai/gpt-4o", api_base=base, api_key="stub-key", timeout_s=10)
     raised: dict[int, str] = {}
     clock = VirtualClock()
@@ -63,13 +64,15 @@ async def _outcomes(statuses: tuple[int, ...]) -> tuple[Counter[int], dict[int, 
             except errors.GatewayError as exc:
                 raised[status] = type(exc).__name__
     finally:
+        if isinstance(transport, OpenAIHTTPTransport):
+            await transport.aclose()
         await runner.cleanup()
     return hits, raised, clock.sleeps
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> tuple[Counter[int], dict[int, str], list[float]]:
-    return asyncio.run(_outcomes(RETRIED + NOT_RETRIED))
+@pytest.fixture(scope="module", params=["litellm", "direct"])
+def outcomes(request: pytest.FixtureRequest) -> tuple[Counter[int], dict[int, str], list[float]]:
+    return asyncio.run(_outcomes(RETRIED + NOT_RETRIED, request.param))
 
 
 def test_only_408_409_429_and_5xx_are_retried(outcomes):
