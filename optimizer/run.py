@@ -70,6 +70,7 @@ class RunConfig:
     runs_dir: Path = Path("runs")
     sim_latency_ms: float | None = None
     dry_run: bool = False
+    transport: str = "auto"  # "auto" (direct HTTP where it applies) or "litellm"
 
     def public(self) -> dict[str, Any]:
         """The configuration as JSON data (no secrets live here)."""
@@ -153,7 +154,7 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
             train_size=len(splits.train), dev_size=len(splits.dev), test_size=len(splits.test),
             num_candidates=config.search.num_candidates, num_trials=config.search.num_trials,
             mean_prompt_tokens=mean_prompt_tokens, price_model=backend.task.price_model or backend.task.model,
-            concurrency=config.concurrency, call_latency_s=backend.mean_latency_s,
+            concurrency=config.concurrency, call_latency_s=backend.mean_latency_s, minibatch=config.search.minibatch,
         )
         progress.note(format_estimate(estimate, concurrency=config.concurrency))
         estimate_total_usd = sum(r.cost_usd or 0.0 for r in estimate)
@@ -167,6 +168,7 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
         settings = GatewaySettings(
             concurrency=config.concurrency, cache_dir=config.cache_dir, policy=config.policy,
             limits=RateLimits(rpm=config.rpm, tpm=config.tpm), max_cost_usd=config.max_cost_usd, seed=config.seed,
+            transport=config.transport,
         )
         with Runtime(settings) as runtime:
             try:
@@ -215,7 +217,7 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
             evaluator=evaluator, loop=runtime.loop, ledger=ledger, config=config.search,
             prompt_model=prompt_lm, task_model=task_lm,
             progress=lambda label, total: progress.bar("search", label, total),
-            before_search=baselines.result,
+            before_search=lambda: optimizer.remember(baseline, dev_prompts, baselines.result()[0]),
             stop_reason=lambda: runtime.gateway.fatal_error,
         )
         progress.note("[bootstrap/propose] MIPROv2 is bootstrapping proposer context and proposing "
@@ -224,7 +226,13 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
         if runtime.gateway.fatal_error is not None:
             raise runtime.gateway.fatal_error
         baseline_dev, baseline_test = baselines.result()
-        optimized_dev = evaluate("final_eval", "optimized dev", optimized, dev_prompts)
+        with ledger.phase("final_eval"):
+            # The winner was evaluated on dev during the search: that result is its dev score.
+            optimized_dev = optimizer.evaluated(optimized, dev_prompts)
+            if optimized_dev is not None:
+                progress.bar("final_eval", "optimized dev", len(dev_prompts))(len(dev_prompts), len(dev_prompts))
+        if optimized_dev is None:
+            optimized_dev = evaluate("final_eval", "optimized dev", optimized, dev_prompts)
         optimized_test = evaluate("test_eval", "optimized test", optimized, test_prompts) if test_prompts else None
     except Exception as exc:
         baselines.cancel()
