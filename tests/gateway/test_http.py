@@ -66,22 +66,6 @@ def transport(request: pytest.FixtureRequest, loop: GatewayLoop) -> Iterator[Tra
 
 
 @pytest.fixture
-def start_sim() -> Iterator[Callable[..., Simulator]]:
-    """Start simulators (no latency unless asked); all are stopped at teardown."""
-    started: list[Simulator] = []
-
-    def start(**config: Any) -> Simulator:
-        config.setdefault("latency_ms", 0.0)
-        sim = Simulator(SimConfig(**config)).start()
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
-
-
-@pytest.fixture
 def make_gateway(tmp_path: Path, transport: Transport) -> Iterator[Callable[..., Gateway]]:
     """Gateways over the real transport, caching under tmp_path, waiting on a VirtualClock by default."""
     caches: list[ResponseCache] = []

@@ -90,21 +90,6 @@ def direct(loop: GatewayLoop) -> Iterator[OpenAIHTTPTransport]:
     loop.run(transport.aclose())
 
 
-@pytest.fixture
-def start_sim() -> Iterator[Callable[..., Simulator]]:
-    started: list[Simulator] = []
-
-    def start(**config: Any) -> Simulator:
-        config.setdefault("latency_ms", 0.0)
-        sim = Simulator(SimConfig(**config)).start()
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
-
-
 @dataclass(frozen=True)
 class Seen:
     path_qs: str
