@@ -84,7 +84,8 @@ class SimulatorProcess:
         return read_stats(self.openai_api_base)
 
     def reset(self) -> None:
-        request = urllib.request.Request(self.base_url + "/_sim/reset", data=b"", method="POST")
+        """Zero the counters and forget past attempts, so each run draws the same latencies for the same requests."""
+        request = urllib.request.Request(self.base_url + "/_sim/reset?attempts=1", data=b"", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
 

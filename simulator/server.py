@@ -3,12 +3,16 @@
 ``Simulator`` runs an aiohttp application on its own event loop in a daemon thread, so synchronous
 tests and the optimizer's worker threads can call it over real HTTP. Latency and hangs are
 ``asyncio.sleep`` calls; the answer itself is ``responder.respond``, which costs a fraction of a
-millisecond, so the loop stays free for many concurrent requests.
+millisecond, so the loop stays free for many concurrent requests. A request's latency runs from
+its arrival: the answer is made first and the sleep takes up only what is left, so the server holds
+each request for its drawn latency, as a model's own processing time would, not that plus the
+simulator's bookkeeping.
 
 Routes:
     POST /v1/chat/completions                                   (Authorization: Bearer <key>)
     POST /openai/deployments/{deployment}/chat/completions      (api-key: <key>, ?api-version=...)
     GET  /_sim/stats        counters as JSON        POST /_sim/reset    zero the counters
+    POST /_sim/reset?attempts=1    also forget the per-body attempts (latency and fault draws start over)
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class ServerStats:
             self.rate_limited = 0
             self.prompt_tokens = 0
             self.completion_tokens = 0
+            self.latency_s = 0.0
             self.max_in_flight = self.in_flight
 
     def begin(self, route: str) -> None:
@@ -83,6 +88,11 @@ class ServerStats:
         with self._lock:
             self.rate_limited += 1
 
+    def add_latency(self, seconds: float) -> None:
+        """Count the delay injected before answering a request."""
+        with self._lock:
+            self.latency_s += seconds
+
     def add_tokens(self, prompt: int, completion: int) -> None:
         """Count the tokens of an answered request."""
         with self._lock:
@@ -97,6 +107,7 @@ class ServerStats:
                 "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight,
                 "rate_limited": self.rate_limited,
+                "latency_s": round(self.latency_s, 6),
                 "routes": dict(self.routes),
                 "keys": dict(self.keys),
                 "roles": dict(self.roles),
@@ -264,7 +275,10 @@ class Simulator:
 
     async def _reset_route(self, request: web.Request) -> web.Response:
         self.reset_stats()
-        return web.json_response({"reset": True})
+        attempts = request.query.get("attempts", "") in ("1", "true")
+        if attempts:
+            self.reset_attempts()
+        return web.json_response({"reset": True, "attempts": attempts})
 
     async def _openai_route(self, request: web.Request) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
@@ -286,6 +300,7 @@ class Simulator:
             self._stats.end(status)
 
     async def _chat(self, request: web.Request, route: str, key: str, deployment: str | None) -> web.StreamResponse:
+        arrived = time.monotonic()
         refusal = self._check_access(request, route, key)
         if refusal is not None:
             return refusal
@@ -317,12 +332,17 @@ class Simulator:
                               "rate_limit_exceeded", _retry_headers(wait))
 
         verdict = self._plan.decide(digest, "\n".join(message_text(m) for m in messages))
+        answer = self._answer(body, model, digest, prompt_tokens, limit) if verdict.fault is None else None
         if verdict.latency_s > 0:
-            await asyncio.sleep(verdict.latency_s)
-        if verdict.fault is not None:
-            self._stats.bump("injected", verdict.fault)
-            return await self._fault_response(request, verdict.fault, model, digest, prompt_tokens)
-        return self._answer(body, model, digest, prompt_tokens, limit)
+            self._stats.add_latency(verdict.latency_s)
+            remaining = arrived + verdict.latency_s - time.monotonic()
+            if remaining > 0:
+                await asyncio.sleep(remaining)
+        if answer is not None:
+            return answer
+        assert verdict.fault is not None
+        self._stats.bump("injected", verdict.fault)
+        return await self._fault_response(request, verdict.fault, model, digest, prompt_tokens)
 
     def _check_access(self, request: web.Request, route: str, key: str) -> web.Response | None:
         """The 400/401 a request gets for a missing api-version or a wrong key; None when it may pass."""

@@ -206,3 +206,26 @@ def test_stop_is_idempotent_and_a_port_can_be_chosen(http: httpx.Client) -> None
     with Simulator(SimConfig(latency_ms=0, port=port)) as again:
         assert again.port == port
         assert post(http, again, body_for("hi")).status_code == 200
+
+
+def test_stats_sum_the_drawn_latency_and_reset_can_forget_attempts(http: httpx.Client, start_sim: StartSim) -> None:
+    sim = start_sim(SimConfig(latency_ms=5, latency_sigma=0.0))
+    for i in range(4):
+        assert post(http, sim, body_for(f"{PROMPT} {i}")).status_code == 200
+    assert sim.stats()["latency_s"] == pytest.approx(4 * 0.005)
+
+    spread = start_sim(SimConfig(latency_ms=2, latency_sigma=1.0))
+    body = body_for(PROMPT)
+
+    def drawn_latency() -> float:
+        before = spread.stats()["latency_s"]
+        assert post(http, spread, body).status_code == 200
+        return float(spread.stats()["latency_s"] - before)
+
+    first, second = drawn_latency(), drawn_latency()
+    assert first != second  # a second attempt at the same body draws again
+    http.post(f"{spread.base_url}/_sim/reset")
+    assert drawn_latency() not in (first, second)  # counters zeroed, attempts kept: the third draw
+    assert http.post(f"{spread.base_url}/_sim/reset?attempts=1").json() == {"reset": True, "attempts": True}
+    assert drawn_latency() == pytest.approx(first)
+    assert spread.stats()["latency_s"] == pytest.approx(first)
