@@ -4,7 +4,9 @@ The current phase is set with ``with ledger.phase("search"):``. It lives in a co
 follows work into asyncio tasks and into threads started with a copy of the context; work handed to
 threads that do not copy the context (DSPy's parallel executor) sees the innermost phase still open
 on the ledger. Phases may overlap (a run evaluates its baseline while MIPROv2 bootstraps): each
-phase's ``wall_s`` is the time it was open, and the total's is the time any phase was open.
+phase's ``wall_s`` is the time it was open, and the total's is the time any phase was open. Each
+phase also reports when it was first opened and last closed (``started_s``, ``ended_s``, seconds
+after the ledger was made), so readers can tell which phases ran at the same time.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class Ledger:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._open: list[str] = []
+        self._origin = time.perf_counter()
+        self._spans: dict[str, list[float]] = {}  # phase -> [first opened, last closed], from _origin
         self._busy_since = 0.0  # when the first of the phases now open was opened
         self._busy_s = 0.0  # time with at least one phase open, phases closed so far
         self._reserved_usd = 0.0
@@ -84,6 +88,7 @@ class Ledger:
                 self._busy_since = started
             self._open.append(name)
             self.phases.setdefault(name, PhaseTotals())
+            self._spans.setdefault(name, [started - self._origin, started - self._origin])
         try:
             yield
         finally:
@@ -91,6 +96,7 @@ class Ledger:
             elapsed = ended - started
             with self._lock:
                 self.phases[name].wall_s += elapsed
+                self._spans[name][1] = ended - self._origin
                 self._open.remove(name)
                 if not self._open:
                     self._busy_s += ended - self._busy_since
@@ -178,9 +184,17 @@ class Ledger:
             return total
 
     def as_dict(self) -> dict[str, Any]:
-        """``{"phases": {name: totals}, "total": totals}``; the total is the sum of the phases (but see ``total``)."""
+        """``{"phases": {name: totals}, "total": totals}``; the total is the sum of the phases (but see ``total``).
+
+        Each phase opened with ``phase`` also carries ``started_s`` and ``ended_s`` (see the module's
+        docstring); a phase still open ends now.
+        """
         with self._lock:
+            now = time.perf_counter() - self._origin
             phases = {name: totals.as_dict() for name, totals in self.phases.items()}
+            for name, (started, ended) in self._spans.items():
+                phases[name]["started_s"] = round(started, 3)
+                phases[name]["ended_s"] = round(now if name in self._open else ended, 3)
         return {"phases": phases, "total": self.total().as_dict(), "max_cost_usd": self.max_cost_usd}
 
 

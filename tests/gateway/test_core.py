@@ -241,6 +241,27 @@ def test_ledger_totals_equal_sum_of_phases_and_phase_follows_threads(tmp_path):
     assert data["total"]["cost_usd"] == pytest.approx(sum(p["cost_usd"] for p in data["phases"].values()))
 
 
+def test_phases_report_when_they_were_open_so_overlaps_show():
+    ledger = Ledger()
+    with ledger.phase("baseline_eval"):
+        with ledger.phase("bootstrap"):
+            pass
+        with ledger.phase("propose"):
+            open_now = ledger.as_dict()["phases"]
+    with ledger.phase("test_eval"):
+        pass
+    phases = ledger.as_dict()["phases"]
+    order = [phases[name][edge] for name, edge in (("baseline_eval", "started_s"), ("bootstrap", "started_s"),
+                                                     ("bootstrap", "ended_s"), ("propose", "started_s"),
+                                                     ("propose", "ended_s"), ("baseline_eval", "ended_s"),
+                                                     ("test_eval", "started_s"), ("test_eval", "ended_s"))]
+    assert order == sorted(order) and order[0] >= 0
+    # A phase still open ends "now"; the total's wall counts the overlapping phases once.
+    assert open_now["propose"]["ended_s"] >= open_now["propose"]["started_s"]
+    total_wall = ledger.as_dict()["total"]["wall_s"]
+    assert total_wall == pytest.approx(phases["baseline_eval"]["wall_s"] + phases["test_eval"]["wall_s"], abs=2e-3)
+
+
 def test_unknown_price_is_unknown_not_zero(tmp_path):
     gw, _, _ = make(tmp_path)
     deployment = Endpoint(model="azure/my-deployment", identity="azure|h|v|my-deployment")
