@@ -4,15 +4,23 @@ Stock MIPROv2 bootstraps its demo sets one after another and proposes its instru
 another, although no set and no proposal reads another's result: each only draws from the shared
 random generator before it starts. The stand-ins here let MIPROv2's own loops run unchanged, in
 order, making every draw from that generator in the stock order; each stand-in records the work
-instead of doing it and returns a placeholder, and ``run_deferred`` then does the recorded work on
-threads and fills the placeholders in. The requests are the same ones the sequential code sends, so
-the cache, the results and the artifact do not change; only the wall time does.
+instead of doing it and returns a placeholder, and the recorded work then runs on threads
+(``run_concurrently``) and fills the placeholders in.
+
+Its search evaluates one trial after another too, although Optuna's TPE picks its first trials
+(ten by default) at random from its own seeded generator, never from a score: ``predict_trials``
+draws those picks ahead on a copy of the sampler, so their programs can be evaluated together
+before the trials, run one after another as written, ask for them.
+
+The requests are the same ones the sequential code sends, so the cache, the results and the
+artifact do not change; only the wall time does.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import copy
 import logging
 import types
 from collections.abc import Callable, Sequence
@@ -185,3 +193,79 @@ def _frozen_copy(proposer: GroundedProposer) -> GroundedProposer:
     clone = object.__new__(type(proposer))
     clone.__dict__.update(proposer.__dict__)
     return clone
+
+
+# -- search ---------------------------------------------------------------------------------------
+def value_free_trials(sampler: Any, completed: int, n_trials: int) -> int:
+    """How many of the next ``n_trials`` trials ``sampler`` picks without looking at any score.
+
+    A random sampler never looks; TPE samples at random until ``n_startup_trials`` trials are
+    complete (DSPy's MIPROv2 uses Optuna's default of 10, and the default program is the first). Any
+    other sampler, or a TPE sampler whose start-up count cannot be read, is assumed to look at once.
+    """
+    import optuna
+
+    if type(sampler) is optuna.samplers.RandomSampler:
+        return n_trials
+    if type(sampler) is optuna.samplers.TPESampler:
+        startup = getattr(sampler, "_n_startup_trials", None)
+        if isinstance(startup, int):
+            return max(0, min(n_trials, startup - completed))
+    return 0
+
+
+Choose = Callable[[Any, int], Any]  # (an Optuna trial, its 1-based number) -> the program it evaluates
+
+
+def predict_trials(study: Any, n_trials: int, choose: Choose) -> list[Any]:
+    """The programs the next trials of ``study`` will evaluate, as far as no score can change them.
+
+    A copy of the study, with a copy of its sampler in the same state, asks for each trial and is
+    told a placeholder score; while the sampler is value-free (``value_free_trials``) the copy draws
+    exactly what the real study will draw, whatever the real scores turn out to be.
+    """
+    import optuna
+
+    if len(study.directions) != 1:
+        return []
+    counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    completed = len(study.get_trials(deepcopy=False, states=counted))
+    count = value_free_trials(study.sampler, completed, n_trials)
+    if count == 0:
+        return []
+    shadow = optuna.create_study(direction=study.direction, sampler=copy.deepcopy(study.sampler))
+    shadow.add_trials(study.get_trials(deepcopy=True))
+    programs = []
+    for _ in range(count):
+        trial = shadow.ask()
+        programs.append(choose(trial, trial.number + 1))
+        shadow.tell(trial, 0.0)
+    return programs
+
+
+class PrefetchingOptuna:
+    """Optuna as MIPROv2 imports it, except that each study first hands its value-free trials to ``prefetch``.
+
+    ``prefetch(study, n_trials)`` runs before ``study.optimize`` starts its first trial; the trials
+    themselves then run as written, one after another.
+    """
+
+    def __init__(self, optuna: types.ModuleType, prefetch: Callable[[Any, int], None]) -> None:
+        self._optuna = optuna
+        self._prefetch = prefetch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._optuna, name)
+
+    def create_study(self, *args: Any, **kwargs: Any) -> Any:
+        study = self._optuna.create_study(*args, **kwargs)
+        optimize = study.optimize
+        prefetch = self._prefetch
+
+        def optimize_after_prefetch(func: Any, n_trials: int | None = None, *o_args: Any, **o_kwargs: Any) -> None:
+            if n_trials:
+                prefetch(study, n_trials)
+            optimize(func, n_trials, *o_args, **o_kwargs)
+
+        study.optimize = optimize_after_prefetch
+        return study

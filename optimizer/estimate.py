@@ -91,5 +91,7 @@ def format_estimate(rows: list[PhaseEstimate], *, concurrency: int, cached_note:
     lines.append(f"  {'total':<14}{sum(r.calls for r in rows):>8}{sum(r.prompt_tokens for r in rows):>12}"
                  f"{sum(r.completion_tokens for r in rows):>11}{cost:>10}{sum(r.minutes for r in rows):>9.2f}")
     lines.append("  (search assumes every trial is a fresh full evaluation; repeated instructions come from the "
-                 "cache at no cost)")
+                 "cache at no cost;")
+    lines.append("   minutes assume one phase after another and one trial after another: the run overlaps them, "
+                 "so it usually takes less)")
     return "\n".join(lines)

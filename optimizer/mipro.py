@@ -6,12 +6,18 @@ exception into a silent score of 0. While ``compile`` runs, ``PhasedMIPROv2`` pu
 their place inside the ``mipro_optimizer_v2`` module: every example's generation and 5 judge calls
 run concurrently on the gateway loop, failures are left out of the mean, and a fatal error (budget,
 replay miss, too many failures) stops the search instead of scoring 0. Everything else — bootstrap,
-proposal, the Optuna TPE search, the seed — is MIPROv2's own code.
+proposal, the Optuna TPE search, the seed — is MIPROv2's own code, with its independent steps run at
+once (``optimizer/concurrent.py``): the demo sets, the instruction proposals, and the search's trials
+whose choice no score can change (TPE's random start-up trials), evaluated together before the
+trials run one after another and find their results.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import inspect
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dspy
+import structlog
 from dspy.evaluate.evaluate import EvaluationResult as DSPyEvaluationResult
 from dspy.teleprompt import mipro_optimizer_v2
 from dspy.teleprompt import utils as teleprompt_utils
@@ -28,7 +35,10 @@ from evaluation.engine import EvaluationResult, Evaluator, JudgeFailure
 from evaluation.signatures import instruction_of
 from gateway.facade import GatewayLoop
 from gateway.ledger import Ledger
-from optimizer.concurrent import ConcurrentGroundedProposer, DeferredBootstrap, StopReason
+from optimizer.concurrent import (ConcurrentGroundedProposer, DeferredBootstrap, PrefetchingOptuna, StopReason,
+                                  predict_trials)
+
+log = structlog.get_logger("optimizer")
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class TrialRecord:
     full_eval: bool
     failures: int
     reused: bool = False  # the same program on the same examples as an earlier trial: its result, no calls
+    prefetched: bool = False  # evaluated ahead, with other trials no score could change (see _prefetch)
 
 
 @dataclass
@@ -80,18 +91,21 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
 
     def __init__(self, *, evaluator: Evaluator, loop: GatewayLoop, ledger: Ledger, config: SearchConfig,
                  prompt_model: dspy.LM, task_model: dspy.LM, progress: ProgressFactory | None = None,
-                 before_search: Callable[[], object] | None = None,
                  stop_reason: StopReason | None = None) -> None:
         self.evaluator = evaluator
-        self.before_search = before_search
         self.stop_reason: StopReason = stop_reason or (lambda: None)
         self.loop = loop
         self.ledger = ledger
         self.config = config
         self.progress = progress
         self.log = SearchLog()
-        # Evaluations already made in this search, by program state and examples (see evaluate_program).
-        self._evaluated: dict[str, EvaluationResult] = {}
+        # Evaluations made (or being made) before any trial asked for them, by program state and
+        # examples: the run's own (the baseline's) and repeats of earlier trials (see evaluate_program).
+        self._evaluated: dict[str, concurrent.futures.Future[EvaluationResult]] = {}
+        # Evaluations started ahead of the trials that will ask for them (see _prefetch).
+        self._prefetched: dict[str, concurrent.futures.Future[EvaluationResult]] = {}
+        self._search_args: dict[str, Any] = {}
+        self.mispredicted = 0  # programs the real study picked that the early prediction did not
         super().__init__(
             metric=self._bootstrap_metric,
             prompt_model=prompt_model,
@@ -146,10 +160,89 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         return candidates
 
     def _optimize_prompt_parameters(self, *args: Any, **kwargs: Any) -> Any:
-        if self.before_search is not None:
-            self.before_search()  # e.g. wait for work running beside bootstrap and proposal; raises its error
+        stock = super()._optimize_prompt_parameters
+        self._search_args = dict(inspect.signature(stock).bind(*args, **kwargs).arguments)
         with self.ledger.phase("search"):
-            return super()._optimize_prompt_parameters(*args, **kwargs)
+            # The trials no score can change start now, beside the baseline's evaluation (the
+            # search's first trial, which it waits for).
+            if not self._search_args["minibatch"]:  # minibatches draw from MIPROv2's generator: left sequential
+                self._prefetch(predict_trials(self._stock_study(), self._search_args["num_trials"], self._choose))
+            try:
+                return stock(*args, **kwargs)
+            finally:
+                # Evaluations no trial asked for (a wrong guess, or a search that stopped early) stop here.
+                for unclaimed in self._prefetched.values():
+                    unclaimed.cancel()
+                self._prefetched.clear()
+
+    def _stock_study(self) -> Any:
+        """The study MIPROv2's search starts from, made ahead of it: its sampler, the default program as trial 0.
+
+        The default program's score is not known yet; it does not matter to trials picked at random.
+        ``_check_prefetch`` compares what this study predicts with what the real one does.
+        """
+        import optuna
+
+        program = self._search_args["program"]
+        candidates, demos = self._search_args["instruction_candidates"], self._search_args["demo_candidates"]
+        study = optuna.create_study(direction="maximize",
+                                    sampler=optuna.samplers.TPESampler(seed=self._search_args["seed"], multivariate=True))
+        params = {f"{i}_predictor_instruction": 0 for i in range(len(program.predictors()))}
+        if demos:
+            params.update({f"{i}_predictor_demos": 0 for i in range(len(program.predictors()))})
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=self._get_param_distributions(program, candidates, demos), value=0.0))
+        return study
+
+    def _choose(self, trial: Any, number: int) -> dspy.Module:
+        """The program MIPROv2's objective builds for ``trial`` (its own selection code, on a copy)."""
+        search = self._search_args
+        candidate = search["program"].deepcopy()
+        self._select_and_insert_instructions_and_demos(candidate, search["instruction_candidates"],
+                                                       search["demo_candidates"], trial, {number: {}}, number)
+        return candidate
+
+    def _check_prefetch(self, study: Any, n_trials: int) -> None:
+        """As the real study starts: evaluate ahead whatever it will pick that the early prediction missed."""
+        if self._search_args.get("minibatch"):
+            return
+        prompts = self._prompts()
+        known = self._prefetched.keys() | self._evaluated.keys()
+        missed = [p for p in predict_trials(study, n_trials, self._choose) if _evaluation_key(p, prompts) not in known]
+        if missed:
+            # DSPy starts its search differently from _stock_study: the early evaluations may be wasted.
+            self.mispredicted += len(missed)
+            log.warning("search.prefetch_mispredicted", programs=len(missed))
+            self._prefetch(missed)
+
+    def _prompts(self) -> list[str]:
+        return [ex.prompt for ex in self._search_args["valset"]]
+
+    def _prefetch(self, programs: list[dspy.Module]) -> None:
+        """Start evaluating ``programs`` on the gateway loop, all at once; trials collect the results."""
+        prompts = self._prompts()
+        pending: dict[str, dspy.Module] = {}
+        for candidate in programs:
+            key = _evaluation_key(candidate, prompts)
+            if key not in self._evaluated and key not in self._prefetched:
+                pending.setdefault(key, candidate)
+        if not pending:
+            return
+        total = len(pending) * len(prompts)
+        hook = self.progress(f"{len(pending)} trial programs at once", total) if self.progress else None
+        done = [0] * len(pending)
+
+        def progress_of(i: int) -> Callable[[int, int], None]:
+            def update(finished: int, _total: int) -> None:
+                done[i] = finished
+                if hook is not None:
+                    hook(sum(done), total)
+            return update
+
+        for i, (key, candidate) in enumerate(pending.items()):
+            # Started from this thread, the evaluation carries its context: the search's ledger phase.
+            self._prefetched[key] = asyncio.run_coroutine_threadsafe(
+                self.evaluator.evaluate(candidate, prompts, progress_of(i)), self.loop.loop)
 
     # -- metric and evaluation ------------------------------------------------------------------
     def _bootstrap_metric(self, example: dspy.Example, prediction: dspy.Prediction, trace: Any = None) -> float:
@@ -160,13 +253,19 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
             return 0.0
         return self.evaluator.weights.composite(judged.scores)
 
-    def remember(self, program: dspy.Module, prompts: list[str], result: EvaluationResult) -> None:
-        """Record an evaluation made elsewhere in the run (the baseline's) for the search to reuse."""
+    def remember(self, program: dspy.Module, prompts: list[str],
+                 result: EvaluationResult | concurrent.futures.Future[EvaluationResult]) -> None:
+        """Record an evaluation made elsewhere in the run (the baseline's), done or still running, for the search."""
+        if isinstance(result, EvaluationResult):
+            done: concurrent.futures.Future[EvaluationResult] = concurrent.futures.Future()
+            done.set_result(result)
+            result = done
         self._evaluated[_evaluation_key(program, prompts)] = result
 
     def evaluated(self, program: dspy.Module, prompts: list[str]) -> EvaluationResult | None:
-        """The result of evaluating ``program`` on ``prompts`` earlier in the run, if it was."""
-        return self._evaluated.get(_evaluation_key(program, prompts))
+        """The result of evaluating ``program`` on ``prompts`` earlier in the run, if it was (waits if it is running)."""
+        known = self._evaluated.get(_evaluation_key(program, prompts))
+        return known.result() if known is not None else None
 
     def evaluate_program(self, program: dspy.Module, devset: list[dspy.Example]) -> EvaluationResult:
         trial = len(self.log.trials) + 1
@@ -174,13 +273,19 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         prompts = [ex.prompt for ex in devset]
         # TPE samples a candidate again and again; its answers would all come from the cache anyway,
         # so a repeat reuses the first evaluation instead of reading every answer back.
-        result = self.evaluated(program, prompts)
-        reused = result is not None
-        if result is None:
+        key = _evaluation_key(program, prompts)
+        known = self._evaluated.get(key)
+        reused = known is not None
+        started = known if known is not None else self._prefetched.pop(key, None)
+        prefetched = known is None and started is not None
+        if started is None:
             result = self.loop.run(self.evaluator.evaluate(program, prompts, hook))
             self.remember(program, prompts, result)
-        elif hook is not None:
-            hook(len(prompts), len(prompts))
+        else:
+            result = started.result()  # a failed evaluation raises here, at its trial's turn
+            self._evaluated[key] = started
+            if hook is not None:
+                hook(len(prompts), len(prompts))
         self.log.trials.append(TrialRecord(
             trial=trial,
             instruction=instruction_of(program),
@@ -189,6 +294,7 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
             full_eval=False,  # set by the caller, which knows the full set size
             failures=len(result.failures),
             reused=reused,
+            prefetched=prefetched,
         ))
         return result
 
@@ -216,16 +322,18 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
                 return evaluate(candidate_program, devset=trainset)
             return evaluate(candidate_program, devset=create_minibatch(trainset, batch_size, rng))
 
+        optuna = mipro_optimizer_v2._import_optuna()
         saved = (mipro_optimizer_v2.Evaluate, mipro_optimizer_v2.eval_candidate_program,
-                 mipro_optimizer_v2.GroundedProposer)
+                 mipro_optimizer_v2.GroundedProposer, mipro_optimizer_v2._import_optuna)
         mipro_optimizer_v2.Evaluate = EngineEvaluate  # type: ignore[misc,assignment]
         mipro_optimizer_v2.eval_candidate_program = eval_candidate_program  # type: ignore[assignment]
         mipro_optimizer_v2.GroundedProposer = ConcurrentGroundedProposer  # type: ignore[misc]
+        mipro_optimizer_v2._import_optuna = lambda: PrefetchingOptuna(optuna, self._check_prefetch)
         try:
             yield
         finally:
             (mipro_optimizer_v2.Evaluate, mipro_optimizer_v2.eval_candidate_program,
-             mipro_optimizer_v2.GroundedProposer) = saved
+             mipro_optimizer_v2.GroundedProposer, mipro_optimizer_v2._import_optuna) = saved
 
 
 def _evaluation_key(program: dspy.Module, prompts: list[str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime
 import hashlib
 import json
@@ -195,11 +196,24 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
         with ledger.phase(phase):
             return runtime.loop.run(evaluator.evaluate(program, prompts, progress.bar(phase, label, len(prompts))))
 
+    # The search's first trial is the baseline on dev: it needs that result as soon as it exists,
+    # not the baseline's test score, which is only reported at the end.
+    baseline_dev_ready: concurrent.futures.Future[EvaluationResult] = concurrent.futures.Future()
+
+    def publish_dev(task: asyncio.Future[EvaluationResult]) -> None:
+        if task.cancelled():
+            baseline_dev_ready.cancel()
+        elif task.exception() is not None:
+            baseline_dev_ready.set_exception(task.exception())  # type: ignore[arg-type]
+        else:
+            baseline_dev_ready.set_result(task.result())
+
     async def evaluate_baseline() -> tuple[EvaluationResult, EvaluationResult | None]:
         # Background priority: MIPROv2's one-after-another bootstrap and proposal calls go first.
         with ledger.phase("baseline_eval"), background_calls():
-            dev = evaluator.evaluate(baseline, dev_prompts, progress.bar("baseline_eval", "baseline dev",
-                                                                         len(dev_prompts)))
+            dev = asyncio.ensure_future(evaluator.evaluate(
+                baseline, dev_prompts, progress.bar("baseline_eval", "baseline dev", len(dev_prompts))))
+            dev.add_done_callback(publish_dev)
             if not test_prompts:
                 return await dev, None
             test = evaluator.evaluate(baseline, test_prompts, progress.bar("baseline_eval", "baseline test",
@@ -208,24 +222,24 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
             return dev_result, test_result
 
     # The baseline's evaluations need nothing from MIPROv2, whose bootstrap and proposal leave most
-    # call slots idle: they run together, and the search starts once the baseline is scored (its
-    # first trial re-evaluates the baseline on dev, from the cache). Results do not depend on the
-    # overlap: every request is the same one, answered once and cached.
+    # call slots idle: they run together, at a lower priority. The search starts once the baseline
+    # is scored on dev (its first trial is that evaluation); the baseline's test evaluation goes on
+    # filling idle slots while the search and the winner's test evaluation run. Results do not
+    # depend on the overlap: every request is the same one, answered once and cached.
     baselines = asyncio.run_coroutine_threadsafe(evaluate_baseline(), runtime.loop.loop)
     try:
         optimizer = PhasedMIPROv2(
             evaluator=evaluator, loop=runtime.loop, ledger=ledger, config=config.search,
             prompt_model=prompt_lm, task_model=task_lm,
             progress=lambda label, total: progress.bar("search", label, total),
-            before_search=lambda: optimizer.remember(baseline, dev_prompts, baselines.result()[0]),
             stop_reason=lambda: runtime.gateway.fatal_error,
         )
+        optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
         progress.note("[bootstrap/propose] MIPROv2 is bootstrapping proposer context and proposing "
                       f"{config.search.num_candidates} instructions")
         optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
         if runtime.gateway.fatal_error is not None:
             raise runtime.gateway.fatal_error
-        baseline_dev, baseline_test = baselines.result()
         with ledger.phase("final_eval"):
             # The winner was evaluated on dev during the search: that result is its dev score.
             optimized_dev = optimizer.evaluated(optimized, dev_prompts)
@@ -234,6 +248,7 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
         if optimized_dev is None:
             optimized_dev = evaluate("final_eval", "optimized dev", optimized, dev_prompts)
         optimized_test = evaluate("test_eval", "optimized test", optimized, test_prompts) if test_prompts else None
+        baseline_dev, baseline_test = baselines.result()
     except Exception as exc:
         baselines.cancel()
         fatal = runtime.gateway.fatal_error
@@ -298,7 +313,8 @@ def _results(config: RunConfig, backend: Backend, splits: Splits, loaded: Loaded
         "test": test,
         "trials": [
             {"trial": t.trial, "instruction_index": index.get(t.instruction), "score": t.score,
-             "full_eval": t.full_eval, "examples": t.examples, "failures": t.failures, "reused": t.reused}
+             "full_eval": t.full_eval, "examples": t.examples, "failures": t.failures, "reused": t.reused,
+             "prefetched": t.prefetched}
             for t in optimizer.log.trials
         ],
         "candidates": candidates,

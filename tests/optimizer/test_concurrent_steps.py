@@ -1,8 +1,9 @@
-"""MIPROv2's bootstrap and proposal run concurrently yet give what stock DSPy's sequential code gives."""
+"""MIPROv2's bootstrap, proposal and search trials run concurrently yet give what stock DSPy's sequential code gives."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from optimizer.concurrent import run_concurrently
 from optimizer.mipro import PhasedMIPROv2, SearchConfig
 from simulator import SIM_VERSION, SimConfig, Simulator
 
-CONFIG = SearchConfig(num_candidates=4, num_trials=2, seed=7)
+CONFIG = SearchConfig(num_candidates=4, num_trials=5, seed=7)
 SAMPLE = str(Path(__file__).resolve().parents[2] / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
 
 
@@ -35,20 +36,32 @@ class PhaseWatch:
         self.in_flight: dict[str, int] = {}
         self.peak: dict[str, int] = {}
         self.sent: list[tuple[str, str]] = []
+        # Generations in flight by their system message (it holds the program's instruction).
+        self.programs: Counter[str] = Counter()
+        self.most_programs = 0
 
     async def send(self, call: ChatCall) -> dict[str, Any]:
         phase = self.ledger.current_phase()
         self.in_flight[phase] = self.in_flight.get(phase, 0) + 1
         self.peak[phase] = max(self.peak.get(phase, 0), self.in_flight[phase])
         self.sent.append((phase, repr((call.messages, sorted(call.params.items()), call.rollout_id))))
+        program = str(call.messages[0]["content"]) if phase == "search" and call.params.get("max_tokens") == 512 else None
+        if program is not None:
+            self.programs[program] += 1
+            self.most_programs = max(self.most_programs, len(+self.programs))
         try:
             return await self.inner.send(call)
         finally:
             self.in_flight[phase] -= 1
+            if program is not None:
+                self.programs[program] -= 1
 
 
 class SequentialStepsMIPROv2(PhasedMIPROv2):
-    """Bootstrap and proposal exactly as stock DSPy runs them, one after another."""
+    """Bootstrap, proposal and search trials exactly as stock DSPy runs them, one after another."""
+
+    def _prefetch(self, programs: list[dspy.Module]) -> None:
+        pass
 
     def _bootstrap_fewshot_examples(self, *args: Any, **kwargs: Any) -> Any:
         with self.ledger.phase("bootstrap"):
@@ -97,7 +110,7 @@ def test_concurrent_steps_propose_the_same_candidates_and_pick_the_same_program(
 
 def test_concurrent_steps_send_the_same_requests(both):
     (_, _, seq_watch, seq_ledger), (_, _, con_watch, con_ledger) = both
-    for phase in ("bootstrap", "propose"):
+    for phase in ("bootstrap", "propose", "search"):
         assert sorted(r for p, r in con_watch.sent if p == phase) == sorted(r for p, r in seq_watch.sent if p == phase)
         assert con_ledger["phases"][phase]["live_calls"] == seq_ledger["phases"][phase]["live_calls"] > 0
 
@@ -108,6 +121,16 @@ def test_bootstrap_sets_and_proposals_overlap(both):
     assert seq_watch.peak["bootstrap"] <= 5 and seq_watch.peak["propose"] == 1
     assert con_watch.peak["bootstrap"] > 5
     assert con_watch.peak["propose"] > 1
+
+
+def test_search_trials_no_score_can_change_are_evaluated_together(both):
+    (seq, _, seq_watch, _), (con, _, con_watch, _) = both
+    new = [t for t in con.log.trials if not t.reused]
+    assert len(new) >= 3 and all(t.prefetched for t in new)  # every trial here is one of TPE's start-up trials
+    assert not any(t.prefetched for t in seq.log.trials)
+    assert con.mispredicted == 0  # the study made ahead picks what DSPy's own study picks
+    # One program's generations at a time in stock DSPy; several programs' at once here.
+    assert seq_watch.most_programs == 1 and con_watch.most_programs >= 2
 
 
 def test_run_concurrently_keeps_order_and_raises_the_first_failure_in_order():
@@ -135,3 +158,63 @@ def test_deferred_proposal_refuses_a_second_draw():
     with pytest.raises(RuntimeError, match="rng.choice"):
         draw.choice([1, 2])
     random.Random(0)  # the real generator is untouched by the stand-in
+
+
+def _study(sampler: Any) -> Any:
+    """A study as MIPROv2 starts its search: the default program (instruction 0) as a finished trial."""
+    import optuna
+
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.add_trial(optuna.trial.create_trial(
+        params={"0_predictor_instruction": 0},
+        distributions={"0_predictor_instruction": optuna.distributions.CategoricalDistribution(range(6))},
+        value=0.5))
+    return study
+
+
+def _pick(trial: Any, number: int) -> int:
+    return int(trial.suggest_categorical("0_predictor_instruction", range(6)))
+
+
+@pytest.mark.parametrize("seed", [0, 7, 42])
+def test_predicted_trials_are_the_ones_the_study_then_picks_whatever_the_scores(seed):
+    import optuna
+
+    from optimizer.concurrent import predict_trials
+
+    predicted = predict_trials(_study(optuna.samplers.TPESampler(seed=seed, multivariate=True)), 12, _pick)
+    assert len(predicted) == 9  # TPE's 10 random start-up trials, the default program being the first
+    for scores in (random.Random(seed).random, lambda: 0.0):
+        study = _study(optuna.samplers.TPESampler(seed=seed, multivariate=True))
+        picks: list[int] = []
+        study.optimize(lambda trial: picks.append(_pick(trial, 0)) or scores(), n_trials=12)
+        assert picks[:9] == predicted
+
+
+def test_only_samplers_known_to_ignore_scores_are_predicted():
+    import optuna
+
+    from optimizer.concurrent import predict_trials
+
+    assert len(predict_trials(_study(optuna.samplers.RandomSampler(seed=3)), 5, _pick)) == 5
+    assert predict_trials(_study(optuna.samplers.TPESampler(seed=3, n_startup_trials=1)), 5, _pick) == []
+    assert predict_trials(_study(optuna.samplers.NSGAIISampler(seed=3)), 5, _pick) == []
+
+
+class WrongGuessMIPROv2(PhasedMIPROv2):
+    """Predicts its search from a study seeded differently from DSPy's own."""
+
+    def _stock_study(self) -> Any:
+        self._search_args = {**self._search_args, "seed": self._search_args["seed"] + 1}
+        try:
+            return super()._stock_study()
+        finally:
+            self._search_args = {**self._search_args, "seed": self._search_args["seed"] - 1}
+
+
+def test_a_wrong_early_guess_costs_calls_never_results(tmp_path, both):
+    (seq, seq_best, _, _), _ = both
+    wrong, wrong_best, _, _ = optimize(tmp_path, "wrong-guess", WrongGuessMIPROv2)
+    assert wrong.mispredicted > 0
+    assert [(t.instruction, t.score) for t in wrong.log.trials] == [(t.instruction, t.score) for t in seq.log.trials]
+    assert wrong_best.dump_state() == seq_best.dump_state()
