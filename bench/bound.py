@@ -1,16 +1,20 @@
 """The ideal wall time of a run: what no scheduler could beat at a given concurrency and latency.
 
-Per ledger phase (or per group of phases that run at the same time) the bound is the larger of two
-floors, and the run's bound is their sum:
+The run is cut into segments, each a group of phases that were open at the same time (from the
+ledger's ``started_s``/``ended_s``; a phase alone is its own segment). Per segment the bound is the
+larger of two floors, and the run's bound is their sum:
 
 * the critical path: calls that must follow one another. An evaluation is a generation and then
-  its judges, two calls deep, so each evaluation that sent live calls costs ``2 × L``; bootstrapping
-  walks its examples one after another (a generation, then the judges), ``2 × L`` per example;
-  proposing asks one question after another, ``L`` per call;
+  its judges, two calls deep, so each round of evaluations that sent live calls costs ``2 × L``;
+  bootstrapping walks its examples one after another (a generation, then the judges), ``2 × L``
+  per example; proposing asks one question after another, ``L`` per call. MIPROv2's steps
+  (bootstrap, propose, search, final and test evaluation) follow one another, so a segment holding
+  several of them adds their chains; the baseline's evaluations run beside them.
 * the throughput floor: ``live calls × L / C``, all slots busy all the time.
 
-``L`` is the simulator's mean latency (log-normal: median × exp(σ²/2)). Cached calls count as free,
-so any time a phase spends on them counts against efficiency. Efficiency is ``bound / wall``.
+``L`` is the mean latency of the calls: the simulator's own figure for the requests the run sent
+where the bench has it, else the log-normal's mean (median × exp(σ²/2)). Cached calls count as
+free, so any time a phase spends on them counts against efficiency. Efficiency is ``bound / wall``.
 
 ``anchor_bound`` applies the same rule to the seed's structure: ``Evaluate`` with two threads, each
 running an example's generation and five judge calls one after another, and MIPROv2's bootstrap and
@@ -26,6 +30,7 @@ from typing import Any
 
 CALLS_PER_EXAMPLE = 6  # one generation and five judge calls
 EVALUATION_PHASES = ("baseline_eval", "search", "final_eval", "test_eval")
+PROPOSAL_CALLS = 3  # per candidate: describe the program, describe the module, propose
 
 
 @dataclass(frozen=True)
@@ -40,61 +45,61 @@ class PhaseBound:
         return max(self.critical_s, self.throughput_s)
 
 
-def phase_bound(phase: str, live_calls: int, *, examples: int, mean_latency_s: float,
-                concurrency: int) -> PhaseBound:
-    """The bound of one phase; ``examples`` is the size of the set the phase evaluates (dev or test)."""
-    throughput = live_calls * mean_latency_s / concurrency
-    if live_calls == 0:
-        critical = 0.0
-    elif phase in EVALUATION_PHASES:
-        # Evaluations that sent live calls (a judge's retry may add a call or two, never an evaluation).
-        evaluations = max(1, live_calls // (CALLS_PER_EXAMPLE * max(1, examples)))
-        critical = evaluations * 2 * mean_latency_s
-    elif phase == "bootstrap":
-        steps = max(1, round(live_calls / CALLS_PER_EXAMPLE))
-        critical = steps * 2 * mean_latency_s
-    elif phase == "propose":
-        critical = live_calls * mean_latency_s
-    else:
-        critical = 0.0
-    return PhaseBound(phase, live_calls, critical, throughput)
+def _chain_s(phase: str, live: int, *, num_candidates: int, search_rounds: int | None, L: float) -> float:  # noqa: N803
+    """The calls of one of our phases that must follow one another, in seconds."""
+    if live == 0:
+        return 0.0
+    if phase == "bootstrap":
+        # The demo sets are bootstrapped at once: the longest set is no shorter than the average.
+        sets = max(1, num_candidates - 1)  # zero-shot: the first set is the empty one, no calls
+        steps = live / CALLS_PER_EXAMPLE
+        return -(-steps // sets) * 2 * L
+    if phase == "propose":
+        # The dataset summary's calls one after another, then one candidate's three (all at once).
+        return max(1, live - PROPOSAL_CALLS * (num_candidates - 1)) * L
+    if phase == "search":
+        # Rounds of evaluations one after another (the trials evaluated ahead count as one round).
+        return max(1, search_rounds or 1) * 2 * L
+    return 2 * L  # one evaluation, or several at once
 
 
-# Our runner evaluates the baseline (dev and test) while MIPROv2 bootstraps and proposes.
-OVERLAPPING = ("baseline_eval", "bootstrap", "propose")
-PROPOSAL_CALLS = 3  # per candidate: describe the program, describe the module, propose
+def segments(phases: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+    """Phases grouped by overlapping time spans, in order of start; a phase without a span stands alone."""
+    spanned = sorted((float(p["started_s"]), float(p["ended_s"]), name) for name, p in phases.items()
+                     if "started_s" in p and "ended_s" in p)
+    groups: list[list[str]] = []
+    group_end = float("-inf")
+    for started, ended, name in spanned:
+        if groups and started < group_end:
+            groups[-1].append(name)
+            group_end = max(group_end, ended)
+        else:
+            groups.append([name])
+            group_end = ended
+    groups += [[name] for name, p in phases.items() if "started_s" not in p or "ended_s" not in p]
+    return groups
 
 
-def run_bound(ledger: Mapping[str, Any], *, dev_size: int, test_size: int, num_candidates: int,
-              mean_latency_s: float, concurrency: int) -> list[PhaseBound]:
-    """The bound of every segment of one of our runs, from its ``ledger.json``.
+def search_rounds(trials: list[Mapping[str, Any]]) -> int:
+    """Rounds of search evaluations that sent calls: one for the trials evaluated ahead, one per other new trial."""
+    ahead = any(t.get("prefetched") for t in trials)
+    alone = sum(1 for t in trials if not t.get("reused") and not t.get("prefetched"))
+    return int(ahead) + alone
 
-    Phases that run at the same time form one segment: its throughput floor counts all their live
-    calls, its critical path is the longest of their chains. MIPROv2's demo sets are bootstrapped at
-    once, so the bootstrap chain is at least its examples shared evenly over the sets (the longest
-    set is no shorter than the average); the proposal chain is the dataset summary's calls, one after
-    another, then one candidate's three calls (the candidates run at once).
-    """
+
+def run_bound(ledger: Mapping[str, Any], *, num_candidates: int, mean_latency_s: float, concurrency: int,
+              search_rounds: int | None = None) -> list[PhaseBound]:
+    """The bound of every segment of one of our runs, from its ``ledger.json`` (and its trials' rounds)."""
     phases = ledger["phases"]
     live = {name: int(totals["live_calls"]) for name, totals in phases.items()}
+    L = mean_latency_s  # noqa: N806
     bounds = []
-    if any(name in live for name in OVERLAPPING):
-        L = mean_latency_s  # noqa: N806
-        baseline_chain = 2 * L if live.get("baseline_eval", 0) else 0.0
-        sets = max(1, num_candidates - 1)  # zero-shot: the first set is the empty one, no calls
-        steps = live.get("bootstrap", 0) / CALLS_PER_EXAMPLE
-        bootstrap_chain = -(-steps // sets) * 2 * L if steps else 0.0
-        proposals = live.get("propose", 0)
-        propose_chain = (max(1, proposals - PROPOSAL_CALLS * (num_candidates - 1)) * L) if proposals else 0.0
-        calls = sum(live.get(name, 0) for name in OVERLAPPING)
-        bounds.append(PhaseBound("+".join(OVERLAPPING), calls, max(baseline_chain, bootstrap_chain + propose_chain),
-                                 calls * L / concurrency))
-    for phase, calls in live.items():
-        if phase in OVERLAPPING:
-            continue
-        examples = test_size if phase == "test_eval" else dev_size
-        bounds.append(phase_bound(phase, calls, examples=examples, mean_latency_s=mean_latency_s,
-                                  concurrency=concurrency))
+    for group in segments(phases):
+        calls = sum(live[name] for name in group)
+        chains = {name: _chain_s(name, live[name], num_candidates=num_candidates, search_rounds=search_rounds, L=L)
+                  for name in group}
+        beside = chains.pop("baseline_eval", 0.0)
+        bounds.append(PhaseBound("+".join(group), calls, max(beside, sum(chains.values())), calls * L / concurrency))
     return bounds
 
 

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.bound import anchor_bound, run_bound
+from bench.bound import anchor_bound, run_bound, search_rounds
 from bench.procs import CommandFailed, ProcessFigures, run_measured
 from bench.report import format_report, targets
 from bench.simctl import ROOT, SimSettings, SimulatorProcess
@@ -101,10 +101,11 @@ class Bench:
         stats = sim.stats()
         data = json.loads(result_path.read_text())
         data.update(figures.as_dict())
-        data["server"] = {"requests": stats["requests"], "max_in_flight": stats["max_in_flight"],
-                          "rate_limited": stats["rate_limited"]}
+        data["server"] = _server_figures(stats)
         if not replay:
-            bound = anchor_bound(data["phases"], mean_latency_s=self.config.sim.mean_latency_s)
+            mean = data["server"]["mean_latency_s"] or self.config.sim.mean_latency_s
+            bound = anchor_bound(data["phases"], mean_latency_s=mean)
+            data["mean_latency_s"] = round(mean, 6)
             data["bound_s"] = round(bound, 3)
             data["efficiency"] = round(bound / data["phases_wall_s"], 4) if data["phases_wall_s"] > 0 else None
         return data
@@ -133,26 +134,31 @@ class Bench:
         stats = sim.stats() if sim is not None else None
         ledger = json.loads((out / "ledger.json").read_text())
         results = json.loads((out / "optimization_results.json").read_text())
-        workload, mean = self.config.workload, self.config.sim.mean_latency_s
-        bounds = run_bound(ledger, dev_size=workload.dev_size, test_size=workload.test_size,
-                           num_candidates=workload.num_candidates, mean_latency_s=mean, concurrency=concurrency)
+        server = (_server_figures(stats) if stats is not None else
+                  {"requests": ledger["total"]["live_calls"], "max_in_flight": None, "rate_limited": None,
+                   "mean_latency_s": None})
+        # The latency the run's own requests drew (every run draws the same ones for the same
+        # requests); the embedded simulator's counters are out of reach: its nominal mean then.
+        mean = server["mean_latency_s"] or self.config.sim.mean_latency_s
+        bounds = run_bound(ledger, num_candidates=self.config.workload.num_candidates, mean_latency_s=mean,
+                           concurrency=concurrency, search_rounds=search_rounds(results["trials"]))
         # Phases overlap in our runs: the ledger's total wall is the time any phase was open.
         phases_wall = float(ledger["total"]["wall_s"])
         bound = sum(b.bound_s for b in bounds)
         data = figures.as_dict()
         data.update({
             "concurrency": concurrency,
-            "phases": {name: {"wall_s": p["wall_s"], "live_calls": p["live_calls"], "cached_calls": p["cached_calls"]}
+            "phases": {name: {key: p[key] for key in ("wall_s", "live_calls", "cached_calls", "started_s", "ended_s")
+                              if key in p}
                        for name, p in ledger["phases"].items()},
+            "mean_latency_s": round(mean, 6),
             "phases_wall_s": round(phases_wall, 3),
             "bound": {b.phase: {"critical_s": round(b.critical_s, 3), "throughput_s": round(b.throughput_s, 3),
                                 "bound_s": round(b.bound_s, 3)} for b in bounds},
             "bound_s": round(bound, 3),
             "efficiency": round(bound / phases_wall, 4) if phases_wall > 0 else None,
             "efficiency_process": round(bound / figures.wall_s, 4) if figures.wall_s > 0 else None,
-            "server": ({"requests": stats["requests"], "max_in_flight": stats["max_in_flight"],
-                        "rate_limited": stats["rate_limited"]} if stats is not None
-                       else {"requests": ledger["total"]["live_calls"], "max_in_flight": None, "rate_limited": None}),
+            "server": server,
             "scores": {"baseline_dev": results["dev"]["baseline"], "optimized_dev": results["dev"]["optimized"],
                        **({"baseline_test": results["test"]["baseline"], "optimized_test": results["test"]["optimized"]}
                           if results.get("test") else {})},
@@ -196,6 +202,14 @@ class Bench:
             results["ours_embedded"] = self.ours(None, headline)
         results["ratelimit"] = {"limiter_on": self.ratelimit(True), "limiter_off": self.ratelimit(False)}
         return results
+
+
+def _server_figures(stats: dict[str, Any]) -> dict[str, Any]:
+    """What the simulator saw of one run: requests, most in flight, 429s, and the mean latency they drew."""
+    requests = int(stats["requests"])
+    latency = stats.get("latency_s")
+    return {"requests": requests, "max_in_flight": stats["max_in_flight"], "rate_limited": stats["rate_limited"],
+            "mean_latency_s": round(float(latency) / requests, 6) if requests and latency else None}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,40 +4,60 @@ from __future__ import annotations
 
 import pytest
 
-from bench.bound import anchor_bound, phase_bound, run_bound
+from bench.bound import anchor_bound, run_bound, search_rounds, segments
 
 L = 0.1
 
 
-def ledger(**live: int) -> dict:
-    return {"phases": {name: {"live_calls": calls} for name, calls in live.items()}}
+def phase(live: int, started: float, ended: float) -> dict:
+    return {"live_calls": live, "started_s": started, "ended_s": ended}
 
 
-def test_overlapping_phases_share_one_throughput_floor():
-    bounds = run_bound(ledger(baseline_eval=840, bootstrap=78, propose=28, search=960, final_eval=0, test_eval=600),
-                       dev_size=40, test_size=100, num_candidates=6, mean_latency_s=L, concurrency=16)
-    by_name = {b.phase: b for b in bounds}
-    segment = by_name["baseline_eval+bootstrap+propose"]
-    assert segment.live_calls == 840 + 78 + 28
-    assert segment.throughput_s == pytest.approx(946 * L / 16)
-    # 13 bootstrap examples over 5 sets: at least 3 in a row; 28 proposal calls: 13 in a row.
-    assert segment.critical_s == pytest.approx(3 * 2 * L + 13 * L)
+# The shape of one of our runs: the baseline beside everything else, the search's rounds, the test.
+OVERLAPPING = {"phases": {
+    "baseline_eval": phase(840, 0.0, 19.0), "bootstrap": phase(78, 0.3, 1.8), "propose": phase(28, 1.8, 3.9),
+    "search": phase(960, 3.9, 11.6), "final_eval": phase(0, 11.6, 11.6), "test_eval": phase(600, 11.6, 16.4),
+}}
+
+
+def test_phases_that_overlap_form_one_segment_and_share_one_throughput_floor():
+    (segment,) = run_bound(OVERLAPPING, num_candidates=6, mean_latency_s=L, concurrency=16, search_rounds=1)
+    assert segment.phase == "baseline_eval+bootstrap+propose+search+final_eval+test_eval"
+    assert segment.live_calls == 840 + 78 + 28 + 960 + 600
+    assert segment.throughput_s == pytest.approx(2506 * L / 16)
+    # MIPROv2's steps follow one another: 13 bootstrap examples over 5 sets (3 in a row), 28 proposal
+    # calls (13 in a row), one round of search evaluations, the test evaluation; final_eval sent nothing.
+    assert segment.critical_s == pytest.approx(3 * 2 * L + 13 * L + 2 * L + 2 * L)
     assert segment.bound_s == segment.throughput_s
+
+
+def test_phases_one_after_another_are_segments_of_their_own():
+    ledger = {"phases": {"bootstrap": phase(78, 0.0, 1.0), "propose": phase(28, 1.0, 2.0),
+                         "search": phase(960, 2.5, 9.0), "test_eval": phase(600, 9.0, 12.0)}}
+    bounds = run_bound(ledger, num_candidates=6, mean_latency_s=L, concurrency=16, search_rounds=4)
+    assert [b.phase for b in bounds] == ["bootstrap", "propose", "search", "test_eval"]
+    by_name = {b.phase: b for b in bounds}
+    assert by_name["search"].critical_s == pytest.approx(4 * 2 * L)
     assert by_name["search"].bound_s == pytest.approx(960 * L / 16)
-    assert by_name["final_eval"].bound_s == 0.0
-    assert set(by_name) == {"baseline_eval+bootstrap+propose", "search", "final_eval", "test_eval"}
+    assert by_name["propose"].bound_s == pytest.approx(13 * L)  # a chain no concurrency can shorten
 
 
 def test_at_high_concurrency_the_critical_path_decides():
-    bounds = run_bound(ledger(baseline_eval=840, bootstrap=78, propose=28), dev_size=40, test_size=100,
-                       num_candidates=6, mean_latency_s=L, concurrency=1000)
-    assert bounds[0].bound_s == pytest.approx(bounds[0].critical_s) and bounds[0].critical_s > bounds[0].throughput_s
+    (segment,) = run_bound(OVERLAPPING, num_candidates=6, mean_latency_s=L, concurrency=1000, search_rounds=2)
+    assert segment.bound_s == pytest.approx(segment.critical_s) and segment.critical_s > segment.throughput_s
+    assert segment.critical_s == pytest.approx(3 * 2 * L + 13 * L + 2 * 2 * L + 2 * L)
 
 
-def test_an_evaluation_is_two_calls_deep():
-    bound = phase_bound("test_eval", 600, examples=100, mean_latency_s=L, concurrency=1000)
-    assert bound.critical_s == pytest.approx(2 * L)
-    assert phase_bound("test_eval", 0, examples=100, mean_latency_s=L, concurrency=16).bound_s == 0.0
+def test_segments_keep_start_order_and_phases_without_spans_stand_alone():
+    phases = {"b": phase(1, 5.0, 6.0), "a": phase(1, 0.0, 2.0), "c": phase(1, 1.0, 3.0), "d": {"live_calls": 1}}
+    assert segments(phases) == [["a", "c"], ["b"], ["d"]]
+
+
+def test_search_rounds_count_the_trials_evaluated_ahead_once():
+    trials = [{"reused": True}, {"prefetched": True}, {"prefetched": True}, {"reused": True}, {}]
+    assert search_rounds(trials) == 2
+    assert search_rounds([{"reused": True}, {}, {}, {}]) == 3
+    assert search_rounds([{"reused": True}]) == 0
 
 
 def test_the_anchor_runs_evaluations_two_wide_and_the_rest_one_at_a_time():
