@@ -339,6 +339,8 @@ class Simulator:
             if remaining > 0:
                 await asyncio.sleep(remaining)
         if answer is not None:
+            # As OpenAI's API does: how long the server held the request, in milliseconds.
+            answer.headers["openai-processing-ms"] = str(round(verdict.latency_s * 1000))
             return answer
         assert verdict.fault is not None
         self._stats.bump("injected", verdict.fault)

@@ -211,7 +211,8 @@ def test_stop_is_idempotent_and_a_port_can_be_chosen(http: httpx.Client) -> None
 def test_stats_sum_the_drawn_latency_and_reset_can_forget_attempts(http: httpx.Client, start_sim: StartSim) -> None:
     sim = start_sim(SimConfig(latency_ms=5, latency_sigma=0.0))
     for i in range(4):
-        assert post(http, sim, body_for(f"{PROMPT} {i}")).status_code == 200
+        reply = post(http, sim, body_for(f"{PROMPT} {i}"))
+        assert reply.status_code == 200 and reply.headers["openai-processing-ms"] == "5"
     assert sim.stats()["latency_s"] == pytest.approx(4 * 0.005)
 
     spread = start_sim(SimConfig(latency_ms=2, latency_sigma=1.0))
