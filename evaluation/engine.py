@@ -1,6 +1,8 @@
 """The concurrent evaluation engine: generation, then five judge calls at once, for every example.
 
-All examples are in flight together; the only bound is the gateway's concurrency. Results are
+All examples are in flight together, or up to ``examples_in_flight`` of them per evaluation: an
+example's first step (formatting its prompt) runs on the event loop, and a thousand of them at once
+would keep the loop from reading the answers already waiting, leaving call slots idle. Results are
 collected by example index, never by completion order, so the numbers are identical at any
 concurrency. A judge output that cannot be parsed, a score outside 0–4 and a content-filter
 refusal never become a score: the example is marked failed with its reason and left out of the
@@ -101,11 +103,15 @@ class Evaluator:
         weights: MetricWeights = DEFAULT_WEIGHTS,
         max_failure_share: float = 0.10,
         judge_attempts: int = 2,
+        examples_in_flight: int | None = None,
     ) -> None:
         if not 0.0 <= max_failure_share <= 1.0:
             raise ValueError("max_failure_share must be between 0 and 1")
         if judge_attempts < 1:
             raise ValueError("judge_attempts must be at least 1")
+        if examples_in_flight is not None and examples_in_flight < 1:
+            raise ValueError("examples_in_flight must be at least 1")
+        self.examples_in_flight = examples_in_flight
         self.task_lm = task_lm
         self.judge_lm = judge_lm
         self.weights = weights
@@ -178,14 +184,26 @@ class Evaluator:
         return ExampleResult(index, prompt, response, judged, self.weights.composite(judged.scores))
 
     # -- many examples --------------------------------------------------------------------------
+    def shared_window(self) -> asyncio.Semaphore:
+        """A window of ``examples_in_flight`` examples for several evaluations started together to share."""
+        return asyncio.Semaphore(self.examples_in_flight or 2**30)
+
     async def evaluate(self, program: dspy.Module, prompts: Sequence[str],
-                       progress: ProgressHook | None = None) -> EvaluationResult:
-        """Evaluate ``program`` on every prompt concurrently; results in input order."""
+                       progress: ProgressHook | None = None, *,
+                       window: asyncio.Semaphore | None = None) -> EvaluationResult:
+        """Evaluate ``program`` on every prompt concurrently; results in input order.
+
+        ``window`` (from ``shared_window``) bounds the examples in flight of every evaluation given
+        it, together; without it this evaluation has a window of its own.
+        """
         done = 0
+        # Examples start in input order as earlier ones finish (a semaphore's waiters are served in turn).
+        window = window or self.shared_window()
 
         async def one(index: int, prompt: str) -> ExampleResult:
             nonlocal done
-            result = await self.evaluate_example(program, index, prompt)
+            async with window:
+                result = await self.evaluate_example(program, index, prompt)
             done += 1
             if progress is not None:
                 progress(done, len(prompts))

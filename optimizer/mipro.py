@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dspy
+import optuna  # here, not when the search starts: importing it holds the interpreter lock for ~0.5 s
 import structlog
 from dspy.evaluate.evaluate import EvaluationResult as DSPyEvaluationResult
 from dspy.teleprompt import mipro_optimizer_v2
@@ -181,8 +182,6 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         The default program's score is not known yet; it does not matter to trials picked at random.
         ``_check_prefetch`` compares what this study predicts with what the real one does.
         """
-        import optuna
-
         program = self._search_args["program"]
         candidates, demos = self._search_args["instruction_candidates"], self._search_args["demo_candidates"]
         study = optuna.create_study(direction="maximize",
@@ -239,10 +238,12 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
                     hook(sum(done), total)
             return update
 
+        # One window for them all: started together, their first steps would otherwise stall the loop.
+        window = self.evaluator.shared_window()
         for i, (key, candidate) in enumerate(pending.items()):
             # Started from this thread, the evaluation carries its context: the search's ledger phase.
             self._prefetched[key] = asyncio.run_coroutine_threadsafe(
-                self.evaluator.evaluate(candidate, prompts, progress_of(i)), self.loop.loop)
+                self.evaluator.evaluate(candidate, prompts, progress_of(i), window=window), self.loop.loop)
 
     # -- metric and evaluation ------------------------------------------------------------------
     def _bootstrap_metric(self, example: dspy.Example, prediction: dspy.Prediction, trace: Any = None) -> float:

@@ -36,6 +36,7 @@ log = structlog.get_logger("optimizer")
 
 TASK_MAX_TOKENS = 1024
 JUDGE_MAX_TOKENS = 256
+EXAMPLES_PER_SLOT = 2
 
 
 class RunError(Exception):
@@ -187,7 +188,10 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
     task_lm = runtime.lm(backend.task, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
     judge_lm = runtime.lm(backend.judge, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
     prompt_lm = runtime.lm(backend.prompt, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
-    evaluator = Evaluator(task_lm, judge_lm, weights=config.weights, max_failure_share=config.max_failure_share)
+    # Twice the concurrency in examples keeps every call slot fed (an example has one call in flight,
+    # then five) without a burst of prompt formatting that stalls the loop (evaluation/engine.py).
+    evaluator = Evaluator(task_lm, judge_lm, weights=config.weights, max_failure_share=config.max_failure_share,
+                          examples_in_flight=EXAMPLES_PER_SLOT * config.concurrency)
     baseline = Generator()
     dev_prompts = [r.prompt for r in splits.dev]
     test_prompts = [r.prompt for r in splits.test]
@@ -211,13 +215,14 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
     async def evaluate_baseline() -> tuple[EvaluationResult, EvaluationResult | None]:
         # Background priority: MIPROv2's one-after-another bootstrap and proposal calls go first.
         with ledger.phase("baseline_eval"), background_calls():
+            window = evaluator.shared_window()  # dev's examples first, then test's
             dev = asyncio.ensure_future(evaluator.evaluate(
-                baseline, dev_prompts, progress.bar("baseline_eval", "baseline dev", len(dev_prompts))))
+                baseline, dev_prompts, progress.bar("baseline_eval", "baseline dev", len(dev_prompts)), window=window))
             dev.add_done_callback(publish_dev)
             if not test_prompts:
                 return await dev, None
             test = evaluator.evaluate(baseline, test_prompts, progress.bar("baseline_eval", "baseline test",
-                                                                           len(test_prompts)))
+                                                                           len(test_prompts)), window=window)
             dev_result, test_result = await asyncio.gather(dev, test)
             return dev_result, test_result
 

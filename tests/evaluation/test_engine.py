@@ -24,13 +24,14 @@ PROMPTS = [
 ]
 
 
-def evaluate_on_simulator(tmp_path, concurrency, prompts=PROMPTS, latency_ms=2.0):
+def evaluate_on_simulator(tmp_path, concurrency, prompts=PROMPTS, latency_ms=2.0, examples_in_flight=None):
     with Simulator(SimConfig(latency_ms=latency_ms, latency_sigma=0.0)) as sim:
         endpoint = simulator_endpoint(sim.openai_api_base, SIM_VERSION)
-        settings = GatewaySettings(concurrency=concurrency, cache_dir=tmp_path / f"cache-{concurrency}")
-        with Runtime(settings) as rt:
+        cache_dir = tmp_path / f"cache-{concurrency}-{examples_in_flight}"
+        with Runtime(GatewaySettings(concurrency=concurrency, cache_dir=cache_dir)) as rt:
             evaluator = Evaluator(rt.lm(endpoint, temperature=0.0, max_tokens=512),
-                                  rt.lm(endpoint, temperature=0.0, max_tokens=256))
+                                  rt.lm(endpoint, temperature=0.0, max_tokens=256),
+                                  examples_in_flight=examples_in_flight)
             result = rt.loop.run(evaluator.evaluate(Generator(), prompts))
         return result, sim.stats()
 
@@ -43,6 +44,17 @@ def test_results_identical_at_concurrency_1_and_32(tmp_path):
     assert [e.judged for e in one.examples] == [e.judged for e in many.examples]
     assert one.per_attribute == many.per_attribute and one.mean == many.mean
     assert not one.failures and 0.0 < one.mean < 1.0
+
+
+def test_examples_in_flight_bounds_the_examples_started_not_the_results(tmp_path):
+    many, _ = evaluate_on_simulator(tmp_path, 32)
+    one_at_a_time, stats = evaluate_on_simulator(tmp_path, 32, latency_ms=20.0, examples_in_flight=1)
+    assert stats["requests"] == 6 * len(PROMPTS) and stats["max_in_flight"] == 5  # one example's judges
+    _, two = evaluate_on_simulator(tmp_path, 32, latency_ms=20.0, examples_in_flight=2)
+    assert 5 < two["max_in_flight"] <= 10
+    assert [e.judged for e in one_at_a_time.examples] == [e.judged for e in many.examples]
+    with pytest.raises(ValueError, match="examples_in_flight"):
+        Evaluator(None, None, examples_in_flight=0)  # type: ignore[arg-type]
 
 
 def test_five_judges_of_one_example_are_in_flight_together(tmp_path):
