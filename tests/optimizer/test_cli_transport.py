@@ -44,3 +44,4 @@ def test_an_unknown_transport_is_one_line_and_exit_2(capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'httpx'" in err and len(err.strip().splitlines()) == 1
+
