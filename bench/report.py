@@ -62,16 +62,19 @@ def format_report(report: dict[str, Any]) -> str:
     headline = runs[str(report["headline_level"])]
     lines.append(f"speed-up ceiling at C={report['headline_level']} with this phase structure (anchor bound / our "
                  f"bound): {anchor['bound_s'] / headline['bound_s']:.2f}x")
+    head = report["headline_level"]
     lines += ["", "phase wall s" + "".join(f"{h:>10}" for h in ["anchor", *[f"C={lv}" for lv in levels]])
-              + f"{'bound C=' + str(report['headline_level']):>12}"]
+              + f"{'open at C=' + str(head):>16}"]
     for phase in PHASES:
         cells = [anchor["phases"].get(phase, {}).get("wall_s")]
         cells += [runs[lv]["phases"].get(phase, {}).get("wall_s") for lv in levels]
-        bound = headline["bound"].get(phase, {}).get("bound_s")
-        lines.append(f"{phase:<12}" + "".join(f"{_f(c):>10}" for c in cells) + f"{_f(bound):>12}")
+        span = headline["phases"].get(phase, {})
+        opened = (f"{span['started_s']:.1f}-{span['ended_s']:.1f} s" if "started_s" in span and "ended_s" in span
+                  else "-")
+        lines.append(f"{phase:<12}" + "".join(f"{_f(c):>10}" for c in cells) + f"{opened:>16}")
     for segment, figures in headline["bound"].items():
-        if "+" in segment:  # phases that ran at the same time share one bound
-            lines.append(f"  ({segment} ran at the same time in ours: bound {_f(figures['bound_s'])} s together)")
+        together = "ran at the same time" if "+" in segment else "ran alone"
+        lines.append(f"  ({segment} {together} at C={head}: bound {_f(figures['bound_s'])} s)")
 
     replay = report["replay"]
     lines += ["", "replay (second run, all from cache)",
