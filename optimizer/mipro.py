@@ -166,8 +166,7 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         with self.ledger.phase("search"):
             # The trials no score can change start now, beside the baseline's evaluation (the
             # search's first trial, which it waits for).
-            if not self._search_args["minibatch"]:  # minibatches draw from MIPROv2's generator: left sequential
-                self._prefetch(predict_trials(self._stock_study(), self._search_args["num_trials"], self._choose))
+            self._prefetch(self._value_free_programs(self._stock_study(), self._search_args["num_trials"]))
             try:
                 return stock(*args, **kwargs)
             finally:
@@ -201,32 +200,32 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
                                                        search["demo_candidates"], trial, {number: {}}, number)
         return candidate
 
+    def _value_free_programs(self, study: Any, n_trials: int) -> list[dspy.Module]:
+        """The programs of ``study``'s coming trials that no score can change (none with minibatches,
+        which draw from MIPROv2's generator at every trial)."""
+        if self._search_args.get("minibatch"):
+            return []
+        return predict_trials(study, n_trials, self._choose)
+
     def _check_prefetch(self, study: Any, n_trials: int) -> None:
         """As the real study starts: evaluate ahead whatever it will pick that the early prediction missed."""
-        if self._search_args.get("minibatch"):
-            return
-        prompts = self._prompts()
-        known = self._prefetched.keys() | self._evaluated.keys()
-        missed = [p for p in predict_trials(study, n_trials, self._choose) if _evaluation_key(p, prompts) not in known]
+        missed = self._prefetch(self._value_free_programs(study, n_trials))
         if missed:
             # DSPy starts its search differently from _stock_study: the early evaluations may be wasted.
-            self.mispredicted += len(missed)
-            log.warning("search.prefetch_mispredicted", programs=len(missed))
-            self._prefetch(missed)
+            self.mispredicted += missed
+            log.warning("search.prefetch_mispredicted", programs=missed)
 
-    def _prompts(self) -> list[str]:
-        return [ex.prompt for ex in self._search_args["valset"]]
-
-    def _prefetch(self, programs: list[dspy.Module]) -> None:
-        """Start evaluating ``programs`` on the gateway loop, all at once; trials collect the results."""
-        prompts = self._prompts()
+    def _prefetch(self, programs: list[dspy.Module]) -> int:
+        """Start evaluating, on the gateway loop and all at once, those of ``programs`` not evaluated or
+        started yet; trials collect the results. Returns how many it started."""
+        prompts = [ex.prompt for ex in self._search_args["valset"]]
         pending: dict[str, dspy.Module] = {}
         for candidate in programs:
             key = _evaluation_key(candidate, prompts)
             if key not in self._evaluated and key not in self._prefetched:
                 pending.setdefault(key, candidate)
         if not pending:
-            return
+            return 0
         total = len(pending) * len(prompts)
         hook = self.progress(f"{len(pending)} trial programs at once", total) if self.progress else None
         done = [0] * len(pending)
@@ -244,6 +243,7 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
             # Started from this thread, the evaluation carries its context: the search's ledger phase.
             self._prefetched[key] = asyncio.run_coroutine_threadsafe(
                 self.evaluator.evaluate(candidate, prompts, progress_of(i), window=window), self.loop.loop)
+        return len(pending)
 
     # -- metric and evaluation ------------------------------------------------------------------
     def _bootstrap_metric(self, example: dspy.Example, prediction: dspy.Prediction, trace: Any = None) -> float:

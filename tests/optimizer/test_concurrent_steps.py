@@ -60,8 +60,8 @@ class PhaseWatch:
 class SequentialStepsMIPROv2(PhasedMIPROv2):
     """Bootstrap, proposal and search trials exactly as stock DSPy runs them, one after another."""
 
-    def _prefetch(self, programs: list[dspy.Module]) -> None:
-        pass
+    def _prefetch(self, programs: list[dspy.Module]) -> int:
+        return 0
 
     def _bootstrap_fewshot_examples(self, *args: Any, **kwargs: Any) -> Any:
         with self.ledger.phase("bootstrap"):
