@@ -109,45 +109,78 @@ def run_anchor(args: argparse.Namespace, api_base: str, requests: Callable[[], i
         import litellm  # noqa: F401
 
     def lm(max_tokens: int) -> dspy.LM:
-        return dspy.LM("openai/gpt-4o", api_base=api_base, api_key=SIM_KEY, cache=True, engine=args.engine,
-                       num_retries=args.num_retries, temperature=0.0, max_tokens=max_tokens)
+        return dspy.LM(
+            "openai/gpt-4o",
+            api_base=api_base,
+            api_key=SIM_KEY,
+            cache=True,
+            engine=args.engine,
+            num_retries=args.num_retries,
+            temperature=0.0,
+            max_tokens=max_tokens,
+        )
 
     task_lm, judge_lm, prompt_lm = lm(TASK_MAX_TOKENS), lm(JUDGE_MAX_TOKENS), lm(TASK_MAX_TOKENS)
     dspy.configure(lm=task_lm)
     loaded = load_rows(args.dataset)
-    splits = prepare_splits(loaded, seed=args.seed, train_size=args.train_size, dev_size=args.dev_size,
-                            test_size=args.test_size)
+    splits = prepare_splits(
+        loaded, seed=args.seed, train_size=args.train_size, dev_size=args.dev_size, test_size=args.test_size
+    )
     train, dev, test = _examples(splits.train), _examples(splits.dev), _examples(splits.test)
     metric = make_metric(judge_lm)
     clock = PhaseClock(requests)
 
     def evaluate(phase: str, program: dspy.Module, devset: list[dspy.Example]) -> float:
         with clock.phase(phase):
-            evaluator = dspy.Evaluate(devset=devset, metric=metric, num_threads=args.threads,
-                                      display_progress=False, display_table=False)
+            evaluator = dspy.Evaluate(
+                devset=devset, metric=metric, num_threads=args.threads, display_progress=False, display_table=False
+            )
             return float(evaluator(program).score)
 
     baseline = Generator()
     scores = {"baseline_dev": evaluate("baseline_eval", baseline, dev)}
-    optimizer = TimedMIPROv2(metric=metric, prompt_model=prompt_lm, task_model=task_lm, auto=None,
-                             num_candidates=args.num_candidates, max_bootstrapped_demos=0, max_labeled_demos=0,
-                             num_threads=args.threads, seed=args.seed, verbose=False)
+    optimizer = TimedMIPROv2(
+        metric=metric,
+        prompt_model=prompt_lm,
+        task_model=task_lm,
+        auto=None,
+        num_candidates=args.num_candidates,
+        max_bootstrapped_demos=0,
+        max_labeled_demos=0,
+        num_threads=args.threads,
+        seed=args.seed,
+        verbose=False,
+    )
     optimizer.clock = clock
-    optimized = optimizer.compile(baseline, trainset=train, valset=dev, num_trials=args.num_trials,
-                                  minibatch=False, seed=args.seed)
+    optimized = optimizer.compile(
+        baseline, trainset=train, valset=dev, num_trials=args.num_trials, minibatch=False, seed=args.seed
+    )
     scores["optimized_dev"] = evaluate("final_eval", optimized, dev)
     if test:
         scores["baseline_test"] = evaluate("test_eval", baseline, test)
         scores["optimized_test"] = evaluate("test_eval", optimized, test)
     return {
-        "phases": {name: {"wall_s": round(v["wall_s"], 3), "server_requests": int(v["server_requests"])}
-                   for name, v in clock.phases.items()},
+        "phases": {
+            name: {"wall_s": round(v["wall_s"], 3), "server_requests": int(v["server_requests"])}
+            for name, v in clock.phases.items()
+        },
         "phases_wall_s": round(sum(v["wall_s"] for v in clock.phases.values()), 3),
         "scores": scores,
         "instruction": instruction_of(optimized),
         "litellm_imported": "litellm" in sys.modules,
-        "workload": {k: getattr(args, k) for k in ("train_size", "dev_size", "test_size", "num_candidates",
-                                                   "num_trials", "seed", "threads", "engine")},
+        "workload": {
+            k: getattr(args, k)
+            for k in (
+                "train_size",
+                "dev_size",
+                "test_size",
+                "num_candidates",
+                "num_trials",
+                "seed",
+                "threads",
+                "engine",
+            )
+        },
     }
 
 
@@ -166,8 +199,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="Evaluate's num_threads (the seed used 2)")
     p.add_argument("--num-retries", type=int, default=3)
     p.add_argument("--preimport-litellm", action="store_true", help="import LiteLLM before the first phase")
-    p.add_argument("--engine", choices=("litellm", "auto"), default="litellm",
-                   help="DSPy's LM backend: LiteLLM, as the seed used (default), or DSPy 3.4's own choice")
+    p.add_argument(
+        "--engine",
+        choices=("litellm", "auto"),
+        default="litellm",
+        help="DSPy's LM backend: LiteLLM, as the seed used (default), or DSPy 3.4's own choice",
+    )
     return p
 
 

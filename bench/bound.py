@@ -65,8 +65,11 @@ def _chain_s(phase: str, live: int, *, num_candidates: int, search_rounds: int |
 
 def segments(phases: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     """Phases grouped by overlapping time spans, in order of start; a phase without a span stands alone."""
-    spanned = sorted((float(p["started_s"]), float(p["ended_s"]), name) for name, p in phases.items()
-                     if "started_s" in p and "ended_s" in p)
+    spanned = sorted(
+        (float(p["started_s"]), float(p["ended_s"]), name)
+        for name, p in phases.items()
+        if "started_s" in p and "ended_s" in p
+    )
     groups: list[list[str]] = []
     group_end = float("-inf")
     for started, ended, name in spanned:
@@ -87,8 +90,14 @@ def search_rounds(trials: list[Mapping[str, Any]]) -> int:
     return int(ahead) + alone
 
 
-def run_bound(ledger: Mapping[str, Any], *, num_candidates: int, mean_latency_s: float, concurrency: int,
-              search_rounds: int | None = None) -> list[PhaseBound]:
+def run_bound(
+    ledger: Mapping[str, Any],
+    *,
+    num_candidates: int,
+    mean_latency_s: float,
+    concurrency: int,
+    search_rounds: int | None = None,
+) -> list[PhaseBound]:
     """The bound of every segment of one of our runs, from its ``ledger.json`` (and its trials' rounds)."""
     phases = ledger["phases"]
     live = {name: int(totals["live_calls"]) for name, totals in phases.items()}
@@ -96,8 +105,10 @@ def run_bound(ledger: Mapping[str, Any], *, num_candidates: int, mean_latency_s:
     bounds = []
     for group in segments(phases):
         calls = sum(live[name] for name in group)
-        chains = {name: _chain_s(name, live[name], num_candidates=num_candidates, search_rounds=search_rounds, L=L)
-                  for name in group}
+        chains = {
+            name: _chain_s(name, live[name], num_candidates=num_candidates, search_rounds=search_rounds, L=L)
+            for name in group
+        }
         beside = chains.pop("baseline_eval", 0.0)
         bounds.append(PhaseBound("+".join(group), calls, max(beside, sum(chains.values())), calls * L / concurrency))
     return bounds

@@ -148,8 +148,15 @@ def diagnose_run(sim: SimulatorProcess, concurrency: int, *, stock_gc: bool, wor
     configure_logging(json_lines=False, level=logging.WARNING)
 
     probe = Probe()
-    config = RunConfig(dataset=str(SAMPLE), model="openai/gpt-4o", api_base=sim.openai_api_base,
-                       price_model="gpt-4o", concurrency=concurrency, cache_dir=work / "cache", out_dir=work / "out")
+    config = RunConfig(
+        dataset=str(SAMPLE),
+        model="openai/gpt-4o",
+        api_base=sim.openai_api_base,
+        price_model="gpt-4o",
+        concurrency=concurrency,
+        cache_dir=work / "cache",
+        out_dir=work / "out",
+    )
     sim.reset()
     collector = contextlib.nullcontext() if stock_gc else quiet_garbage_collector()
     with instrumented(probe), collector:
@@ -166,10 +173,16 @@ def diagnose_run(sim: SimulatorProcess, concurrency: int, *, stock_gc: bool, wor
     for k in range(int(span / 0.2) + 1):
         window = [over for at, over in late if k * 0.2 <= at < (k + 1) * 0.2]
         if window and statistics.mean(window) > 0.015:
-            stalls.append({"at_s": round(k * 0.2, 1), "calls": len(window),
-                           "mean_late_ms": round(statistics.mean(window) * 1000, 1)})
-    collections = [(at - first, seconds, generation) for at, seconds, generation in probe.collections
-                   if first <= at <= last]
+            stalls.append(
+                {
+                    "at_s": round(k * 0.2, 1),
+                    "calls": len(window),
+                    "mean_late_ms": round(statistics.mean(window) * 1000, 1),
+                }
+            )
+    collections = [
+        (at - first, seconds, generation) for at, seconds, generation in probe.collections if first <= at <= last
+    ]
     by_generation: dict[str, dict[str, float]] = {}
     for _, seconds, generation in collections:
         entry = by_generation.setdefault(str(generation), {"count": 0, "total_s": 0.0, "longest_s": 0.0})
@@ -191,12 +204,18 @@ def diagnose_run(sim: SimulatorProcess, concurrency: int, *, stock_gc: bool, wor
         "mean_http_ms_over_held": round(statistics.mean(over for _, over in probe.answers) * 1000, 2),
         "idle_slot_seconds_per_slot": round(sum((concurrency - n) * t for n, t in in_flight.items()) / concurrency, 3),
         "seconds_by_calls_in_flight": {str(n): round(t, 3) for n, t in sorted(in_flight.items()) if t >= 0.01},
-        "loop_lag_ms": {"mean": round(statistics.mean(lags) * 1000, 2), "p90": round(lags[int(len(lags) * 0.9)] * 1000, 2),
-                        "p99": round(lags[int(len(lags) * 0.99)] * 1000, 2)},
+        "loop_lag_ms": {
+            "mean": round(statistics.mean(lags) * 1000, 2),
+            "p90": round(lags[int(len(lags) * 0.9)] * 1000, 2),
+            "p99": round(lags[int(len(lags) * 0.99)] * 1000, 2),
+        },
         "loop_thread_cpu_s": round(probe.loop_cpu_s, 2),
         "collections": by_generation,
-        "collections_over_20ms": [{"at_s": round(at, 2), "ms": round(seconds * 1000), "generation": generation}
-                                  for at, seconds, generation in collections if seconds > 0.02],
+        "collections_over_20ms": [
+            {"at_s": round(at, 2), "ms": round(seconds * 1000), "generation": generation}
+            for at, seconds, generation in collections
+            if seconds > 0.02
+        ],
         "stalls": stalls,
     }
 
@@ -222,16 +241,24 @@ def diagnose_bare(sim: SimulatorProcess, concurrency: int, requests: int) -> dic
         took: list[float] = []
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector) as session:
+
             async def one(i: int) -> None:
-                body = {"model": "gpt-4o", "temperature": 0.0, "max_tokens": 256,
-                        "messages": [system, {"role": "user", "content": f"[[ ## prompt ## ]]\nQuestion {i}"}]}
+                body = {
+                    "model": "gpt-4o",
+                    "temperature": 0.0,
+                    "max_tokens": 256,
+                    "messages": [system, {"role": "user", "content": f"[[ ## prompt ## ]]\nQuestion {i}"}],
+                }
                 async with slots:
                     sent = time.perf_counter()
-                    async with session.post(sim.openai_api_base + "/chat/completions", data=json.dumps(body),
-                                            headers={"Authorization": "Bearer sim-local-key",
-                                                     "Content-Type": "application/json"}) as response:
+                    async with session.post(
+                        sim.openai_api_base + "/chat/completions",
+                        data=json.dumps(body),
+                        headers={"Authorization": "Bearer sim-local-key", "Content-Type": "application/json"},
+                    ) as response:
                         json.loads(await response.read())
                     took.append(time.perf_counter() - sent)
+
             started = time.perf_counter()
             await asyncio.gather(*(one(i) for i in range(requests)))
             return time.perf_counter() - started, took
@@ -239,10 +266,14 @@ def diagnose_bare(sim: SimulatorProcess, concurrency: int, requests: int) -> dic
     sim.reset()
     wall, took = asyncio.run(drive())
     stats = sim.stats()
-    return {"concurrency": concurrency, "requests": requests, "wall_s": round(wall, 3),
-            "mean_send_ms": round(statistics.mean(took) * 1000, 2),
-            "drawn_latency_ms": round(stats["latency_s"] / stats["requests"] * 1000, 2),
-            "efficiency": round(stats["latency_s"] / concurrency / wall, 4)}
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "wall_s": round(wall, 3),
+        "mean_send_ms": round(statistics.mean(took) * 1000, 2),
+        "drawn_latency_ms": round(stats["latency_s"] / stats["requests"] * 1000, 2),
+        "efficiency": round(stats["latency_s"] / concurrency / wall, 4),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,10 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency < 1 or (args.bare is not None and args.bare < 1) or args.latency_ms < 0:
         p.error("--concurrency and --bare must be at least 1, --latency-ms not negative")
     os.environ.setdefault("OPENAI_API_KEY", "sim-local-key")
-    with tempfile.TemporaryDirectory(prefix="hsopt-diagnose-") as work, \
-            SimulatorProcess(SimSettings(args.latency_ms), Path(work) / "sim.log") as sim:
-        figures = (diagnose_bare(sim, args.concurrency, args.bare) if args.bare is not None
-                   else diagnose_run(sim, args.concurrency, stock_gc=args.stock_gc, work=Path(work)))
+    with (
+        tempfile.TemporaryDirectory(prefix="hsopt-diagnose-") as work,
+        SimulatorProcess(SimSettings(args.latency_ms), Path(work) / "sim.log") as sim,
+    ):
+        figures = (
+            diagnose_bare(sim, args.concurrency, args.bare)
+            if args.bare is not None
+            else diagnose_run(sim, args.concurrency, stock_gc=args.stock_gc, work=Path(work))
+        )
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

@@ -47,16 +47,22 @@ from gateway.types import ChatCall, Endpoint  # noqa: E402
 from simulator import SIM_VERSION  # noqa: E402
 
 # A prompt about the size of a DSPy generator request, so hashing and storing cost what they do in a run.
-PROMPT = ("Your input fields are:\n1. `prompt` (str)\nYour output fields are:\n1. `response` (str)\n"
-          + "All interactions will be structured in the following way. " * 20)
+PROMPT = (
+    "Your input fields are:\n1. `prompt` (str)\nYour output fields are:\n1. `response` (str)\n"
+    + "All interactions will be structured in the following way. " * 20
+)
 TARGETS = {"hit_ms": 0.5, "overhead_ms": 2.0, "throughput_ratio": 1.3}
 
 
 @contextmanager
 def simulator_process(*flags: str) -> Iterator[str]:
     """Run ``scripts/simulator.py`` in its own process; yield its OpenAI API base."""
-    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "simulator.py"), "--port", "0", *flags],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "simulator.py"), "--port", "0", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         banner = process.stdout.readline() if process.stdout else ""
         match = re.search(r"OpenAI base (http://127\.0\.0\.1:\d+/v1)", banner)
@@ -69,7 +75,9 @@ def simulator_process(*flags: str) -> Iterator[str]:
 
 
 def chat(endpoint: Endpoint, text: str) -> ChatCall:
-    return ChatCall(endpoint, [{"role": "user", "content": f"{text}\n{PROMPT}"}], {"max_tokens": 64, "temperature": 0.0})
+    return ChatCall(
+        endpoint, [{"role": "user", "content": f"{text}\n{PROMPT}"}], {"max_tokens": 64, "temperature": 0.0}
+    )
 
 
 async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
@@ -100,8 +108,14 @@ async def overhead_ms(api_base: str, cache_dir: Path, pairs: int) -> dict[str, f
 
         async def bare(i: int) -> Any:
             call = chat(endpoint, f"bare {i}")
-            return await litellm.acompletion(model=endpoint.model, messages=list(call.messages), num_retries=0,
-                                             max_retries=0, **call.params, **endpoint.litellm_kwargs())
+            return await litellm.acompletion(
+                model=endpoint.model,
+                messages=list(call.messages),
+                num_retries=0,
+                max_retries=0,
+                **call.params,
+                **endpoint.litellm_kwargs(),
+            )
 
         async def through_gateway(i: int) -> Any:
             return await gateway.complete(chat(endpoint, f"gateway {i}"))
@@ -118,8 +132,9 @@ async def overhead_ms(api_base: str, cache_dir: Path, pairs: int) -> dict[str, f
 
 
 # -- (c) ------------------------------------------------------------------------------------------
-async def throughput(api_base: str, cache_dir: Path, requests: int, concurrency: int,
-                     latency_s: float) -> dict[str, float]:
+async def throughput(
+    api_base: str, cache_dir: Path, requests: int, concurrency: int, latency_s: float
+) -> dict[str, float]:
     import litellm
 
     endpoint = simulator_endpoint(api_base, SIM_VERSION)
@@ -128,8 +143,9 @@ async def throughput(api_base: str, cache_dir: Path, requests: int, concurrency:
         gateway = Gateway(LiteLLMTransport(), cache=cache, concurrency=concurrency)
         await gateway.complete(chat(endpoint, "warm-up"))
         cpu = time.process_time()
-        gateway_s = await timed(lambda: asyncio.gather(*(gateway.complete(chat(endpoint, f"load {i}"))
-                                                         for i in range(requests))))
+        gateway_s = await timed(
+            lambda: asyncio.gather(*(gateway.complete(chat(endpoint, f"load {i}")) for i in range(requests)))
+        )
         gateway_cpu_ms = (time.process_time() - cpu) / requests * 1000
         peak = gateway.max_in_flight
 
@@ -138,15 +154,28 @@ async def throughput(api_base: str, cache_dir: Path, requests: int, concurrency:
     async def bare(i: int) -> Any:
         call = chat(endpoint, f"bare load {i}")
         async with semaphore:
-            return await litellm.acompletion(model=endpoint.model, messages=list(call.messages), num_retries=0,
-                                             max_retries=0, **call.params, **endpoint.litellm_kwargs())
+            return await litellm.acompletion(
+                model=endpoint.model,
+                messages=list(call.messages),
+                num_retries=0,
+                max_retries=0,
+                **call.params,
+                **endpoint.litellm_kwargs(),
+            )
 
     cpu = time.process_time()
     bare_s = await timed(lambda: asyncio.gather(*(bare(i) for i in range(requests))))
     bare_cpu_ms = (time.process_time() - cpu) / requests * 1000
-    return {"ideal_s": ideal_s, "gateway_wall_s": gateway_s, "throughput_ratio": gateway_s / ideal_s,
-            "bare_wall_s": bare_s, "bare_ratio": bare_s / ideal_s, "gateway_cpu_ms_per_request": gateway_cpu_ms,
-            "bare_cpu_ms_per_request": bare_cpu_ms, "max_in_flight": peak}
+    return {
+        "ideal_s": ideal_s,
+        "gateway_wall_s": gateway_s,
+        "throughput_ratio": gateway_s / ideal_s,
+        "bare_wall_s": bare_s,
+        "bare_ratio": bare_s / ideal_s,
+        "gateway_cpu_ms_per_request": gateway_cpu_ms,
+        "bare_cpu_ms_per_request": bare_cpu_ms,
+        "max_in_flight": peak,
+    }
 
 
 def _p95(samples: list[float]) -> float:
@@ -159,26 +188,47 @@ def _verdict(value: float, target: float) -> str:
 
 def table(r: dict[str, Any]) -> str:
     rows = [
-        ("(a) cached hit, median", f"{r['hit_median_ms']:.3f} ms", f"<= {TARGETS['hit_ms']} ms",
-         _verdict(r["hit_median_ms"], TARGETS["hit_ms"])),
+        (
+            "(a) cached hit, median",
+            f"{r['hit_median_ms']:.3f} ms",
+            f"<= {TARGETS['hit_ms']} ms",
+            _verdict(r["hit_median_ms"], TARGETS["hit_ms"]),
+        ),
         ("    cached hit, p95", f"{r['hit_p95_ms']:.3f} ms", "", ""),
         ("(b) bare litellm.acompletion, median", f"{r['bare_median_ms']:.2f} ms", "", ""),
         ("    through the gateway, median", f"{r['gateway_median_ms']:.2f} ms", "", ""),
-        ("    gateway overhead", f"{r['overhead_ms']:+.2f} ms", f"<= {TARGETS['overhead_ms']} ms",
-         _verdict(r["overhead_ms"], TARGETS["overhead_ms"])),
-        (f"(c) {r['requests']} x {r['latency_ms']:.0f} ms at concurrency {r['concurrency']}: ideal",
-         f"{r['ideal_s']:.2f} s", "", ""),
-        ("    through the gateway", f"{r['gateway_wall_s']:.2f} s = {r['throughput_ratio']:.2f}x",
-         f"<= {TARGETS['throughput_ratio']}x", _verdict(r["throughput_ratio"], TARGETS["throughput_ratio"])),
+        (
+            "    gateway overhead",
+            f"{r['overhead_ms']:+.2f} ms",
+            f"<= {TARGETS['overhead_ms']} ms",
+            _verdict(r["overhead_ms"], TARGETS["overhead_ms"]),
+        ),
+        (
+            f"(c) {r['requests']} x {r['latency_ms']:.0f} ms at concurrency {r['concurrency']}: ideal",
+            f"{r['ideal_s']:.2f} s",
+            "",
+            "",
+        ),
+        (
+            "    through the gateway",
+            f"{r['gateway_wall_s']:.2f} s = {r['throughput_ratio']:.2f}x",
+            f"<= {TARGETS['throughput_ratio']}x",
+            _verdict(r["throughput_ratio"], TARGETS["throughput_ratio"]),
+        ),
         ("    bare LiteLLM, same load", f"{r['bare_wall_s']:.2f} s = {r['bare_ratio']:.2f}x", "", ""),
-        ("    client CPU per request (gateway / bare)",
-         f"{r['gateway_cpu_ms_per_request']:.1f} / {r['bare_cpu_ms_per_request']:.1f} ms", "", ""),
+        (
+            "    client CPU per request (gateway / bare)",
+            f"{r['gateway_cpu_ms_per_request']:.1f} / {r['bare_cpu_ms_per_request']:.1f} ms",
+            "",
+            "",
+        ),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     header = ("figure".ljust(widths[0]), "measured".rjust(widths[1]), "target".ljust(widths[2]), "")
     lines = ["  ".join(header).rstrip(), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join((a.ljust(widths[0]), b.rjust(widths[1]), c.ljust(widths[2]), d)).rstrip()
-              for a, b, c, d in rows]
+    lines += [
+        "  ".join((a.ljust(widths[0]), b.rjust(widths[1]), c.ljust(widths[2]), d)).rstrip() for a, b, c, d in rows
+    ]
     return "\n".join(lines)
 
 
@@ -218,8 +268,12 @@ def main(argv: list[str] | None = None) -> int:
             "overhead_ms": results["overhead_ms"] <= TARGETS["overhead_ms"],
             "throughput_ratio": results["throughput_ratio"] <= TARGETS["throughput_ratio"],
         },
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "litellm": version("litellm")},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "litellm": version("litellm"),
+        },
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

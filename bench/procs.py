@@ -22,8 +22,13 @@ class ProcessFigures:
     load_after: float
 
     def as_dict(self) -> dict[str, float]:
-        return {"wall_s": round(self.wall_s, 3), "max_rss_mib": round(self.max_rss_mib, 1),
-                "returncode": self.returncode, "load_before": self.load_before, "load_after": self.load_after}
+        return {
+            "wall_s": round(self.wall_s, 3),
+            "max_rss_mib": round(self.max_rss_mib, 1),
+            "returncode": self.returncode,
+            "load_before": self.load_before,
+            "load_after": self.load_after,
+        }
 
 
 class CommandFailed(Exception):
@@ -38,14 +43,12 @@ def load_average() -> float:
         return -1.0
 
 
-def run_measured(cmd: list[str], *, env: dict[str, str], cwd: Path, log_path: Path,
-                 timeout_s: float) -> ProcessFigures:
+def run_measured(cmd: list[str], *, env: dict[str, str], cwd: Path, log_path: Path, timeout_s: float) -> ProcessFigures:
     """Run ``cmd`` with its output in ``log_path``; its own peak RSS comes from ``wait4``, not a sum of children."""
     load_before = load_average()
     with log_path.open("w") as log:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         timer = threading.Timer(timeout_s, lambda: os.killpg(proc.pid, signal.SIGKILL))
         timer.start()
         try:

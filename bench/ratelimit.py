@@ -57,8 +57,14 @@ class RecordingTransport:
         return response
 
 
-async def _drive(runtime: Runtime, recorder: RecordingTransport, calls: list[ChatCall], concurrency: int,
-                 duration_s: float, warmup_s: float) -> dict[str, Any]:
+async def _drive(
+    runtime: Runtime,
+    recorder: RecordingTransport,
+    calls: list[ChatCall],
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+) -> dict[str, Any]:
     started = recorder.started
     deadline = started + duration_s
     next_call = 0
@@ -100,29 +106,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     endpoint = resolve_endpoint("openai/gpt-4o", api_base=args.api_base, api_key="sim-local-key", price_model="gpt-4o")
     prompts = [row.prompt for row in load_rows(args.dataset).rows]
     # Distinct bodies (a serial number in each) so that neither cache nor in-flight sharing can answer.
-    calls = [ChatCall(endpoint, [{"role": "user", "content": f"{prompts[i % len(prompts)]}\n\n(request {i})"}],
-                      {"max_tokens": MAX_TOKENS, "temperature": 0.0})
-             for i in range(20_000)]
+    calls = [
+        ChatCall(
+            endpoint,
+            [{"role": "user", "content": f"{prompts[i % len(prompts)]}\n\n(request {i})"}],
+            {"max_tokens": MAX_TOKENS, "temperature": 0.0},
+        )
+        for i in range(20_000)
+    ]
     limits = RateLimits(tpm=args.tpm) if args.client_limit else RateLimits()
     settings = GatewaySettings(concurrency=args.concurrency, policy=CachePolicy.OFF, limits=limits)
     before = read_stats(args.api_base)
     recorder = RecordingTransport(LiteLLMTransport(), time.monotonic())
     with Runtime(settings, transport=recorder) as runtime:
         recorder.started = time.monotonic()
-        figures = runtime.loop.run(_drive(runtime, recorder, calls, args.concurrency, args.duration_s,
-                                          args.warmup_s))
+        figures = runtime.loop.run(_drive(runtime, recorder, calls, args.concurrency, args.duration_s, args.warmup_s))
     after = read_stats(args.api_base)
     requests = after["requests"] - before["requests"]
     rate_limited = after["rate_limited"] - before["rate_limited"]
-    figures.update({
-        "client_limit": args.client_limit,
-        "tpm_limit": args.tpm,
-        "concurrency": args.concurrency,
-        "server_requests": requests,
-        "server_rate_limited": rate_limited,
-        "share_429": round(rate_limited / requests, 4) if requests else 0.0,
-        "share_of_limit": round(figures["window_tpm"] / args.tpm, 4),
-    })
+    figures.update(
+        {
+            "client_limit": args.client_limit,
+            "tpm_limit": args.tpm,
+            "concurrency": args.concurrency,
+            "server_requests": requests,
+            "server_rate_limited": rate_limited,
+            "share_429": round(rate_limited / requests, 4) if requests else 0.0,
+            "share_of_limit": round(figures["window_tpm"] / args.tpm, 4),
+        }
+    )
     return figures
 
 

@@ -20,9 +20,18 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     hits = (replay["ours"]["server"]["requests"], replay["anchor"]["server"]["requests"])
     rows = [
         ("wall(anchor) / wall(ours, C=%d)" % c, round(speedup, 2), ">= 7.5", speedup >= 7.5),
-        ("efficiency at C=%d (bound / phases wall)" % c, ours["efficiency"], ">= 0.90", (ours["efficiency"] or 0) >= 0.90),
-        ("replay: wall(ours) / wall(stock DSPy)", round(replay_ratio, 3), "<= 1.0, both 0 server hits",
-         replay_ratio <= 1.0 and hits == (0, 0)),
+        (
+            "efficiency at C=%d (bound / phases wall)" % c,
+            ours["efficiency"],
+            ">= 0.90",
+            (ours["efficiency"] or 0) >= 0.90,
+        ),
+        (
+            "replay: wall(ours) / wall(stock DSPy)",
+            round(replay_ratio, 3),
+            "<= 1.0, both 0 server hits",
+            replay_ratio <= 1.0 and hits == (0, 0),
+        ),
         ("TPM achieved / limit (limiter on)", limited["share_of_limit"], ">= 0.90", limited["share_of_limit"] >= 0.90),
         ("429 share of requests (limiter on)", limited["share_429"], "<= 0.02", limited["share_429"] <= 0.02),
         ("peak RSS of our runs, MiB", round(peak, 1), "<= 1024", peak <= 1024),
@@ -60,35 +69,50 @@ def format_report(report: dict[str, Any]) -> str:
             f"{run['max_rss_mib']:>10.0f}{run['load_before']:>7.1f}"
         )
     headline = runs[str(report["headline_level"])]
-    lines.append(f"speed-up ceiling at C={report['headline_level']} with this phase structure (anchor bound / our "
-                 f"bound): {anchor['bound_s'] / headline['bound_s']:.2f}x")
+    lines.append(
+        f"speed-up ceiling at C={report['headline_level']} with this phase structure (anchor bound / our "
+        f"bound): {anchor['bound_s'] / headline['bound_s']:.2f}x"
+    )
     head = report["headline_level"]
-    lines += ["", "phase wall s" + "".join(f"{h:>10}" for h in ["anchor", *[f"C={lv}" for lv in levels]])
-              + f"{'open at C=' + str(head):>16}"]
+    lines += [
+        "",
+        "phase wall s"
+        + "".join(f"{h:>10}" for h in ["anchor", *[f"C={lv}" for lv in levels]])
+        + f"{'open at C=' + str(head):>16}",
+    ]
     for phase in PHASES:
         cells = [anchor["phases"].get(phase, {}).get("wall_s")]
         cells += [runs[lv]["phases"].get(phase, {}).get("wall_s") for lv in levels]
         span = headline["phases"].get(phase, {})
-        opened = (f"{span['started_s']:.1f}-{span['ended_s']:.1f} s" if "started_s" in span and "ended_s" in span
-                  else "-")
+        opened = (
+            f"{span['started_s']:.1f}-{span['ended_s']:.1f} s" if "started_s" in span and "ended_s" in span else "-"
+        )
         lines.append(f"{phase:<12}" + "".join(f"{_f(c):>10}" for c in cells) + f"{opened:>16}")
     for segment, figures in headline["bound"].items():
         together = "ran at the same time" if "+" in segment else "ran alone"
         lines.append(f"  ({segment} {together} at C={head}: bound {_f(figures['bound_s'])} s)")
 
     replay = report["replay"]
-    lines += ["", "replay (second run, all from cache)",
-              f"  ours --replay     {replay['ours']['wall_s']:6.1f} s  (phases {replay['ours']['phases_wall_s']:.1f} s)"
-              f"  server hits {replay['ours']['server']['requests']}",
-              f"  stock DSPy cache  {replay['anchor']['wall_s']:6.1f} s  (phases {replay['anchor']['phases_wall_s']:.1f} s)"
-              f"  server hits {replay['anchor']['server']['requests']}"]
-    lines += ["", f"rate limit: simulator quota {report['tpm_limit']} TPM, {report['ratelimit']['limiter_on']['concurrency']}"
-              " requests in flight"]
+    lines += [
+        "",
+        "replay (second run, all from cache)",
+        f"  ours --replay     {replay['ours']['wall_s']:6.1f} s  (phases {replay['ours']['phases_wall_s']:.1f} s)"
+        f"  server hits {replay['ours']['server']['requests']}",
+        f"  stock DSPy cache  {replay['anchor']['wall_s']:6.1f} s  (phases {replay['anchor']['phases_wall_s']:.1f} s)"
+        f"  server hits {replay['anchor']['server']['requests']}",
+    ]
+    lines += [
+        "",
+        f"rate limit: simulator quota {report['tpm_limit']} TPM, {report['ratelimit']['limiter_on']['concurrency']}"
+        " requests in flight",
+    ]
     for key, label in (("limiter_on", "client limiter on "), ("limiter_off", "client limiter off")):
         r = report["ratelimit"][key]
-        lines.append(f"  {label}  {r['share_of_limit'] * 100:5.1f}% of quota over {r['window_s']:.0f} s, "
-                     f"{r['server_rate_limited']} of {r['server_requests']} requests answered 429 "
-                     f"({r['share_429'] * 100:.1f}%), failed {sum(r['failed'].values())}")
+        lines.append(
+            f"  {label}  {r['share_of_limit'] * 100:5.1f}% of quota over {r['window_s']:.0f} s, "
+            f"{r['server_rate_limited']} of {r['server_requests']} requests answered 429 "
+            f"({r['share_429'] * 100:.1f}%), failed {sum(r['failed'].values())}"
+        )
     lines += ["", "targets"]
     for t in report["targets"]:
         lines.append(f"  [{'met ' if t['met'] else 'MISS'}] {t['target']}: {t['measured']} (goal {t['goal']})")

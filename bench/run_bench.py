@@ -46,9 +46,22 @@ class Workload:
 
     def flags(self) -> list[str]:
         """The same flags for ``scripts/optimize.py`` and ``bench/anchor.py``."""
-        return ["--dataset", str(SAMPLE), "--train-size", str(self.train_size), "--dev-size", str(self.dev_size),
-                "--test-size", str(self.test_size), "--num-candidates", str(self.num_candidates),
-                "--num-trials", str(self.num_trials), "--seed", str(self.seed)]
+        return [
+            "--dataset",
+            str(SAMPLE),
+            "--train-size",
+            str(self.train_size),
+            "--dev-size",
+            str(self.dev_size),
+            "--test-size",
+            str(self.test_size),
+            "--num-candidates",
+            str(self.num_candidates),
+            "--num-trials",
+            str(self.num_trials),
+            "--seed",
+            str(self.seed),
+        ]
 
 
 FULL = Workload("full", 160, 40, 100, 6, 10)
@@ -77,23 +90,43 @@ class Bench:
     def __init__(self, config: BenchConfig) -> None:
         self.config = config
         self.work = config.work_dir
-        self.env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", OPENAI_API_KEY="sim-local-key",
-                        TQDM_DISABLE="1", HSOPT_CACHE_DIR=str(self.work / "default-cache"), PYTHONUNBUFFERED="1")
+        self.env = dict(
+            os.environ,
+            LITELLM_LOCAL_MODEL_COST_MAP="True",
+            OPENAI_API_KEY="sim-local-key",
+            TQDM_DISABLE="1",
+            HSOPT_CACHE_DIR=str(self.work / "default-cache"),
+            PYTHONUNBUFFERED="1",
+        )
 
     def _run(self, label: str, cmd: list[str]) -> ProcessFigures:
         print(f"  running {label} …", file=sys.stderr, flush=True)
-        figures = run_measured(cmd, env=self.env, cwd=ROOT, log_path=self.work / f"{label}.log",
-                               timeout_s=self.config.timeout_s)
-        print(f"    {label}: {figures.wall_s:.1f} s, peak RSS {figures.max_rss_mib:.0f} MiB", file=sys.stderr, flush=True)
+        figures = run_measured(
+            cmd, env=self.env, cwd=ROOT, log_path=self.work / f"{label}.log", timeout_s=self.config.timeout_s
+        )
+        print(
+            f"    {label}: {figures.wall_s:.1f} s, peak RSS {figures.max_rss_mib:.0f} MiB", file=sys.stderr, flush=True
+        )
         return figures
 
     # -- the pieces ------------------------------------------------------------------------------
     def anchor(self, sim: SimulatorProcess, label: str, *, replay: bool = False) -> dict[str, Any]:
         """The seed's setup; with ``replay`` it runs again on the DSPy cache the first run filled."""
         result_path = self.work / f"{label}.json"
-        cmd = [sys.executable, "-m", "bench.anchor", "--api-base", sim.openai_api_base,
-               "--dspy-cache-dir", str(self.work / "anchor-dspy-cache"), "--result", str(result_path),
-               "--engine", self.config.anchor_engine, *self.config.workload.flags()]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.anchor",
+            "--api-base",
+            sim.openai_api_base,
+            "--dspy-cache-dir",
+            str(self.work / "anchor-dspy-cache"),
+            "--result",
+            str(result_path),
+            "--engine",
+            self.config.anchor_engine,
+            *self.config.workload.flags(),
+        ]
         if not replay:
             cmd.append("--preimport-litellm")
         sim.reset()
@@ -124,8 +157,19 @@ class Bench:
         else:
             backend = ["--sim-latency-ms", f"{self.config.sim.latency_ms:g}"]
         cache = self.work / (f"cache-c{level}" + ("" if sim else "-embedded"))
-        cmd = [sys.executable, str(ROOT / "scripts" / "optimize.py"), *backend, "--out", str(out),
-               "--cache-dir", str(cache), "--quiet", "--concurrency", str(concurrency), *self.config.workload.flags()]
+        cmd = [
+            sys.executable,
+            str(ROOT / "scripts" / "optimize.py"),
+            *backend,
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(cache),
+            "--quiet",
+            "--concurrency",
+            str(concurrency),
+            *self.config.workload.flags(),
+        ]
         if replay_of is not None:
             cmd.append("--replay")
         if sim is not None:
@@ -134,36 +178,67 @@ class Bench:
         stats = sim.stats() if sim is not None else None
         ledger = json.loads((out / "ledger.json").read_text())
         results = json.loads((out / "optimization_results.json").read_text())
-        server = (_server_figures(stats) if stats is not None else
-                  {"requests": ledger["total"]["live_calls"], "max_in_flight": None, "rate_limited": None,
-                   "mean_latency_s": None})
+        server = (
+            _server_figures(stats)
+            if stats is not None
+            else {
+                "requests": ledger["total"]["live_calls"],
+                "max_in_flight": None,
+                "rate_limited": None,
+                "mean_latency_s": None,
+            }
+        )
         # The latency the run's own requests drew (every run draws the same ones for the same
         # requests); the embedded simulator's counters are out of reach: its nominal mean then.
         mean = server["mean_latency_s"] or self.config.sim.mean_latency_s
-        bounds = run_bound(ledger, num_candidates=self.config.workload.num_candidates, mean_latency_s=mean,
-                           concurrency=concurrency, search_rounds=search_rounds(results["trials"]))
+        bounds = run_bound(
+            ledger,
+            num_candidates=self.config.workload.num_candidates,
+            mean_latency_s=mean,
+            concurrency=concurrency,
+            search_rounds=search_rounds(results["trials"]),
+        )
         # Phases overlap in our runs: the ledger's total wall is the time any phase was open.
         phases_wall = float(ledger["total"]["wall_s"])
         bound = sum(b.bound_s for b in bounds)
         data = figures.as_dict()
-        data.update({
-            "concurrency": concurrency,
-            "phases": {name: {key: p[key] for key in ("wall_s", "live_calls", "cached_calls", "started_s", "ended_s")
-                              if key in p}
-                       for name, p in ledger["phases"].items()},
-            "mean_latency_s": round(mean, 6),
-            "phases_wall_s": round(phases_wall, 3),
-            "bound": {b.phase: {"critical_s": round(b.critical_s, 3), "throughput_s": round(b.throughput_s, 3),
-                                "bound_s": round(b.bound_s, 3)} for b in bounds},
-            "bound_s": round(bound, 3),
-            "efficiency": round(bound / phases_wall, 4) if phases_wall > 0 else None,
-            "efficiency_process": round(bound / figures.wall_s, 4) if figures.wall_s > 0 else None,
-            "server": server,
-            "scores": {"baseline_dev": results["dev"]["baseline"], "optimized_dev": results["dev"]["optimized"],
-                       **({"baseline_test": results["test"]["baseline"], "optimized_test": results["test"]["optimized"]}
-                          if results.get("test") else {})},
-            "instruction": results["optimized_signature"]["instructions"],
-        })
+        data.update(
+            {
+                "concurrency": concurrency,
+                "phases": {
+                    name: {
+                        key: p[key]
+                        for key in ("wall_s", "live_calls", "cached_calls", "started_s", "ended_s")
+                        if key in p
+                    }
+                    for name, p in ledger["phases"].items()
+                },
+                "mean_latency_s": round(mean, 6),
+                "phases_wall_s": round(phases_wall, 3),
+                "bound": {
+                    b.phase: {
+                        "critical_s": round(b.critical_s, 3),
+                        "throughput_s": round(b.throughput_s, 3),
+                        "bound_s": round(b.bound_s, 3),
+                    }
+                    for b in bounds
+                },
+                "bound_s": round(bound, 3),
+                "efficiency": round(bound / phases_wall, 4) if phases_wall > 0 else None,
+                "efficiency_process": round(bound / figures.wall_s, 4) if figures.wall_s > 0 else None,
+                "server": server,
+                "scores": {
+                    "baseline_dev": results["dev"]["baseline"],
+                    "optimized_dev": results["dev"]["optimized"],
+                    **(
+                        {"baseline_test": results["test"]["baseline"], "optimized_test": results["test"]["optimized"]}
+                        if results.get("test")
+                        else {}
+                    ),
+                },
+                "instruction": results["optimized_signature"]["instructions"],
+            }
+        )
         return data
 
     def ratelimit(self, client_limit: bool) -> dict[str, Any]:
@@ -173,10 +248,23 @@ class Bench:
         label = "ratelimit-" + ("limiter-on" if client_limit else "limiter-off")
         with SimulatorProcess(settings, self.work / f"sim-{label}.log") as sim:
             result_path = self.work / f"{label}.json"
-            cmd = [sys.executable, "-m", "bench.ratelimit", "--api-base", sim.openai_api_base,
-                   "--tpm", str(config.tpm_limit), "--concurrency", str(config.ratelimit_concurrency),
-                   "--duration-s", str(config.ratelimit_s), "--warmup-s", str(config.ratelimit_warmup_s),
-                   "--result", str(result_path)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "bench.ratelimit",
+                "--api-base",
+                sim.openai_api_base,
+                "--tpm",
+                str(config.tpm_limit),
+                "--concurrency",
+                str(config.ratelimit_concurrency),
+                "--duration-s",
+                str(config.ratelimit_s),
+                "--warmup-s",
+                str(config.ratelimit_warmup_s),
+                "--result",
+                str(result_path),
+            ]
             if client_limit:
                 cmd.append("--client-limit")
             figures = self._run(label, cmd)
@@ -208,22 +296,40 @@ def _server_figures(stats: dict[str, Any]) -> dict[str, Any]:
     """What the simulator saw of one run: requests, most in flight, 429s, and the mean latency they drew."""
     requests = int(stats["requests"])
     latency = stats.get("latency_s")
-    return {"requests": requests, "max_in_flight": stats["max_in_flight"], "rate_limited": stats["rate_limited"],
-            "mean_latency_s": round(float(latency) / requests, 6) if requests and latency else None}
+    return {
+        "requests": requests,
+        "max_in_flight": stats["max_in_flight"],
+        "rate_limited": stats["rate_limited"],
+        "mean_latency_s": round(float(latency) / requests, 6) if requests and latency else None,
+    }
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench.py", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small workload (40/10/20, 3 candidates, 3 trials)")
-    p.add_argument("--latency-ms", type=float, default=DEFAULT_LATENCY_MS,
-                   help=f"the simulator's median latency in ms ({DEFAULT_LATENCY_MS:g})")
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=DEFAULT_LATENCY_MS,
+        help=f"the simulator's median latency in ms ({DEFAULT_LATENCY_MS:g})",
+    )
     p.add_argument("--latency-sigma", type=float, default=0.5, help="log-normal spread of the latency (0.5)")
-    p.add_argument("--levels", default=",".join(map(str, DEFAULT_LEVELS)),
-                   help="our concurrency levels, comma-separated (1,4,16,64)")
-    p.add_argument("--anchor-engine", choices=("litellm", "auto"), default="litellm",
-                   help="the anchor's DSPy LM backend: LiteLLM as the seed used (default), or DSPy 3.4's choice")
-    p.add_argument("--embedded", action="store_true",
-                   help="also run ours at the headline concurrency with the embedded simulator (the shipped default)")
+    p.add_argument(
+        "--levels",
+        default=",".join(map(str, DEFAULT_LEVELS)),
+        help="our concurrency levels, comma-separated (1,4,16,64)",
+    )
+    p.add_argument(
+        "--anchor-engine",
+        choices=("litellm", "auto"),
+        default="litellm",
+        help="the anchor's DSPy LM backend: LiteLLM as the seed used (default), or DSPy 3.4's choice",
+    )
+    p.add_argument(
+        "--embedded",
+        action="store_true",
+        help="also run ours at the headline concurrency with the embedded simulator (the shipped default)",
+    )
     p.add_argument("--tpm", type=int, default=90_000, help="the simulator's TPM quota in the rate-limit runs")
     p.add_argument("--ratelimit-s", type=float, help="seconds per rate-limit run (60; quick: 25)")
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "results.json", help="where the JSON goes")
@@ -274,8 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     work_dir.mkdir(parents=True, exist_ok=True)
     config = config_from_args(args, work_dir)
     started = datetime.datetime.now(datetime.UTC)
-    print(f"benchmark ({config.workload.name} workload, median latency {config.sim.latency_ms:g} ms); "
-          f"logs in {work_dir}", file=sys.stderr, flush=True)
+    print(
+        f"benchmark ({config.workload.name} workload, median latency {config.sim.latency_ms:g} ms); logs in {work_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         figures = Bench(config).run()
     except CommandFailed as exc:
@@ -288,8 +397,11 @@ def main(argv: list[str] | None = None) -> int:
         "bench_wall_s": round((finished - started).total_seconds(), 1),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "workload": asdict(config.workload),
-        "simulator": {"median_latency_ms": config.sim.latency_ms, "sigma": config.sim.latency_sigma,
-                      "mean_latency_ms": round(config.sim.mean_latency_s * 1000, 2)},
+        "simulator": {
+            "median_latency_ms": config.sim.latency_ms,
+            "sigma": config.sim.latency_sigma,
+            "mean_latency_ms": round(config.sim.mean_latency_s * 1000, 2),
+        },
         "anchor_engine": config.anchor_engine,
         "headline_level": config.headline_level,
         "tpm_limit": config.tpm_limit,

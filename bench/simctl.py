@@ -35,11 +35,19 @@ class SimSettings:
     @property
     def mean_latency_s(self) -> float:
         """The mean of the log-normal delay: median × exp(σ²/2)."""
-        return self.latency_ms / 1000.0 * math.exp(self.latency_sigma ** 2 / 2)
+        return self.latency_ms / 1000.0 * math.exp(self.latency_sigma**2 / 2)
 
     def flags(self) -> list[str]:
-        return ["--latency-ms", f"{self.latency_ms:g}", "--latency-sigma", f"{self.latency_sigma:g}",
-                "--tpm", str(self.tpm), "--rpm", str(self.rpm)]
+        return [
+            "--latency-ms",
+            f"{self.latency_ms:g}",
+            "--latency-sigma",
+            f"{self.latency_sigma:g}",
+            "--tpm",
+            str(self.tpm),
+            "--rpm",
+            str(self.rpm),
+        ]
 
 
 class SimulatorProcess:
@@ -63,8 +71,9 @@ class SimulatorProcess:
         self.openai_api_base = found.group(1)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._proc is None:
             return
         self._proc.terminate()

@@ -1,7 +1,7 @@
 """Errors of the response cache.
 
-    CacheError
-    └── CorruptEntry      a stored entry failed its integrity check
+CacheError
+└── CorruptEntry      a stored entry failed its integrity check
 """
 
 

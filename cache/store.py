@@ -55,7 +55,9 @@ class ResponseCache:
             # Generous timeout: two processes on one directory wait on SQLite's lock rather than fail.
             self._store = diskcache.Cache(str(self.directory), timeout=60, eviction_policy="none", size_limit=2**40)
         except (OSError, diskcache.core.Timeout) as exc:
-            raise CacheError(f"cannot use cache directory {self.directory}: {getattr(exc, 'strerror', None) or exc}") from None
+            raise CacheError(
+                f"cannot use cache directory {self.directory}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored record for ``key``, None on a miss; raises CorruptEntry if it fails its check."""

@@ -32,8 +32,10 @@ from evaluation.engine import Evaluator, JudgeFailure, JudgeScores
 from evaluation.signatures import ATTRIBUTES
 
 SCORES = range(5)
-SYNTHETIC_NOTE = ("the labels of the shipped sample are synthetic (set by a fixed rule, not by human raters): "
-                  "agreement here shows the pipeline working, not how good the judge is on HelpSteer2")
+SYNTHETIC_NOTE = (
+    "the labels of the shipped sample are synthetic (set by a fixed rule, not by human raters): "
+    "agreement here shows the pipeline working, not how good the judge is on HelpSteer2"
+)
 
 # Why a row was not in the optimization splits, in the order the data pipeline drops rows.
 ORIGIN_HELPFULNESS = "helpfulness outside 2-3 (filtered out)"
@@ -111,10 +113,16 @@ class AttributeAgreement:
         def number(value: float | None) -> float | None:
             return None if value is None else round(value, 4)
 
-        return {"n": self.n, "exact": number(self.exact), "within_one": number(self.within_one),
-                "spearman": number(self.spearman), "mae": number(self.mae),
-                "human_mean": number(self.human_mean), "judge_mean": number(self.judge_mean),
-                "confusion": [list(row) for row in self.confusion]}
+        return {
+            "n": self.n,
+            "exact": number(self.exact),
+            "within_one": number(self.within_one),
+            "spearman": number(self.spearman),
+            "mae": number(self.mae),
+            "human_mean": number(self.human_mean),
+            "judge_mean": number(self.judge_mean),
+            "confusion": [list(row) for row in self.confusion],
+        }
 
 
 def agreement(attribute: str, human: Sequence[int], judge: Sequence[int]) -> AttributeAgreement:
@@ -157,8 +165,9 @@ def _origin(row: Row) -> str:
     return ORIGIN_UNSAMPLED
 
 
-def calibration_rows(loaded: LoadedData, *, n: int, seed: int = 42, train_size: int = 160, dev_size: int = 40,
-                     test_size: int = 100) -> CalibrationSelection:
+def calibration_rows(
+    loaded: LoadedData, *, n: int, seed: int = 42, train_size: int = 160, dev_size: int = 40, test_size: int = 100
+) -> CalibrationSelection:
     """Up to ``n`` rows whose prompts would not be in train/dev/test for this seed and these sizes.
 
     A row is excluded when its (normalised) prompt is in any split, so a second response to an
@@ -183,8 +192,10 @@ def calibration_rows(loaded: LoadedData, *, n: int, seed: int = 42, train_size: 
         origin_of = {id(row): _origin(row) for row in eligible}
         context = f"rows outside the optimization splits ({sizes})"
     if not eligible:
-        raise DataError(f"no rows are left outside the optimization splits ({sizes}); "
-                        "pass the smaller sizes of your run or a larger dataset")
+        raise DataError(
+            f"no rows are left outside the optimization splits ({sizes}); "
+            "pass the smaller sizes of your run or a larger dataset"
+        )
     # Canonical order first (by content hash), then a seeded sample: independent of file order.
     eligible.sort(key=lambda row: hashlib.sha256(row.to_json().encode("utf-8")).hexdigest())
     chosen = eligible if len(eligible) <= n else random.Random(seed).sample(eligible, n)
@@ -214,6 +225,7 @@ async def judge_rows(evaluator: Evaluator, rows: Sequence[Row]) -> list[JudgeSco
     The gateway bounds the calls in flight. Results come back in row order. Errors that end a run
     (budget, replay miss, credentials) propagate.
     """
+
     async def one(row: Row) -> JudgeScores | str:
         try:
             return await evaluator.judge(row.prompt, row.response)
@@ -230,16 +242,26 @@ async def judge_rows(evaluator: Evaluator, rows: Sequence[Row]) -> list[JudgeSco
         raise
 
 
-def calibration_report(rows: Sequence[Row], judged: Sequence[JudgeScores | str], *, source: str,
-                       selection: str, synthetic: bool, judge: dict[str, Any] | None = None) -> dict[str, Any]:
+def calibration_report(
+    rows: Sequence[Row],
+    judged: Sequence[JudgeScores | str],
+    *,
+    source: str,
+    selection: str,
+    synthetic: bool,
+    judge: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The JSON-ready agreement report; rows the judge failed on are counted and left out."""
     if len(rows) != len(judged):
         raise ValueError(f"{len(rows)} rows but {len(judged)} judge results")
     scored = [(row, result) for row, result in zip(rows, judged, strict=True) if isinstance(result, JudgeScores)]
     failures = [result for result in judged if isinstance(result, str)]
     attributes = {
-        attribute: agreement(attribute, [getattr(row, attribute) for row, _ in scored],
-                             [result.scores[attribute] for _, result in scored]).as_dict()
+        attribute: agreement(
+            attribute,
+            [getattr(row, attribute) for row, _ in scored],
+            [result.scores[attribute] for _, result in scored],
+        ).as_dict()
         for attribute in ATTRIBUTES
     }
     return {

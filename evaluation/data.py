@@ -40,7 +40,14 @@ KEPT_HELPFULNESS: frozenset[int] = frozenset({2, 3})
 SPLIT_NAMES: tuple[str, ...] = ("train", "dev", "test")
 MANIFEST_VERSION = 1
 
-_FILE_FORMATS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_FILE_FORMATS = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 _TRUE_VALUES = {"1", "ON", "YES", "TRUE"}
@@ -225,6 +232,7 @@ def _row_from_record(record: Any) -> Row:
 
 
 # --------------------------------------------------------------------------- file readers
+
 
 @dataclass(frozen=True)
 class _Unreadable:
@@ -517,8 +525,10 @@ def prepare_splits(
     _check_size("train_size", train_size, 1)
     _check_size("dev_size", dev_size, 1)
     _check_size("test_size", test_size, 0)
-    loaded = data if isinstance(data, LoadedData) else LoadedData(
-        rows=tuple(data), source="in-memory rows", fingerprint=split_fingerprint(list(data))
+    loaded = (
+        data
+        if isinstance(data, LoadedData)
+        else LoadedData(rows=tuple(data), source="in-memory rows", fingerprint=split_fingerprint(list(data)))
     )
 
     rows = list(loaded.rows)

@@ -87,9 +87,16 @@ class EvaluationResult:
 ProgressHook = Callable[[int, int], None]
 
 # Errors that end the whole run: they must propagate, never be recorded as one example's failure.
-_FATAL = (gateway_errors.BudgetExceeded, gateway_errors.CacheMiss, gateway_errors.CorruptCacheEntry,
-          gateway_errors.RunAborted, gateway_errors.QuotaExhausted, gateway_errors.AuthenticationFailed,
-          gateway_errors.ModelNotFound, gateway_errors.ConfigurationError)
+_FATAL = (
+    gateway_errors.BudgetExceeded,
+    gateway_errors.CacheMiss,
+    gateway_errors.CorruptCacheEntry,
+    gateway_errors.RunAborted,
+    gateway_errors.QuotaExhausted,
+    gateway_errors.AuthenticationFailed,
+    gateway_errors.ModelNotFound,
+    gateway_errors.ConfigurationError,
+)
 
 
 class Evaluator:
@@ -125,7 +132,9 @@ class Evaluator:
         last = "no answer"
         for attempt in range(self.judge_attempts):
             # A retry is a fresh sample: a new rollout id (so a new cache entry) at sampling temperature.
-            lm = self.judge_lm if attempt == 0 else self.judge_lm.copy(rollout_id=attempt, temperature=RETRY_TEMPERATURE)
+            lm = (
+                self.judge_lm if attempt == 0 else self.judge_lm.copy(rollout_id=attempt, temperature=RETRY_TEMPERATURE)
+            )
             try:
                 with dspy.context(lm=lm):
                     out = await self._judge.acall(prompt=prompt, response=response, rubric=RUBRICS[attribute])
@@ -188,9 +197,14 @@ class Evaluator:
         """A window of ``examples_in_flight`` examples for several evaluations started together to share."""
         return asyncio.Semaphore(self.examples_in_flight or 2**30)
 
-    async def evaluate(self, program: dspy.Module, prompts: Sequence[str],
-                       progress: ProgressHook | None = None, *,
-                       window: asyncio.Semaphore | None = None) -> EvaluationResult:
+    async def evaluate(
+        self,
+        program: dspy.Module,
+        prompts: Sequence[str],
+        progress: ProgressHook | None = None,
+        *,
+        window: asyncio.Semaphore | None = None,
+    ) -> EvaluationResult:
         """Evaluate ``program`` on every prompt concurrently; results in input order.
 
         ``window`` (from ``shared_window``) bounds the examples in flight of every evaluation given

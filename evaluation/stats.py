@@ -49,17 +49,31 @@ class Interval:
 
     def scaled(self, factor: float) -> Interval:
         """The same interval in other units (e.g. ×100 for percentage points)."""
-        return Interval(self.mean_diff * factor, self.low * factor, self.high * factor,
-                        self.n_pairs, self.dropped, self.resamples, self.confidence)
+        return Interval(
+            self.mean_diff * factor,
+            self.low * factor,
+            self.high * factor,
+            self.n_pairs,
+            self.dropped,
+            self.resamples,
+            self.confidence,
+        )
 
     def as_dict(self, digits: int = 4) -> dict[str, Any]:
         """JSON-ready fields; undefined bounds become None (JSON has no NaN)."""
+
         def number(value: float) -> float | None:
             return None if math.isnan(value) else round(value, digits)
 
-        return {"mean_diff": number(self.mean_diff), "low": number(self.low), "high": number(self.high),
-                "n_pairs": self.n_pairs, "dropped": self.dropped, "resamples": self.resamples,
-                "confidence": self.confidence}
+        return {
+            "mean_diff": number(self.mean_diff),
+            "low": number(self.low),
+            "high": number(self.high),
+            "n_pairs": self.n_pairs,
+            "dropped": self.dropped,
+            "resamples": self.resamples,
+            "confidence": self.confidence,
+        }
 
 
 def _check_options(resamples: int, confidence: float) -> None:
@@ -133,12 +147,19 @@ def per_attribute_cis(
         raise ValueError(f"paired lists differ in length: {len(baseline_scores)} vs {len(optimized_scores)}")
 
     def values(scores: Sequence[Mapping[str, int] | None], attribute: str) -> list[float | None]:
-        return [None if s is None or s.get(attribute) is None else weights.normalised(attribute, int(s[attribute]))
-                for s in scores]
+        return [
+            None if s is None or s.get(attribute) is None else weights.normalised(attribute, int(s[attribute]))
+            for s in scores
+        ]
 
     return {
-        attribute: paired_bootstrap_ci(values(baseline_scores, attribute), values(optimized_scores, attribute),
-                                       resamples=resamples, seed=seed, confidence=confidence)
+        attribute: paired_bootstrap_ci(
+            values(baseline_scores, attribute),
+            values(optimized_scores, attribute),
+            resamples=resamples,
+            seed=seed,
+            confidence=confidence,
+        )
         for attribute in ATTRIBUTES
     }
 
@@ -171,9 +192,11 @@ class GatePolicy:
             raise ValueError("min_pairs must be at least 1")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"min_improvement_pp": self.min_improvement,
-                "max_attribute_regression_pp": self.max_attribute_regression,
-                "min_pairs": self.min_pairs}
+        return {
+            "min_improvement_pp": self.min_improvement,
+            "max_attribute_regression_pp": self.max_attribute_regression,
+            "min_pairs": self.min_pairs,
+        }
 
 
 Verdict = Literal["promote", "hold"]
@@ -203,18 +226,24 @@ def release_gate(overall: Interval, per_attribute: Mapping[str, Interval], polic
     if not overall.defined:
         blockers.append("no example was scored for both programs, so there is no interval to judge")
     elif overall.n_pairs < policy.min_pairs:
-        blockers.append(f"only {overall.n_pairs} paired examples (the gate needs at least {policy.min_pairs}); "
-                        "too few for a trustworthy interval")
+        blockers.append(
+            f"only {overall.n_pairs} paired examples (the gate needs at least {policy.min_pairs}); "
+            "too few for a trustworthy interval"
+        )
     elif not overall.low > policy.min_improvement:
-        blockers.append(f"composite change {_pp(overall.mean_diff)}, {level} CI [{_pp(overall.low)}, "
-                        f"{_pp(overall.high)}]: the lower bound does not clear {_pp(policy.min_improvement)}")
+        blockers.append(
+            f"composite change {_pp(overall.mean_diff)}, {level} CI [{_pp(overall.low)}, "
+            f"{_pp(overall.high)}]: the lower bound does not clear {_pp(policy.min_improvement)}"
+        )
     regressions = []
     for attribute, interval in per_attribute.items():
         if interval.defined and interval.high < -policy.max_attribute_regression:
             regressions.append(attribute)
-            blockers.append(f"{attribute} clearly regressed: change {_pp(interval.mean_diff)}, {level} CI "
-                            f"[{_pp(interval.low)}, {_pp(interval.high)}] lies below "
-                            f"{_pp(-policy.max_attribute_regression)}")
+            blockers.append(
+                f"{attribute} clearly regressed: change {_pp(interval.mean_diff)}, {level} CI "
+                f"[{_pp(interval.low)}, {_pp(interval.high)}] lies below "
+                f"{_pp(-policy.max_attribute_regression)}"
+            )
     if overall.dropped:
         note = f"{overall.dropped} example(s) failed in one program or both and were left out of the pairs"
     else:
@@ -234,9 +263,11 @@ def release_gate(overall: Interval, per_attribute: Mapping[str, Interval], polic
 _Record = Mapping[str, Any]
 
 
-def _paired_records(baseline_examples: Sequence[_Record],
-                    optimized_examples: Sequence[_Record]) -> list[tuple[_Record, _Record]]:
+def _paired_records(
+    baseline_examples: Sequence[_Record], optimized_examples: Sequence[_Record]
+) -> list[tuple[_Record, _Record]]:
     """Match records by their ``index``; both programs must have been run on the same prompts."""
+
     def by_index(records: Sequence[Mapping[str, Any]], label: str) -> dict[int, Mapping[str, Any]]:
         table: dict[int, Mapping[str, Any]] = {}
         for position, record in enumerate(records):
@@ -294,18 +325,24 @@ def test_report(
     pairs = _paired_records(baseline_examples, optimized_examples)
     base_composite = [_composite_of(b) for b, _ in pairs]
     opt_composite = [_composite_of(o) for _, o in pairs]
-    overall = paired_bootstrap_ci(base_composite, opt_composite, resamples=resamples, seed=seed,
-                                  confidence=DEFAULT_CONFIDENCE).scaled(PERCENT)
+    overall = paired_bootstrap_ci(
+        base_composite, opt_composite, resamples=resamples, seed=seed, confidence=DEFAULT_CONFIDENCE
+    ).scaled(PERCENT)
     base_scores = [_scores_of(b) for b, _ in pairs]
     opt_scores = [_scores_of(o) for _, o in pairs]
-    attributes = {a: i.scaled(PERCENT) for a, i in per_attribute_cis(
-        base_scores, opt_scores, weights=weights, resamples=resamples, seed=seed,
-        confidence=DEFAULT_CONFIDENCE).items()}
+    attributes = {
+        a: i.scaled(PERCENT)
+        for a, i in per_attribute_cis(
+            base_scores, opt_scores, weights=weights, resamples=resamples, seed=seed, confidence=DEFAULT_CONFIDENCE
+        ).items()
+    }
     verdict = release_gate(overall, attributes, policy)
 
     kept = [(b, o) for b, o in zip(base_composite, opt_composite, strict=True) if b is not None and o is not None]
-    improvement = overall.as_dict() | {"baseline": _mean_pp([b for b, _ in kept]),
-                                       "optimized": _mean_pp([o for _, o in kept])}
+    improvement = overall.as_dict() | {
+        "baseline": _mean_pp([b for b, _ in kept]),
+        "optimized": _mean_pp([o for _, o in kept]),
+    }
     per_attribute: dict[str, Any] = {}
     for attribute, interval in attributes.items():
         kept_scores = [(b, o) for b, o in zip(base_scores, opt_scores, strict=True) if b is not None and o is not None]

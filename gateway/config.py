@@ -87,12 +87,19 @@ def resolve_endpoint(
         if not api_key:
             api_key = _provider_key(model, provider, env)
     identity = "|".join([provider, _host(api_base), "", model])
-    return Endpoint(model=model, identity=identity, api_base=api_base, api_key=api_key,
-                    price_model=price_model, timeout_s=timeout_s)
+    return Endpoint(
+        model=model, identity=identity, api_base=api_base, api_key=api_key, price_model=price_model, timeout_s=timeout_s
+    )
 
 
-def _azure_endpoint(model: str, api_base: str | None, api_key: str | None, price_model: str | None,
-                    timeout_s: float, env: Mapping[str, str]) -> Endpoint:
+def _azure_endpoint(
+    model: str,
+    api_base: str | None,
+    api_key: str | None,
+    price_model: str | None,
+    timeout_s: float,
+    env: Mapping[str, str],
+) -> Endpoint:
     deployment = model.split("/", 1)[1]
     if not deployment:
         raise ConfigurationError("azure model needs a deployment name: azure/<deployment>")
@@ -107,8 +114,15 @@ def _azure_endpoint(model: str, api_base: str | None, api_key: str | None, price
     if missing:
         raise ConfigurationError(f"model {model!r} needs credentials: set {' and '.join(missing)} (e.g. in .env)")
     identity = "|".join(["azure", _host(base), version, deployment])
-    return Endpoint(model=model, identity=identity, api_base=base, api_version=version, api_key=key,
-                    price_model=price_model, timeout_s=timeout_s)
+    return Endpoint(
+        model=model,
+        identity=identity,
+        api_base=base,
+        api_version=version,
+        api_key=key,
+        price_model=price_model,
+        timeout_s=timeout_s,
+    )
 
 
 def _provider_of(model: str, api_base: str | None) -> str:

@@ -154,8 +154,9 @@ class Gateway:
             raise errors.ContentFiltered(refusal, cached=True)
         response = record["response"]
         usage = response.get("usage") or {}
-        would_cost = price_usd(price_model, int(usage.get("prompt_tokens") or 0),
-                               int(usage.get("completion_tokens") or 0))
+        would_cost = price_usd(
+            price_model, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        )
         self.ledger.record_cached(would_cost, phase)
         return Completion(response, cached=True, key=key, cost_usd=would_cost)
 
@@ -189,8 +190,11 @@ class Gateway:
             wait=lambda state: self.retry.wait_s(state.attempt_number, state.outcome.exception(), self._jitter),
             sleep=self._sleep,
             before_sleep=lambda state: log.info(
-                "gateway.retry", attempt=state.attempt_number, model=call.endpoint.model,
-                error=type(state.outcome.exception()).__name__, wait_s=round(state.upcoming_sleep, 3),
+                "gateway.retry",
+                attempt=state.attempt_number,
+                model=call.endpoint.model,
+                error=type(state.outcome.exception()).__name__,
+                wait_s=round(state.upcoming_sleep, 3),
             ),
             reraise=True,
         )

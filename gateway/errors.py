@@ -1,22 +1,22 @@
 """Errors of the LLM gateway. Imports nothing of ours.
 
-    GatewayError
-    ├── TransientError              retried with backoff; raised only once attempts run out
-    │   ├── RateLimited             HTTP 429; carries the server's retry_after (seconds) if it sent one
-    │   ├── RequestTimeout          the call timed out (client side, or HTTP 408)
-    │   └── Unavailable             HTTP 409 / 5xx, dropped or refused connections
-    ├── PermanentError              never retried
-    │   ├── AuthenticationFailed    HTTP 401 / 403
-    │   ├── BadRequest              other HTTP 4xx
-    │   │   ├── ContentFiltered     provider refused the content (Azure content_filter, 400 or finish_reason)
-    │   │   └── ContextWindowExceeded
-    │   ├── ModelNotFound           HTTP 404: unknown model or deployment
-    │   ├── QuotaExhausted          Retry-After longer than the cap: the quota is spent for hours
-    │   └── ConfigurationError      missing credentials, unknown provider: nothing was sent
-    ├── BudgetExceeded              the run's cost cap is reached; no new live call is made
-    ├── CacheMiss                   replay policy and the answer is not cached; no network call was made
-    ├── CorruptCacheEntry           replay policy and the cached answer failed its integrity check
-    └── RunAborted                  an earlier fatal error (budget, replay miss) stops every later call
+GatewayError
+├── TransientError              retried with backoff; raised only once attempts run out
+│   ├── RateLimited             HTTP 429; carries the server's retry_after (seconds) if it sent one
+│   ├── RequestTimeout          the call timed out (client side, or HTTP 408)
+│   └── Unavailable             HTTP 409 / 5xx, dropped or refused connections
+├── PermanentError              never retried
+│   ├── AuthenticationFailed    HTTP 401 / 403
+│   ├── BadRequest              other HTTP 4xx
+│   │   ├── ContentFiltered     provider refused the content (Azure content_filter, 400 or finish_reason)
+│   │   └── ContextWindowExceeded
+│   ├── ModelNotFound           HTTP 404: unknown model or deployment
+│   ├── QuotaExhausted          Retry-After longer than the cap: the quota is spent for hours
+│   └── ConfigurationError      missing credentials, unknown provider: nothing was sent
+├── BudgetExceeded              the run's cost cap is reached; no new live call is made
+├── CacheMiss                   replay policy and the answer is not cached; no network call was made
+├── CorruptCacheEntry           replay policy and the cached answer failed its integrity check
+└── RunAborted                  an earlier fatal error (budget, replay miss) stops every later call
 """
 
 from __future__ import annotations

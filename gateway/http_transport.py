@@ -48,10 +48,22 @@ DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
 # Parameters both LiteLLM's OpenAI and Azure configurations copy into the body unchanged for the
 # models routed here (tests/gateway/test_http_transport.py compares the bodies). ``user`` is left
 # out: LiteLLM refuses it for models outside OpenAI's catalogue.
-PASS_THROUGH_PARAMS = frozenset({
-    "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty",
-    "frequency_penalty", "logit_bias", "seed", "logprobs", "top_logprobs",
-})
+PASS_THROUGH_PARAMS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "n",
+        "stop",
+        "max_tokens",
+        "max_completion_tokens",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "seed",
+        "logprobs",
+        "top_logprobs",
+    }
+)
 # LiteLLM refuses response_format for these OpenAI models; for Azure it rewrites or drops the parameter
 # depending on the API version and deployment name, so Azure calls carrying it stay on LiteLLM.
 _NO_RESPONSE_FORMAT = frozenset({"gpt-4", "gpt-3.5-turbo-16k"})
@@ -61,8 +73,19 @@ _PLAIN_ROLES = frozenset({"system", "user", "assistant"})
 # Model-name fragments for which LiteLLM picks another request configuration (o-series and gpt-5
 # reasoning models rename max_tokens and drop temperature; audio, realtime and search models take other
 # parameters). Matched more broadly than LiteLLM does: a false match only costs LiteLLM's overhead.
-_SPECIAL_MODEL_MARKERS = ("o1", "o3", "o4", "gpt-5", "gpt-6", "gpt5", "o_series", "audio", "realtime", "search",
-                          "codex")
+_SPECIAL_MODEL_MARKERS = (
+    "o1",
+    "o3",
+    "o4",
+    "gpt-5",
+    "gpt-6",
+    "gpt5",
+    "o_series",
+    "audio",
+    "realtime",
+    "search",
+    "codex",
+)
 _O_SERIES_NAME = re.compile(r"o\d")
 _DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _DATED_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
@@ -71,9 +94,20 @@ _DATED_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 # project headers, proxies, client certificates and TLS tuning, LiteLLM's message rewriting. When any
 # is set, LiteLLM sends. (SSL_CERT_FILE and SSL_CERT_DIR are common and honoured here: _tls_context.)
 _LITELLM_ONLY_ENV = (
-    "OPENAI_ORGANIZATION", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "LITELLM_MODIFY_PARAMS",
-    "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy",
-    "SSL_VERIFY", "SSL_CERTIFICATE", "SSL_SECURITY_LEVEL", "SSL_ECDH_CURVE",
+    "OPENAI_ORGANIZATION",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
+    "LITELLM_MODIFY_PARAMS",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+    "SSL_VERIFY",
+    "SSL_CERTIFICATE",
+    "SSL_SECURITY_LEVEL",
+    "SSL_ECDH_CURVE",
 )
 # With these set, LiteLLM hands the Azure SDK an AD token, which then wins over the API key.
 _AZURE_TOKEN_ENV = ("AZURE_AD_TOKEN", "AZURE_USERNAME")
@@ -150,14 +184,22 @@ def _special_model(name: str) -> bool:
 
 def _plain_base(base: str) -> bool:
     parts = urlsplit(base)
-    return (parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
-            and parts.username is None and "cloudflare" not in (parts.hostname or ""))
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+        and parts.username is None
+        and "cloudflare" not in (parts.hostname or "")
+    )
 
 
 def _plain_messages(messages: Any) -> bool:
     # Plain text turns are sent verbatim by LiteLLM; lists of parts, tool turns and names are rewritten.
     return bool(messages) and all(
-        isinstance(m, Mapping) and m.keys() <= {"role", "content"} and m.get("role") in _PLAIN_ROLES
+        isinstance(m, Mapping)
+        and m.keys() <= {"role", "content"}
+        and m.get("role") in _PLAIN_ROLES
         and isinstance(m.get("content"), str)
         for m in messages
     )
@@ -301,9 +343,14 @@ class OpenAIHTTPTransport:
             raise errors.BadRequest(f"request is not valid JSON: {exc}") from exc
         session = self._session_here()
         try:
-            async with session.post(route.url, data=data, headers=route.headers, allow_redirects=False,
-                                    timeout=self._timeout(call.endpoint.timeout_s),
-                                    ssl=self._tls_context() if route.url.startswith("https:") else True) as response:
+            async with session.post(
+                route.url,
+                data=data,
+                headers=route.headers,
+                allow_redirects=False,
+                timeout=self._timeout(call.endpoint.timeout_s),
+                ssl=self._tls_context() if route.url.startswith("https:") else True,
+            ) as response:
                 payload = await response.read()
                 if not 200 <= response.status < 300:
                     raise ProviderHTTPError(response.status, response.headers, payload, api_key=route.api_key)
@@ -311,8 +358,9 @@ class OpenAIHTTPTransport:
             raise map_http_error(exc, api_key=route.api_key) from exc
         body = _json_object(payload)
         if body is None or not isinstance(body.get("choices"), list):
-            malformed = MalformedResponse(f"HTTP {response.status}: the body is not a chat completion "
-                                          f"({len(payload)} bytes)")
+            malformed = MalformedResponse(
+                f"HTTP {response.status}: the body is not a chat completion ({len(payload)} bytes)"
+            )
             raise map_http_error(malformed, api_key=route.api_key) from malformed
         return body
 
@@ -333,8 +381,9 @@ class OpenAIHTTPTransport:
         connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=self.max_connections)
         # No cookies and no environment lookups (proxies and netrc cost an executor hop a call; a run
         # with proxy variables set goes through LiteLLM instead, see _LITELLM_ONLY_ENV).
-        self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                              trust_env=False, raise_for_status=False)
+        self._session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, raise_for_status=False
+        )
         self._loop = loop
         return self._session
 

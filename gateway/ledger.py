@@ -102,9 +102,16 @@ class Ledger:
                     self._busy_s += ended - self._busy_since
                 totals = self.phases[name].as_dict()
             _current_phase.reset(token)
-            log.info("phase.end", phase=name, live_calls=totals["live_calls"], cached_calls=totals["cached_calls"],
-                     cost_usd=totals["cost_usd"], retries=totals["retries"], errors=totals["errors"],
-                     wall_s=round(elapsed, 2))
+            log.info(
+                "phase.end",
+                phase=name,
+                live_calls=totals["live_calls"],
+                cached_calls=totals["cached_calls"],
+                cost_usd=totals["cost_usd"],
+                retries=totals["retries"],
+                errors=totals["errors"],
+                wall_s=round(elapsed, 2),
+            )
 
     def current_phase(self) -> str:
         name = _current_phase.get()
@@ -118,8 +125,9 @@ class Ledger:
         return self.phases.setdefault(name, PhaseTotals())
 
     # -- recording ----------------------------------------------------------------------------
-    def record_live(self, prompt_tokens: int, completion_tokens: int, cost_usd: float | None,
-                    retries: int, phase: str | None = None) -> None:
+    def record_live(
+        self, prompt_tokens: int, completion_tokens: int, cost_usd: float | None, retries: int, phase: str | None = None
+    ) -> None:
         with self._lock:
             totals = self._totals(phase)
             totals.live_calls += 1
@@ -249,8 +257,17 @@ def price_model_for(model: str, explicit: str | None) -> str | None:
     return model
 
 
-LEDGER_COLUMNS = ("live_calls", "cached_calls", "prompt_tokens", "completion_tokens", "cost_usd", "saved_usd",
-                  "retries", "errors", "wall_s")
+LEDGER_COLUMNS = (
+    "live_calls",
+    "cached_calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "saved_usd",
+    "retries",
+    "errors",
+    "wall_s",
+)
 
 
 def format_ledger(data: dict[str, Any]) -> str:
@@ -260,9 +277,18 @@ def format_ledger(data: dict[str, Any]) -> str:
 
     def cells(name: str, t: dict[str, Any]) -> list[str]:
         cost = f"{t['cost_usd']:.4f}" if t.get("cost_known", True) else f"{t['cost_usd']:.4f}+?"
-        return [name, str(t["live_calls"]), str(t["cached_calls"]), str(t["prompt_tokens"]),
-                str(t["completion_tokens"]), cost, f"{t['saved_usd']:.4f}", str(t["retries"]), str(t["errors"]),
-                f"{t['wall_s']:.1f}"]
+        return [
+            name,
+            str(t["live_calls"]),
+            str(t["cached_calls"]),
+            str(t["prompt_tokens"]),
+            str(t["completion_tokens"]),
+            cost,
+            f"{t['saved_usd']:.4f}",
+            str(t["retries"]),
+            str(t["errors"]),
+            f"{t['wall_s']:.1f}",
+        ]
 
     table = [list(headers)] + [cells(n, t) for n, t in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(headers))]

@@ -70,8 +70,7 @@ class _RedactingFilter(logging.Filter):
 def configure_logging(*, json_lines: bool = False, level: int = logging.INFO, stream: TextIO | None = None) -> None:
     """Set up structlog (and quiet, redacted standard logging) for a command-line run."""
     stream = stream or sys.stderr
-    renderer: Any = (structlog.processors.JSONRenderer() if json_lines
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    renderer: Any = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

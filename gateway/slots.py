@@ -48,7 +48,6 @@ class CallSlots:
         self._arrivals = itertools.count()
         self.waiting = 0  # waiters neither admitted nor cancelled
 
-
     async def acquire(self, priority: int | None = None) -> None:
         """Wait for a slot; ``priority`` defaults to the caller's context (``background_calls``)."""
         if self._free > 0 and not self.waiting:

@@ -10,18 +10,26 @@ from gateway import errors
 from gateway.types import ChatCall
 
 
-def chat_response(content: str, *, prompt_tokens: int = 10, completion_tokens: int = 5,
-                  finish_reason: str = "stop", model: str = "gpt-4o") -> dict[str, Any]:
+def chat_response(
+    content: str,
+    *,
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    finish_reason: str = "stop",
+    model: str = "gpt-4o",
+) -> dict[str, Any]:
     """An OpenAI-shaped chat completion."""
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "created": 0,
         "model": model,
-        "choices": [{"index": 0, "finish_reason": finish_reason,
-                     "message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
+        "choices": [{"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": content}}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
 
 
@@ -36,8 +44,13 @@ class ScriptedTransport:
     ``sent`` records every call.
     """
 
-    def __init__(self, steps: list[Step] | None = None, *, delay_s: float = 0.0,
-                 fallback: Callable[[ChatCall], Any] | None = None) -> None:
+    def __init__(
+        self,
+        steps: list[Step] | None = None,
+        *,
+        delay_s: float = 0.0,
+        fallback: Callable[[ChatCall], Any] | None = None,
+    ) -> None:
         self.steps = list(steps or [])
         self.delay_s = delay_s
         self.fallback = fallback or (lambda c: chat_response(str(c.messages[-1]["content"])))

@@ -94,8 +94,18 @@ def map_litellm_error(exc: BaseException) -> errors.GatewayError:
     if isinstance(exc, litellm.BadRequestError):
         # LiteLLM raises BadRequestError for requests it cannot route (unknown provider, bad params).
         return errors.BadRequest(message)
-    if isinstance(exc, (litellm.APIConnectionError, litellm.ServiceUnavailableError, litellm.InternalServerError,
-                        litellm.APIError, ConnectionError, OSError, TimeoutError)):
+    if isinstance(
+        exc,
+        (
+            litellm.APIConnectionError,
+            litellm.ServiceUnavailableError,
+            litellm.InternalServerError,
+            litellm.APIError,
+            ConnectionError,
+            OSError,
+            TimeoutError,
+        ),
+    ):
         return errors.Unavailable(message)
     return errors.Unavailable(message)
 

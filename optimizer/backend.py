@@ -24,16 +24,24 @@ class Backend:
 
 
 @contextlib.contextmanager
-def open_backend(model: str | None = None, *, prompt_model: str | None = None, judge_model: str | None = None,
-                 api_base: str | None = None, price_model: str | None = None,
-                 sim_latency_ms: float | None = None) -> Iterator[Backend]:
+def open_backend(
+    model: str | None = None,
+    *,
+    prompt_model: str | None = None,
+    judge_model: str | None = None,
+    api_base: str | None = None,
+    price_model: str | None = None,
+    sim_latency_ms: float | None = None,
+) -> Iterator[Backend]:
     """Start the embedded simulator when no real model is configured; else resolve real endpoints.
 
     Credentials are checked here, before any call: a real model without them raises ConfigurationError.
     """
     model = model or gw_config.default_model()
     if model == gw_config.SIMULATOR:
-        if (prompt_model and prompt_model != gw_config.SIMULATOR) or (judge_model and judge_model != gw_config.SIMULATOR):
+        if (prompt_model and prompt_model != gw_config.SIMULATOR) or (
+            judge_model and judge_model != gw_config.SIMULATOR
+        ):
             raise ConfigurationError("the simulator serves all three roles or none: name real models for all three")
         from simulator import SIM_VERSION, SimConfig, Simulator
 
@@ -44,7 +52,9 @@ def open_backend(model: str | None = None, *, prompt_model: str | None = None, j
         return
     for name in (prompt_model, judge_model):
         if name == gw_config.SIMULATOR:
-            raise ConfigurationError("the simulator serves all three roles or none: drop --prompt-model/--judge-model simulator")
+            raise ConfigurationError(
+                "the simulator serves all three roles or none: drop --prompt-model/--judge-model simulator"
+            )
 
     def endpoint(name: str | None) -> Endpoint:
         return gw_config.resolve_endpoint(name or model, api_base=api_base, price_model=price_model)

@@ -24,8 +24,18 @@ from optimizer.mipro import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
 
-USER_ERRORS = (CacheError, DataError, RunError, EvaluationError, gw_errors.PermanentError, gw_errors.BudgetExceeded,
-               gw_errors.CacheMiss, gw_errors.CorruptCacheEntry, gw_errors.RunAborted, gw_errors.TransientError)
+USER_ERRORS = (
+    CacheError,
+    DataError,
+    RunError,
+    EvaluationError,
+    gw_errors.PermanentError,
+    gw_errors.BudgetExceeded,
+    gw_errors.CacheMiss,
+    gw_errors.CorruptCacheEntry,
+    gw_errors.RunAborted,
+    gw_errors.TransientError,
+)
 
 
 def _number(kind: type, text: str, *, minimum: float, strict: bool) -> Any:
@@ -57,7 +67,6 @@ def non_negative_float(text: str) -> float:
     return float(_number(float, text, minimum=0, strict=False))
 
 
-
 class OneLineParser(argparse.ArgumentParser):
     """Reports a bad flag as one line (and exit 2), not the whole usage block."""
 
@@ -71,8 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Optimize the HelpSteer2 generator's instruction with DSPy MIPROv2 through the caching gateway.",
     )
     p.add_argument("--concurrency", type=positive_int, default=16, help="LLM calls in flight at once (16)")
-    p.add_argument("--model", help="LiteLLM model for generation (default: the Azure deployment in the "
-                                   "environment, else the embedded simulator); 'simulator' forces the simulator")
+    p.add_argument(
+        "--model",
+        help="LiteLLM model for generation (default: the Azure deployment in the "
+        "environment, else the embedded simulator); 'simulator' forces the simulator",
+    )
     p.add_argument("--prompt-model", help="model that proposes instructions (default: --model)")
     p.add_argument("--judge-model", help="model that judges responses (default: --model)")
     p.add_argument("--api-base", help="API base URL for the models")
@@ -97,35 +109,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpm", type=positive_float, help="client-side requests-per-minute limit")
     p.add_argument("--tpm", type=positive_float, help="client-side tokens-per-minute limit")
     p.add_argument("--sim-latency-ms", type=non_negative_float, help="the simulator's median latency in ms")
-    p.add_argument("--transport", choices=TRANSPORT_CHOICES, default="auto",
-                   help="how calls reach the provider: 'auto' sends OpenAI-compatible and Azure calls straight over "
-                        "HTTP where that is exactly what LiteLLM would send, the rest through LiteLLM; 'litellm' "
-                        "sends every call through LiteLLM (auto)")
-    p.add_argument("--gate-min-improvement", type=float, default=0.0, metavar="PP",
-                   help="release gate: the test improvement's 95%% CI lower bound must exceed this (points, 0)")
-    p.add_argument("--gate-max-regression", type=non_negative_float, default=5.0, metavar="PP",
-                   help="release gate: hold if any attribute clearly regresses by more than this (points, 5)")
+    p.add_argument(
+        "--transport",
+        choices=TRANSPORT_CHOICES,
+        default="auto",
+        help="how calls reach the provider: 'auto' sends OpenAI-compatible and Azure calls straight over "
+        "HTTP where that is exactly what LiteLLM would send, the rest through LiteLLM; 'litellm' "
+        "sends every call through LiteLLM (auto)",
+    )
+    p.add_argument(
+        "--gate-min-improvement",
+        type=float,
+        default=0.0,
+        metavar="PP",
+        help="release gate: the test improvement's 95%% CI lower bound must exceed this (points, 0)",
+    )
+    p.add_argument(
+        "--gate-max-regression",
+        type=non_negative_float,
+        default=5.0,
+        metavar="PP",
+        help="release gate: hold if any attribute clearly regresses by more than this (points, 5)",
+    )
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of console lines")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info lines (warnings and errors only)")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    policy = (CachePolicy.REPLAY if args.replay else CachePolicy.OFF if args.no_cache
-              else CachePolicy.REFRESH if args.refresh else CachePolicy.READ_WRITE)
+    policy = (
+        CachePolicy.REPLAY
+        if args.replay
+        else CachePolicy.OFF
+        if args.no_cache
+        else CachePolicy.REFRESH
+        if args.refresh
+        else CachePolicy.READ_WRITE
+    )
     if args.minibatch and args.dev_size < 2:
         raise RunError("--minibatch needs a dev set of at least 2 examples")
-    search = SearchConfig(num_candidates=max(2, args.num_candidates), num_trials=args.num_trials, seed=args.seed,
-                          minibatch=args.minibatch, minibatch_size=min(35, max(1, args.dev_size - 1)))
+    search = SearchConfig(
+        num_candidates=max(2, args.num_candidates),
+        num_trials=args.num_trials,
+        seed=args.seed,
+        minibatch=args.minibatch,
+        minibatch_size=min(35, max(1, args.dev_size - 1)),
+    )
     if args.num_candidates < 2:
         raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
     return RunConfig(
-        dataset=args.dataset, skip_bad_rows=args.skip_bad_rows, seed=args.seed, train_size=args.train_size,
-        dev_size=args.dev_size, test_size=args.test_size, search=search, model=args.model,
-        prompt_model=args.prompt_model, judge_model=args.judge_model, api_base=args.api_base,
-        price_model=args.price_model, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
-        max_cost_usd=args.max_cost, cache_dir=args.cache_dir, policy=policy, out_dir=args.out,
-        sim_latency_ms=args.sim_latency_ms, dry_run=args.dry_run, transport=args.transport,
+        dataset=args.dataset,
+        skip_bad_rows=args.skip_bad_rows,
+        seed=args.seed,
+        train_size=args.train_size,
+        dev_size=args.dev_size,
+        test_size=args.test_size,
+        search=search,
+        model=args.model,
+        prompt_model=args.prompt_model,
+        judge_model=args.judge_model,
+        api_base=args.api_base,
+        price_model=args.price_model,
+        concurrency=args.concurrency,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        max_cost_usd=args.max_cost,
+        cache_dir=args.cache_dir,
+        policy=policy,
+        out_dir=args.out,
+        sim_latency_ms=args.sim_latency_ms,
+        dry_run=args.dry_run,
+        transport=args.transport,
         gate=GatePolicy(min_improvement=args.gate_min_improvement, max_attribute_regression=args.gate_max_regression),
     )
 
@@ -139,8 +193,10 @@ def print_summary(results: dict[str, Any], ledger: dict[str, Any], run_dir: Path
         print(f"{'test':<10}{test['baseline']:>10.2f}{test['optimized']:>11.2f}{test['improvement']:>+9.2f}")
         interval = (test.get("ci95") or {}).get("improvement") or {}
         if interval.get("low") is not None:
-            print(f"test improvement 95% CI: [{interval['low']:+.2f}, {interval['high']:+.2f}] points "
-                  f"({interval['n_pairs']} paired examples)")
+            print(
+                f"test improvement 95% CI: [{interval['low']:+.2f}, {interval['high']:+.2f}] points "
+                f"({interval['n_pairs']} paired examples)"
+            )
         gate = test.get("gate")
         if gate:
             print(f"release gate: {gate['verdict'].upper()}")

@@ -93,9 +93,11 @@ class DeferredBootstrap:
         def job(item: _PendingSet) -> Callable[[], None]:
             def bootstrap() -> None:
                 program = StoppingBootstrap(**item.options).compile(
-                    item.student, teacher=item.teacher, trainset=item.trainset)
+                    item.student, teacher=item.teacher, trainset=item.trainset
+                )
                 for slot, predictor in zip(item.demos, program.predictors(), strict=True):
                     slot.extend(predictor.demos)
+
             return bootstrap
 
         def quiet_when_stopping(record: logging.LogRecord) -> bool:
@@ -166,24 +168,41 @@ class ConcurrentGroundedProposer(GroundedProposer):
     copy of the proposer's state as it was at its turn.
     """
 
-    def propose_instructions_for_program(self, trainset: Any, program: Any, demo_candidates: Any,
-                                         trial_logs: Any, N: int) -> dict[int, list[str]]:  # noqa: N803
+    def propose_instructions_for_program(
+        self, trainset: Any, program: Any, demo_candidates: Any, trial_logs: Any, N: int
+    ) -> dict[int, list[str]]:  # noqa: N803
         self._deferred: list[Callable[[], str]] = []
         proposed = super().propose_instructions_for_program(trainset, program, demo_candidates, trial_logs, N)
         answers = iter(run_concurrently(self._deferred))
         self._deferred = []
         return {pred_i: [next(answers) for _ in texts] for pred_i, texts in proposed.items()}
 
-    def propose_instruction_for_predictor(self, program: Any, predictor: Any, pred_i: int, demo_candidates: Any,
-                                          demo_set_i: int, trial_logs: Any, tip: Any = None) -> str:
+    def propose_instruction_for_predictor(
+        self,
+        program: Any,
+        predictor: Any,
+        pred_i: int,
+        demo_candidates: Any,
+        demo_set_i: int,
+        trial_logs: Any,
+        tip: Any = None,
+    ) -> str:
         # The stock method draws exactly one number from the generator: the rollout id. Draw it now.
         frozen = _frozen_copy(self)
         frozen.rng = _OneDraw(self.rng.randint(0, 10**9))
         stock = GroundedProposer.propose_instruction_for_predictor
 
         def propose() -> str:
-            return stock(frozen, program=program, predictor=predictor, pred_i=pred_i,
-                         demo_candidates=demo_candidates, demo_set_i=demo_set_i, trial_logs=trial_logs, tip=tip)
+            return stock(
+                frozen,
+                program=program,
+                predictor=predictor,
+                pred_i=pred_i,
+                demo_candidates=demo_candidates,
+                demo_set_i=demo_set_i,
+                trial_logs=trial_logs,
+                tip=tip,
+            )
 
         self._deferred.append(propose)
         return f"<deferred proposal {len(self._deferred)}>"

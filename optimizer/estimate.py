@@ -42,9 +42,19 @@ def proposer_calls(train_size: int, num_candidates: int) -> int:
     return batches + 1 + 3 * num_candidates
 
 
-def estimate_run(*, train_size: int, dev_size: int, test_size: int, num_candidates: int, num_trials: int,
-                 mean_prompt_tokens: float, price_model: str | None, concurrency: int,
-                 call_latency_s: float, minibatch: bool = False) -> list[PhaseEstimate]:
+def estimate_run(
+    *,
+    train_size: int,
+    dev_size: int,
+    test_size: int,
+    num_candidates: int,
+    num_trials: int,
+    mean_prompt_tokens: float,
+    price_model: str | None,
+    concurrency: int,
+    call_latency_s: float,
+    minibatch: bool = False,
+) -> list[PhaseEstimate]:
     """Upper-bound-ish estimate of every phase (search assumes every trial evaluates the full dev set)."""
     gen_in = GEN_OVERHEAD_TOKENS + mean_prompt_tokens
     judge_in = JUDGE_OVERHEAD_TOKENS + mean_prompt_tokens + GEN_COMPLETION_TOKENS
@@ -60,8 +70,9 @@ def estimate_run(*, train_size: int, dev_size: int, test_size: int, num_candidat
             seconds = examples * 2 * call_latency_s
         else:
             seconds = max(2 * call_latency_s, calls * call_latency_s / concurrency)
-        return PhaseEstimate(name, calls, prompt, completion, price_usd(price_model, prompt, completion),
-                             seconds / 60.0)
+        return PhaseEstimate(
+            name, calls, prompt, completion, price_usd(price_model, prompt, completion), seconds / 60.0
+        )
 
     proposals = proposer_calls(train_size, num_candidates)
     p_in, p_out = proposals * PROPOSER_PROMPT_TOKENS, proposals * PROPOSER_COMPLETION_TOKENS
@@ -69,10 +80,17 @@ def estimate_run(*, train_size: int, dev_size: int, test_size: int, num_candidat
     return [
         examples_phase("baseline_eval", dev_size + test_size),
         examples_phase("bootstrap", bootstrap_examples(num_candidates), sequential=True),
-        PhaseEstimate("propose", proposals, p_in, p_out, price_usd(price_model, p_in, p_out),
-                      proposals * call_latency_s / 60.0),
-        PhaseEstimate(search.phase, search.calls, search.prompt_tokens, search.completion_tokens, search.cost_usd,
-                      (num_trials + 1) * max(2 * call_latency_s, dev_size * 6 * call_latency_s / concurrency) / 60),
+        PhaseEstimate(
+            "propose", proposals, p_in, p_out, price_usd(price_model, p_in, p_out), proposals * call_latency_s / 60.0
+        ),
+        PhaseEstimate(
+            search.phase,
+            search.calls,
+            search.prompt_tokens,
+            search.completion_tokens,
+            search.cost_usd,
+            (num_trials + 1) * max(2 * call_latency_s, dev_size * 6 * call_latency_s / concurrency) / 60,
+        ),
         # Without minibatches the winner's search trial is its dev score; with them it is evaluated again.
         examples_phase("final_eval", dev_size if minibatch else 0),
         examples_phase("test_eval", test_size),
@@ -80,18 +98,27 @@ def estimate_run(*, train_size: int, dev_size: int, test_size: int, num_candidat
 
 
 def format_estimate(rows: list[PhaseEstimate], *, concurrency: int, cached_note: str = "") -> str:
-    lines = [f"Estimate before any live call (concurrency {concurrency}){cached_note}:",
-             f"  {'phase':<14}{'calls':>8}{'prompt tok':>12}{'compl tok':>11}{'cost $':>10}{'minutes':>9}"]
+    lines = [
+        f"Estimate before any live call (concurrency {concurrency}){cached_note}:",
+        f"  {'phase':<14}{'calls':>8}{'prompt tok':>12}{'compl tok':>11}{'cost $':>10}{'minutes':>9}",
+    ]
     for r in rows:
         cost = f"{r.cost_usd:.2f}" if r.cost_usd is not None else "unknown"
-        lines.append(f"  {r.phase:<14}{r.calls:>8}{r.prompt_tokens:>12}{r.completion_tokens:>11}{cost:>10}"
-                     f"{r.minutes:>9.2f}")
+        lines.append(
+            f"  {r.phase:<14}{r.calls:>8}{r.prompt_tokens:>12}{r.completion_tokens:>11}{cost:>10}{r.minutes:>9.2f}"
+        )
     total_cost = None if any(r.cost_usd is None for r in rows) else sum(r.cost_usd or 0 for r in rows)
     cost = f"{total_cost:.2f}" if total_cost is not None else "unknown"
-    lines.append(f"  {'total':<14}{sum(r.calls for r in rows):>8}{sum(r.prompt_tokens for r in rows):>12}"
-                 f"{sum(r.completion_tokens for r in rows):>11}{cost:>10}{sum(r.minutes for r in rows):>9.2f}")
-    lines.append("  (search assumes every trial is a fresh full evaluation; repeated instructions come from the "
-                 "cache at no cost;")
-    lines.append("   minutes assume one phase after another and one trial after another: the run overlaps them, "
-                 "so it usually takes less)")
+    lines.append(
+        f"  {'total':<14}{sum(r.calls for r in rows):>8}{sum(r.prompt_tokens for r in rows):>12}"
+        f"{sum(r.completion_tokens for r in rows):>11}{cost:>10}{sum(r.minutes for r in rows):>9.2f}"
+    )
+    lines.append(
+        "  (search assumes every trial is a fresh full evaluation; repeated instructions come from the "
+        "cache at no cost;"
+    )
+    lines.append(
+        "   minutes assume one phase after another and one trial after another: the run overlaps them, "
+        "so it usually takes less)"
+    )
     return "\n".join(lines)

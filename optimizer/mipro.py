@@ -36,8 +36,13 @@ from evaluation.engine import EvaluationResult, Evaluator, JudgeFailure
 from evaluation.signatures import instruction_of
 from gateway.facade import GatewayLoop
 from gateway.ledger import Ledger
-from optimizer.concurrent import (ConcurrentGroundedProposer, DeferredBootstrap, PrefetchingOptuna, StopReason,
-                                  predict_trials)
+from optimizer.concurrent import (
+    ConcurrentGroundedProposer,
+    DeferredBootstrap,
+    PrefetchingOptuna,
+    StopReason,
+    predict_trials,
+)
 
 log = structlog.get_logger("optimizer")
 
@@ -90,9 +95,18 @@ ProgressFactory = Callable[[str, int], Callable[[int, int], None]]
 class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
     """MIPROv2 whose steps are ledger phases and whose evaluations run on our engine."""
 
-    def __init__(self, *, evaluator: Evaluator, loop: GatewayLoop, ledger: Ledger, config: SearchConfig,
-                 prompt_model: dspy.LM, task_model: dspy.LM, progress: ProgressFactory | None = None,
-                 stop_reason: StopReason | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        evaluator: Evaluator,
+        loop: GatewayLoop,
+        ledger: Ledger,
+        config: SearchConfig,
+        prompt_model: dspy.LM,
+        task_model: dspy.LM,
+        progress: ProgressFactory | None = None,
+        stop_reason: StopReason | None = None,
+    ) -> None:
         self.evaluator = evaluator
         self.stop_reason: StopReason = stop_reason or (lambda: None)
         self.loop = loop
@@ -183,21 +197,26 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         """
         program = self._search_args["program"]
         candidates, demos = self._search_args["instruction_candidates"], self._search_args["demo_candidates"]
-        study = optuna.create_study(direction="maximize",
-                                    sampler=optuna.samplers.TPESampler(seed=self._search_args["seed"], multivariate=True))
+        study = optuna.create_study(
+            direction="maximize", sampler=optuna.samplers.TPESampler(seed=self._search_args["seed"], multivariate=True)
+        )
         params = {f"{i}_predictor_instruction": 0 for i in range(len(program.predictors()))}
         if demos:
             params.update({f"{i}_predictor_demos": 0 for i in range(len(program.predictors()))})
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=self._get_param_distributions(program, candidates, demos), value=0.0))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params, distributions=self._get_param_distributions(program, candidates, demos), value=0.0
+            )
+        )
         return study
 
     def _choose(self, trial: Any, number: int) -> dspy.Module:
         """The program MIPROv2's objective builds for ``trial`` (its own selection code, on a copy)."""
         search = self._search_args
         candidate = search["program"].deepcopy()
-        self._select_and_insert_instructions_and_demos(candidate, search["instruction_candidates"],
-                                                       search["demo_candidates"], trial, {number: {}}, number)
+        self._select_and_insert_instructions_and_demos(
+            candidate, search["instruction_candidates"], search["demo_candidates"], trial, {number: {}}, number
+        )
         return candidate
 
     def _value_free_programs(self, study: Any, n_trials: int) -> list[dspy.Module]:
@@ -235,6 +254,7 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
                 done[i] = finished
                 if hook is not None:
                     hook(sum(done), total)
+
             return update
 
         # One window for them all: started together, their first steps would otherwise stall the loop.
@@ -242,7 +262,8 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         for i, (key, candidate) in enumerate(pending.items()):
             # Started from this thread, the evaluation carries its context: the search's ledger phase.
             self._prefetched[key] = asyncio.run_coroutine_threadsafe(
-                self.evaluator.evaluate(candidate, prompts, progress_of(i), window=window), self.loop.loop)
+                self.evaluator.evaluate(candidate, prompts, progress_of(i), window=window), self.loop.loop
+            )
         return len(pending)
 
     # -- metric and evaluation ------------------------------------------------------------------
@@ -254,8 +275,12 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
             return 0.0
         return self.evaluator.weights.composite(judged.scores)
 
-    def remember(self, program: dspy.Module, prompts: list[str],
-                 result: EvaluationResult | concurrent.futures.Future[EvaluationResult]) -> None:
+    def remember(
+        self,
+        program: dspy.Module,
+        prompts: list[str],
+        result: EvaluationResult | concurrent.futures.Future[EvaluationResult],
+    ) -> None:
         """Record an evaluation made elsewhere in the run (the baseline's), done or still running, for the search."""
         if isinstance(result, EvaluationResult):
             done: concurrent.futures.Future[EvaluationResult] = concurrent.futures.Future()
@@ -287,16 +312,18 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
             self._evaluated[key] = started
             if hook is not None:
                 hook(len(prompts), len(prompts))
-        self.log.trials.append(TrialRecord(
-            trial=trial,
-            instruction=instruction_of(program),
-            score=result.percent,
-            examples=len(devset),
-            full_eval=False,  # set by the caller, which knows the full set size
-            failures=len(result.failures),
-            reused=reused,
-            prefetched=prefetched,
-        ))
+        self.log.trials.append(
+            TrialRecord(
+                trial=trial,
+                instruction=instruction_of(program),
+                score=result.percent,
+                examples=len(devset),
+                full_eval=False,  # set by the caller, which knows the full set size
+                failures=len(result.failures),
+                reused=reused,
+                prefetched=prefetched,
+            )
+        )
         return result
 
     @contextlib.contextmanager
@@ -309,23 +336,33 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
             def __init__(self, *, devset: list[dspy.Example], **_: Any) -> None:
                 self.devset = devset
 
-            def __call__(self, program: dspy.Module, devset: list[dspy.Example] | None = None,
-                         **_: Any) -> DSPyEvaluationResult:
+            def __call__(
+                self, program: dspy.Module, devset: list[dspy.Example] | None = None, **_: Any
+            ) -> DSPyEvaluationResult:
                 examples = devset if devset is not None else self.devset
                 result = optimizer.evaluate_program(program, examples)
                 optimizer.log.trials[-1].full_eval = len(examples) >= len(self.devset)
                 return DSPyEvaluationResult(score=result.percent, results=[])
 
-        def eval_candidate_program(batch_size: int, trainset: list[dspy.Example], candidate_program: dspy.Module,
-                                   evaluate: Any, rng: Any = None) -> DSPyEvaluationResult:
+        def eval_candidate_program(
+            batch_size: int,
+            trainset: list[dspy.Example],
+            candidate_program: dspy.Module,
+            evaluate: Any,
+            rng: Any = None,
+        ) -> DSPyEvaluationResult:
             # Unlike MIPROv2's own, this lets errors propagate: a failed evaluation is not a score of 0.
             if batch_size >= len(trainset):
                 return evaluate(candidate_program, devset=trainset)
             return evaluate(candidate_program, devset=create_minibatch(trainset, batch_size, rng))
 
         optuna = mipro_optimizer_v2._import_optuna()
-        saved = (mipro_optimizer_v2.Evaluate, mipro_optimizer_v2.eval_candidate_program,
-                 mipro_optimizer_v2.GroundedProposer, mipro_optimizer_v2._import_optuna)
+        saved = (
+            mipro_optimizer_v2.Evaluate,
+            mipro_optimizer_v2.eval_candidate_program,
+            mipro_optimizer_v2.GroundedProposer,
+            mipro_optimizer_v2._import_optuna,
+        )
         mipro_optimizer_v2.Evaluate = EngineEvaluate  # type: ignore[misc,assignment]
         mipro_optimizer_v2.eval_candidate_program = eval_candidate_program  # type: ignore[assignment]
         mipro_optimizer_v2.GroundedProposer = ConcurrentGroundedProposer  # type: ignore[misc]
@@ -333,8 +370,12 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         try:
             yield
         finally:
-            (mipro_optimizer_v2.Evaluate, mipro_optimizer_v2.eval_candidate_program,
-             mipro_optimizer_v2.GroundedProposer, mipro_optimizer_v2._import_optuna) = saved
+            (
+                mipro_optimizer_v2.Evaluate,
+                mipro_optimizer_v2.eval_candidate_program,
+                mipro_optimizer_v2.GroundedProposer,
+                mipro_optimizer_v2._import_optuna,
+            ) = saved
 
 
 def _evaluation_key(program: dspy.Module, prompts: list[str]) -> str:

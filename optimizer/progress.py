@@ -33,8 +33,9 @@ class Progress:
             last_drawn[0] = now
             width = 24
             filled = int(width * done / total_) if total_ else width
-            line = (f"[{phase}] {label:<14} |{'#' * filled}{'.' * (width - filled)}| "
-                    f"{done}/{total_}  {now - started:5.1f}s")
+            line = (
+                f"[{phase}] {label:<14} |{'#' * filled}{'.' * (width - filled)}| {done}/{total_}  {now - started:5.1f}s"
+            )
             with self._lock:
                 if self.tty:
                     self.stream.write("\r" + line + ("\n" if final else ""))

@@ -26,8 +26,7 @@ from optimizer.artifacts import write_atomically
 
 REPORT_NAME = "report.html"
 PHASE_ORDER = ("baseline_eval", "bootstrap", "propose", "search", "final_eval", "test_eval")
-PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
-           "#bab0ac")
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
 
 class ReportError(Exception):
@@ -85,9 +84,11 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
 # -- charts -------------------------------------------------------------------------------------------
 def _trials_svg(trials: Sequence[Mapping[str, Any]]) -> str:
     """Trial scores as dots (coloured by candidate) and the best full-evaluation score so far as a step line."""
-    points = [(int(t.get("trial", i + 1)), float(t["score"]), t.get("instruction_index"),
-               bool(t.get("full_eval", True)))
-              for i, t in enumerate(trials) if isinstance(t.get("score"), (int, float))]
+    points = [
+        (int(t.get("trial", i + 1)), float(t["score"]), t.get("instruction_index"), bool(t.get("full_eval", True)))
+        for i, t in enumerate(trials)
+        if isinstance(t.get("score"), (int, float))
+    ]
     if not points:
         return '<p class="muted">No trial scores were recorded.</p>'
     width, height, left, right, top, bottom = 640, 260, 48, 16, 14, 36
@@ -106,17 +107,21 @@ def _trials_svg(trials: Sequence[Mapping[str, Any]]) -> str:
     def sy(y: float) -> float:
         return top + (y_high - y) / ((y_high - y_low) or 1) * (height - top - bottom)
 
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="Trial scores and best score so far">']
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="Trial scores and best score so far">'
+    ]
     for tick in _ticks(y_low, y_high, count=6):
         y = sy(tick)
-        parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                     f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:g}</text>')
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:g}</text>'
+        )
     step = max(1, len(set(xs)) // 12)
     for x in sorted(set(xs))[::step]:
         parts.append(f'<text class="axis" x="{sx(x):.1f}" y="{height - bottom + 16}" text-anchor="middle">{x}</text>')
-    parts.append(f'<text class="axis" x="{(left + width - right) / 2:.0f}" y="{height - 4}" '
-                 f'text-anchor="middle">trial</text>')
+    parts.append(
+        f'<text class="axis" x="{(left + width - right) / 2:.0f}" y="{height - 4}" text-anchor="middle">trial</text>'
+    )
     # Best so far counts full evaluations only: a minibatch score is not comparable with them.
     best: float | None = None
     path: list[str] = []
@@ -133,11 +138,16 @@ def _trials_svg(trials: Sequence[Mapping[str, Any]]) -> str:
         parts.append(f'<path class="best" d="{"".join(path)}"/>')
     for x, score, index, full in points:
         colour = PALETTE[index % len(PALETTE)] if isinstance(index, int) else "#888888"
-        label = f"trial {x}: {score:.2f} (candidate {index if index is not None else '?'}" + \
-                ("" if full else ", minibatch") + ")"
+        label = (
+            f"trial {x}: {score:.2f} (candidate {index if index is not None else '?'}"
+            + ("" if full else ", minibatch")
+            + ")"
+        )
         fill = colour if full else "#ffffff"
-        parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(score):.1f}" r="5" fill="{fill}" stroke="{colour}" '
-                     f'stroke-width="2"><title>{_esc(label)}</title></circle>')
+        parts.append(
+            f'<circle cx="{sx(x):.1f}" cy="{sy(score):.1f}" r="5" fill="{fill}" stroke="{colour}" '
+            f'stroke-width="2"><title>{_esc(label)}</title></circle>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -149,28 +159,38 @@ def _intervals_svg(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
         return ""
     width, row_h, left, right, top = 640, 26, 110, 20, 10
     height = top + row_h * len(usable) + 28
-    extent = max(1.0, *(abs(float(ci[k])) for _, ci in usable for k in ("low", "high", "mean_diff")
-                        if ci.get(k) is not None)) * 1.1
+    extent = (
+        max(
+            1.0, *(abs(float(ci[k])) for _, ci in usable for k in ("low", "high", "mean_diff") if ci.get(k) is not None)
+        )
+        * 1.1
+    )
 
     def sx(v: float) -> float:
         return left + (v + extent) / (2 * extent) * (width - left - right)
 
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="Confidence intervals of the change per attribute">']
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Confidence intervals of the change per attribute">'
+    ]
     for tick in _ticks(-extent, extent):
-        parts.append(f'<line class="grid" x1="{sx(tick):.1f}" x2="{sx(tick):.1f}" y1="{top}" '
-                     f'y2="{height - 24}"/><text class="axis" x="{sx(tick):.1f}" y="{height - 8}" '
-                     f'text-anchor="middle">{tick:+g}</text>')
+        parts.append(
+            f'<line class="grid" x1="{sx(tick):.1f}" x2="{sx(tick):.1f}" y1="{top}" '
+            f'y2="{height - 24}"/><text class="axis" x="{sx(tick):.1f}" y="{height - 8}" '
+            f'text-anchor="middle">{tick:+g}</text>'
+        )
     parts.append(f'<line class="zero" x1="{sx(0):.1f}" x2="{sx(0):.1f}" y1="{top}" y2="{height - 24}"/>')
     for i, (name, ci) in enumerate(usable):
         y = top + row_h * i + row_h / 2
         low, high, mean = float(ci["low"]), float(ci["high"]), float(ci.get("mean_diff") or 0.0)
         kind = "gain" if low > 0 else "loss" if high < 0 else "flat"
         label = f"{name}: {mean:+.2f} pp [{low:+.2f}, {high:+.2f}]"
-        parts.append(f'<text class="axis" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{_esc(name)}</text>'
-                     f'<g class="{kind}"><title>{_esc(label)}</title>'
-                     f'<line x1="{sx(low):.1f}" x2="{sx(high):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke-width="3"/>'
-                     f'<circle cx="{sx(mean):.1f}" cy="{y:.1f}" r="5"/></g>')
+        parts.append(
+            f'<text class="axis" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{_esc(name)}</text>'
+            f'<g class="{kind}"><title>{_esc(label)}</title>'
+            f'<line x1="{sx(low):.1f}" x2="{sx(high):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke-width="3"/>'
+            f'<circle cx="{sx(mean):.1f}" cy="{y:.1f}" r="5"/></g>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -178,10 +198,13 @@ def _intervals_svg(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
 # -- sections -----------------------------------------------------------------------------------------
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_from: int = 1) -> str:
     """A table of already-escaped cells; columns from ``numeric_from`` on are right-aligned."""
-    head = "".join(f'<th{" class=num" if i >= numeric_from else ""}>{h}</th>' for i, h in enumerate(headers))
+    head = "".join(f"<th{' class=num' if i >= numeric_from else ''}>{h}</th>" for i, h in enumerate(headers))
     body = "".join(
-        "<tr>" + "".join(f'<td{" class=num" if i >= numeric_from else ""}>{c}</td>' for i, c in enumerate(row))
-        + "</tr>" for row in rows)
+        "<tr>"
+        + "".join(f"<td{' class=num' if i >= numeric_from else ''}>{c}</td>" for i, c in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -190,8 +213,15 @@ def _summary(results: Mapping[str, Any]) -> str:
     for split in ("dev", "test"):
         data = results.get(split)
         if isinstance(data, Mapping):
-            rows.append([split, _num(data.get("baseline")), _num(data.get("optimized")),
-                         _num(data.get("improvement"), "+.2f"), _esc(data.get("examples", "–"))])
+            rows.append(
+                [
+                    split,
+                    _num(data.get("baseline")),
+                    _num(data.get("optimized")),
+                    _num(data.get("improvement"), "+.2f"),
+                    _esc(data.get("examples", "–")),
+                ]
+            )
     if not rows:
         return '<p class="muted">No split scores were recorded.</p>'
     return _table(["split", "baseline", "optimized", "change (pp)", "examples"], rows)
@@ -212,13 +242,23 @@ def _candidates(results: Mapping[str, Any]) -> str:
         return '<p class="muted">No candidate instructions were recorded.</p>'
     rows = []
     for index, text in enumerate(candidates):
-        scores = [float(t["score"]) for t in trials
-                  if t.get("instruction_index") == index and isinstance(t.get("score"), (int, float))]
+        scores = [
+            float(t["score"])
+            for t in trials
+            if t.get("instruction_index") == index and isinstance(t.get("score"), (int, float))
+        ]
         tags = [label for label, hit in (("baseline", text == baseline), ("winner", text == winner)) if hit]
         swatch = f'<span class="swatch" style="background:{PALETTE[index % len(PALETTE)]}"></span>'
-        rows.append([f"{swatch}{index}", f'<span class="instruction">{_esc(text)}</span>',
-                     _esc(", ".join(tags)), str(len(scores)),
-                     _num(max(scores) if scores else None), _num(sum(scores) / len(scores) if scores else None)])
+        rows.append(
+            [
+                f"{swatch}{index}",
+                f'<span class="instruction">{_esc(text)}</span>',
+                _esc(", ".join(tags)),
+                str(len(scores)),
+                _num(max(scores) if scores else None),
+                _num(sum(scores) / len(scores) if scores else None),
+            ]
+        )
     return _table(["#", "instruction", "", "trials", "best", "mean"], rows, numeric_from=3)
 
 
@@ -250,24 +290,40 @@ def _render_intervals(block: Mapping[str, Any], results: Mapping[str, Any], spli
     per_attribute = ci.get("per_attribute") or {}
     raw = (results.get(split) or {}).get("per_attribute") or {}
     level = f"{float(overall.get('confidence', 0.95)):.0%}"
-    rows = [["composite (0–100)", _num(overall.get("baseline")), _num(overall.get("optimized")),
-             _num(overall.get("mean_diff"), "+.2f"),
-             f"[{_num(overall.get('low'), '+.2f')}, {_num(overall.get('high'), '+.2f')}]", _status(overall)]]
+    rows = [
+        [
+            "composite (0–100)",
+            _num(overall.get("baseline")),
+            _num(overall.get("optimized")),
+            _num(overall.get("mean_diff"), "+.2f"),
+            f"[{_num(overall.get('low'), '+.2f')}, {_num(overall.get('high'), '+.2f')}]",
+            _status(overall),
+        ]
+    ]
     for attribute in ATTRIBUTES:
         stats = per_attribute.get(attribute) or {}
         means = raw.get(attribute) or {}
-        rows.append([_esc(attribute), _num(means.get("baseline")), _num(means.get("optimized")),
-                     _num(stats.get("mean_diff"), "+.2f"),
-                     f"[{_num(stats.get('low'), '+.2f')}, {_num(stats.get('high'), '+.2f')}]", _status(stats)])
+        rows.append(
+            [
+                _esc(attribute),
+                _num(means.get("baseline")),
+                _num(means.get("optimized")),
+                _num(stats.get("mean_diff"), "+.2f"),
+                f"[{_num(stats.get('low'), '+.2f')}, {_num(stats.get('high'), '+.2f')}]",
+                _status(stats),
+            ]
+        )
     table = _table(["attribute", "baseline", "optimized", "change (pp)", f"{level} CI (pp)", ""], rows)
     chart = _intervals_svg([("composite", overall)] + [(a, per_attribute.get(a) or {}) for a in ATTRIBUTES])
     pairs = overall.get("n_pairs")
     dropped = overall.get("dropped")
-    caption = (f"<p>Split: <b>{_esc(split)}</b> ({_esc(note)}). Paired percentile bootstrap over "
-               f"{_esc(pairs if pairs is not None else '?')} examples ({_esc(dropped or 0)} dropped as failed), "
-               f"{_esc(overall.get('resamples', '?'))} resamples. Baseline/optimized columns: attributes are mean "
-               "0–4 scores; changes are in points of the attribute's normalised 0–100 value (complexity and "
-               "verbosity peak at 2).</p>")
+    caption = (
+        f"<p>Split: <b>{_esc(split)}</b> ({_esc(note)}). Paired percentile bootstrap over "
+        f"{_esc(pairs if pairs is not None else '?')} examples ({_esc(dropped or 0)} dropped as failed), "
+        f"{_esc(overall.get('resamples', '?'))} resamples. Baseline/optimized columns: attributes are mean "
+        "0–4 scores; changes are in points of the attribute's normalised 0–100 value (complexity and "
+        "verbosity peak at 2).</p>"
+    )
     gate = block.get("gate")
     gate_html = ""
     if isinstance(gate, Mapping):
@@ -275,8 +331,10 @@ def _render_intervals(block: Mapping[str, Any], results: Mapping[str, Any], spli
         reasons = "".join(f"<li>{_esc(r)}</li>" for r in gate.get("reasons") or [])
         policy = gate.get("policy") or {}
         policy_text = ", ".join(f"{_esc(k)} = {_esc(v)}" for k, v in policy.items())
-        gate_html = (f'<div class="gate {_esc(verdict)}"><b>Release gate: {_esc(verdict)}</b>'
-                     f"<ul>{reasons}</ul><p class=\"muted\">policy: {policy_text}</p></div>")
+        gate_html = (
+            f'<div class="gate {_esc(verdict)}"><b>Release gate: {_esc(verdict)}</b>'
+            f'<ul>{reasons}</ul><p class="muted">policy: {policy_text}</p></div>'
+        )
     return caption + table + chart + gate_html
 
 
@@ -297,10 +355,18 @@ def _ledger(ledger: Mapping[str, Any] | None) -> str:
 
     def row(name: str, t: Mapping[str, Any]) -> list[str]:
         cost = _num(t.get("cost_usd"), ".4f") + ("" if t.get("cost_known", True) else " + unpriced")
-        return [_esc(name), _esc(t.get("live_calls", 0)), _esc(t.get("cached_calls", 0)),
-                _esc(t.get("prompt_tokens", 0)), _esc(t.get("completion_tokens", 0)), cost,
-                _num(t.get("saved_usd"), ".4f"), _esc(t.get("retries", 0)), _esc(t.get("errors", 0)),
-                _num(t.get("wall_s"), ".1f")]
+        return [
+            _esc(name),
+            _esc(t.get("live_calls", 0)),
+            _esc(t.get("cached_calls", 0)),
+            _esc(t.get("prompt_tokens", 0)),
+            _esc(t.get("completion_tokens", 0)),
+            cost,
+            _num(t.get("saved_usd"), ".4f"),
+            _esc(t.get("retries", 0)),
+            _esc(t.get("errors", 0)),
+            _num(t.get("wall_s"), ".1f"),
+        ]
 
     phases = ledger["phases"]
     # ledger.json is written with sorted keys; show the phases in the order a run goes through them.
@@ -308,8 +374,21 @@ def _ledger(ledger: Mapping[str, Any] | None) -> str:
     rows = [row(name, phases[name]) for name in order if isinstance(phases[name], Mapping)]
     if isinstance(ledger.get("total"), Mapping):
         rows.append(["<b>total</b>", *row("total", ledger["total"])[1:]])
-    return _table(["phase", "live calls", "cached calls", "prompt tokens", "completion tokens", "cost $",
-                   "saved $", "retries", "errors", "wall s"], rows)
+    return _table(
+        [
+            "phase",
+            "live calls",
+            "cached calls",
+            "prompt tokens",
+            "completion tokens",
+            "cost $",
+            "saved $",
+            "retries",
+            "errors",
+            "wall s",
+        ],
+        rows,
+    )
 
 
 def word_diff(before: str, after: str) -> str:
@@ -344,10 +423,15 @@ def word_diff(before: str, after: str) -> str:
 
 def _diff(results: Mapping[str, Any]) -> str:
     baseline, winner = _instructions(results)
-    note = ('<p class="muted">The winning instruction is the baseline: the search found nothing better.</p>'
-            if baseline == winner else "")
-    return (f'{note}<p class="diff">{word_diff(baseline, winner)}</p>'
-            '<p class="muted"><del>removed</del> <ins>added</ins></p>')
+    note = (
+        '<p class="muted">The winning instruction is the baseline: the search found nothing better.</p>'
+        if baseline == winner
+        else ""
+    )
+    return (
+        f'{note}<p class="diff">{word_diff(baseline, winner)}</p>'
+        '<p class="muted"><del>removed</del> <ins>added</ins></p>'
+    )
 
 
 def _is_shipped_sample(results: Mapping[str, Any]) -> bool:
@@ -379,18 +463,27 @@ del{background:#ffebe9;color:#82071e}ins{background:#dafbe1;color:#116329;text-d
 """
 
 
-def render_report(results: Mapping[str, Any], evaluations: Mapping[str, Any] | None,
-                  ledger: Mapping[str, Any] | None, *, title: str = "run") -> str:
+def render_report(
+    results: Mapping[str, Any],
+    evaluations: Mapping[str, Any] | None,
+    ledger: Mapping[str, Any] | None,
+    *,
+    title: str = "run",
+) -> str:
     """The report page as one HTML string (pure: no I/O beyond reading the shipped sample's hash)."""
     simulated = results.get("backend") == "simulator"
     banners = []
     if simulated:
-        banners.append('<div class="banner"><b>Simulated results.</b> Every answer in this run came from the '
-                       "embedded LLM simulator, not a real model: the numbers show the optimizer working, not "
-                       "model quality.</div>")
+        banners.append(
+            '<div class="banner"><b>Simulated results.</b> Every answer in this run came from the '
+            "embedded LLM simulator, not a real model: the numbers show the optimizer working, not "
+            "model quality.</div>"
+        )
     if _is_shipped_sample(results):
-        banners.append('<div class="banner"><b>Synthetic data.</b> The dataset is the shipped sample, whose '
-                       "labels come from a fixed rule, not from HelpSteer2's human raters.</div>")
+        banners.append(
+            '<div class="banner"><b>Synthetic data.</b> The dataset is the shipped sample, whose '
+            "labels come from a fixed rule, not from HelpSteer2's human raters.</div>"
+        )
     models = results.get("models") or {}
     model_text = ", ".join(f"{_esc(role)}: {_esc(name)}" for role, name in models.items() if name)
     source = (results.get("dataset_fingerprint") or {}).get("source", "?")
@@ -403,11 +496,11 @@ def render_report(results: Mapping[str, Any], evaluations: Mapping[str, Any] | N
 <title>{_esc(page_title)}</title><style>{_STYLE}</style></head>
 <body>
 <h1>{_esc(page_title)}</h1>
-<p class="muted">backend: {_esc(results.get('backend', '?'))}; models: {model_text or '–'}; dataset: {_esc(source)};
-seed: {_esc(results.get('seed', '?'))}</p>
-{''.join(banners)}
+<p class="muted">backend: {_esc(results.get("backend", "?"))}; models: {model_text or "–"}; dataset: {_esc(source)};
+seed: {_esc(results.get("seed", "?"))}</p>
+{"".join(banners)}
 <section id="summary"><h2>Scores (composite, 0–100)</h2>{_summary(results)}</section>
-<section id="search"><h2>Search: trial scores and best so far</h2>{_trials_svg(results.get('trials') or [])}
+<section id="search"><h2>Search: trial scores and best so far</h2>{_trials_svg(results.get("trials") or [])}
 <p class="legend muted">Dots: one trial each, coloured by candidate (hollow: minibatch score).
 Line: best full-evaluation score so far.</p></section>
 <section id="candidates"><h2>Candidate instructions</h2>{_candidates(results)}</section>

@@ -141,35 +141,55 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
         progress.note(loaded.fallback_message)
     if loaded.skipped:
         progress.note(f"skipped {loaded.skipped} bad rows")
-    splits: Splits = prepare_splits(loaded, seed=config.seed, train_size=config.train_size,
-                                    dev_size=config.dev_size, test_size=config.test_size)
+    splits: Splits = prepare_splits(
+        loaded, seed=config.seed, train_size=config.train_size, dev_size=config.dev_size, test_size=config.test_size
+    )
     progress.note("data: " + " -> ".join(f"{step} {count}" for step, count in splits.counts))
 
-    with open_backend(config.model, prompt_model=config.prompt_model, judge_model=config.judge_model,
-                      api_base=config.api_base, price_model=config.price_model,
-                      sim_latency_ms=config.sim_latency_ms) as backend:
+    with open_backend(
+        config.model,
+        prompt_model=config.prompt_model,
+        judge_model=config.judge_model,
+        api_base=config.api_base,
+        price_model=config.price_model,
+        sim_latency_ms=config.sim_latency_ms,
+    ) as backend:
         if backend.name == "simulator":
-            progress.note("*** SIMULATED BACKEND: answers come from the embedded LLM simulator, not a real model. "
-                          "Scores show the optimizer working, not GPT-4o quality. ***")
+            progress.note(
+                "*** SIMULATED BACKEND: answers come from the embedded LLM simulator, not a real model. "
+                "Scores show the optimizer working, not GPT-4o quality. ***"
+            )
         mean_prompt_tokens = sum(len(r.prompt) for r in splits.train) / max(1, len(splits.train)) / 4
         estimate = estimate_run(
-            train_size=len(splits.train), dev_size=len(splits.dev), test_size=len(splits.test),
-            num_candidates=config.search.num_candidates, num_trials=config.search.num_trials,
-            mean_prompt_tokens=mean_prompt_tokens, price_model=backend.task.price_model or backend.task.model,
-            concurrency=config.concurrency, call_latency_s=backend.mean_latency_s, minibatch=config.search.minibatch,
+            train_size=len(splits.train),
+            dev_size=len(splits.dev),
+            test_size=len(splits.test),
+            num_candidates=config.search.num_candidates,
+            num_trials=config.search.num_trials,
+            mean_prompt_tokens=mean_prompt_tokens,
+            price_model=backend.task.price_model or backend.task.model,
+            concurrency=config.concurrency,
+            call_latency_s=backend.mean_latency_s,
+            minibatch=config.search.minibatch,
         )
         progress.note(format_estimate(estimate, concurrency=config.concurrency))
         estimate_total_usd = sum(r.cost_usd or 0.0 for r in estimate)
         if config.max_cost_usd is not None and estimate_total_usd > config.max_cost_usd:
-            progress.note(f"note: the estimate (${estimate_total_usd:.2f}) exceeds --max-cost "
-                          f"(${config.max_cost_usd:.2f}); the run will stop when the cap is reached "
-                          "(cached answers cost nothing)")
+            progress.note(
+                f"note: the estimate (${estimate_total_usd:.2f}) exceeds --max-cost "
+                f"(${config.max_cost_usd:.2f}); the run will stop when the cap is reached "
+                "(cached answers cost nothing)"
+            )
         if config.dry_run:
             return RunOutcome(None, {"estimate": [asdict(r) for r in estimate]}, {})
         run_dir = _check_run_dir(config)
         settings = GatewaySettings(
-            concurrency=config.concurrency, cache_dir=config.cache_dir, policy=config.policy,
-            limits=RateLimits(rpm=config.rpm, tpm=config.tpm), max_cost_usd=config.max_cost_usd, seed=config.seed,
+            concurrency=config.concurrency,
+            cache_dir=config.cache_dir,
+            policy=config.policy,
+            limits=RateLimits(rpm=config.rpm, tpm=config.tpm),
+            max_cost_usd=config.max_cost_usd,
+            seed=config.seed,
             transport=config.transport,
         )
         with Runtime(settings) as runtime:
@@ -182,16 +202,28 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
         return outcome
 
 
-def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Splits, loaded: LoadedData,
-              run_dir: Path, progress: Progress) -> RunOutcome:
+def _optimize(
+    config: RunConfig,
+    runtime: Runtime,
+    backend: Backend,
+    splits: Splits,
+    loaded: LoadedData,
+    run_dir: Path,
+    progress: Progress,
+) -> RunOutcome:
     ledger = runtime.ledger
     task_lm = runtime.lm(backend.task, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
     judge_lm = runtime.lm(backend.judge, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
     prompt_lm = runtime.lm(backend.prompt, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
     # Twice the concurrency in examples keeps every call slot fed (an example has one call in flight,
     # then five) without a burst of prompt formatting that stalls the loop (evaluation/engine.py).
-    evaluator = Evaluator(task_lm, judge_lm, weights=config.weights, max_failure_share=config.max_failure_share,
-                          examples_in_flight=EXAMPLES_PER_SLOT * config.concurrency)
+    evaluator = Evaluator(
+        task_lm,
+        judge_lm,
+        weights=config.weights,
+        max_failure_share=config.max_failure_share,
+        examples_in_flight=EXAMPLES_PER_SLOT * config.concurrency,
+    )
     baseline = Generator()
     dev_prompts = [r.prompt for r in splits.dev]
     test_prompts = [r.prompt for r in splits.test]
@@ -216,13 +248,20 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
         # Background priority: MIPROv2's one-after-another bootstrap and proposal calls go first.
         with ledger.phase("baseline_eval"), background_calls():
             window = evaluator.shared_window()  # dev's examples first, then test's
-            dev = asyncio.ensure_future(evaluator.evaluate(
-                baseline, dev_prompts, progress.bar("baseline_eval", "baseline dev", len(dev_prompts)), window=window))
+            dev = asyncio.ensure_future(
+                evaluator.evaluate(
+                    baseline,
+                    dev_prompts,
+                    progress.bar("baseline_eval", "baseline dev", len(dev_prompts)),
+                    window=window,
+                )
+            )
             dev.add_done_callback(publish_dev)
             if not test_prompts:
                 return await dev, None
-            test = evaluator.evaluate(baseline, test_prompts, progress.bar("baseline_eval", "baseline test",
-                                                                           len(test_prompts)), window=window)
+            test = evaluator.evaluate(
+                baseline, test_prompts, progress.bar("baseline_eval", "baseline test", len(test_prompts)), window=window
+            )
             dev_result, test_result = await asyncio.gather(dev, test)
             return dev_result, test_result
 
@@ -234,14 +273,20 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
     baselines = asyncio.run_coroutine_threadsafe(evaluate_baseline(), runtime.loop.loop)
     try:
         optimizer = PhasedMIPROv2(
-            evaluator=evaluator, loop=runtime.loop, ledger=ledger, config=config.search,
-            prompt_model=prompt_lm, task_model=task_lm,
+            evaluator=evaluator,
+            loop=runtime.loop,
+            ledger=ledger,
+            config=config.search,
+            prompt_model=prompt_lm,
+            task_model=task_lm,
             progress=lambda label, total: progress.bar("search", label, total),
             stop_reason=lambda: runtime.gateway.fatal_error,
         )
         optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
-        progress.note("[bootstrap/propose] MIPROv2 is bootstrapping proposer context and proposing "
-                      f"{config.search.num_candidates} instructions")
+        progress.note(
+            "[bootstrap/propose] MIPROv2 is bootstrapping proposer context and proposing "
+            f"{config.search.num_candidates} instructions"
+        )
         optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
         if runtime.gateway.fatal_error is not None:
             raise runtime.gateway.fatal_error
@@ -265,16 +310,38 @@ def _optimize(config: RunConfig, runtime: Runtime, backend: Backend, splits: Spl
             raise root from None
         raise
 
-    results = _results(config, backend, splits, loaded, optimizer, baseline, optimized,
-                       baseline_dev, optimized_dev, baseline_test, optimized_test, ledger.as_dict())
+    results = _results(
+        config,
+        backend,
+        splits,
+        loaded,
+        optimizer,
+        baseline,
+        optimized,
+        baseline_dev,
+        optimized_dev,
+        baseline_test,
+        optimized_test,
+        ledger.as_dict(),
+    )
     _write_outputs(run_dir, config, optimized, results, baseline_dev, optimized_dev, baseline_test, optimized_test)
     return RunOutcome(run_dir, results, ledger.as_dict())
 
 
-def _results(config: RunConfig, backend: Backend, splits: Splits, loaded: LoadedData, optimizer: PhasedMIPROv2,
-             baseline: dspy.Module, optimized: dspy.Module, baseline_dev: EvaluationResult,
-             optimized_dev: EvaluationResult, baseline_test: EvaluationResult | None,
-             optimized_test: EvaluationResult | None, ledger: dict[str, Any]) -> dict[str, Any]:
+def _results(
+    config: RunConfig,
+    backend: Backend,
+    splits: Splits,
+    loaded: LoadedData,
+    optimizer: PhasedMIPROv2,
+    baseline: dspy.Module,
+    optimized: dspy.Module,
+    baseline_dev: EvaluationResult,
+    optimized_dev: EvaluationResult,
+    baseline_test: EvaluationResult | None,
+    optimized_test: EvaluationResult | None,
+    ledger: dict[str, Any],
+) -> dict[str, Any]:
     candidates = optimizer.log.candidates
     index = {text: i for i, text in enumerate(candidates)}
 
@@ -285,8 +352,9 @@ def _results(config: RunConfig, backend: Backend, splits: Splits, loaded: Loaded
             "baseline": base.percent,
             "optimized": opt.percent,
             "improvement": round(opt.percent - base.percent, 2),
-            "per_attribute": {a: {"baseline": base.per_attribute.get(a), "optimized": opt.per_attribute.get(a)}
-                              for a in ATTRIBUTES},
+            "per_attribute": {
+                a: {"baseline": base.per_attribute.get(a), "optimized": opt.per_attribute.get(a)} for a in ATTRIBUTES
+            },
             "failed": {"baseline": len(base.failures), "optimized": len(opt.failures)},
             "examples": len(base.examples),
         }
@@ -294,14 +362,25 @@ def _results(config: RunConfig, backend: Backend, splits: Splits, loaded: Loaded
     test = split_report(baseline_test, optimized_test)
     if test is not None and baseline_test is not None and optimized_test is not None:
         # Paired bootstrap interval of the held-out improvement and the release gate's verdict.
-        test.update(test_report([judged_as_dict(e) for e in baseline_test.examples],
-                                [judged_as_dict(e) for e in optimized_test.examples],
-                                seed=config.seed, policy=config.gate, weights=config.weights))
+        test.update(
+            test_report(
+                [judged_as_dict(e) for e in baseline_test.examples],
+                [judged_as_dict(e) for e in optimized_test.examples],
+                seed=config.seed,
+                policy=config.gate,
+                weights=config.weights,
+            )
+        )
     failures = [
         {"split": split, "program": program, "index": e.index, "reason": e.failure}
-        for split, program, result in (("dev", "baseline", baseline_dev), ("dev", "optimized", optimized_dev),
-                                       ("test", "baseline", baseline_test), ("test", "optimized", optimized_test))
-        if result is not None for e in result.failures
+        for split, program, result in (
+            ("dev", "baseline", baseline_dev),
+            ("dev", "optimized", optimized_dev),
+            ("test", "baseline", baseline_test),
+            ("test", "optimized", optimized_test),
+        )
+        if result is not None
+        for e in result.failures
     ]
     total = ledger["total"]
     return {
@@ -311,37 +390,64 @@ def _results(config: RunConfig, backend: Backend, splits: Splits, loaded: Loaded
         "improvement": round(optimized_dev.percent - baseline_dev.percent, 2),
         "original_signature": {"instructions": instruction_of(baseline), "fields": ["prompt", "response"]},
         "optimized_signature": {"instructions": instruction_of(optimized), "fields": ["prompt", "response"]},
-        "token_usage": {"prompt_tokens": total["prompt_tokens"], "completion_tokens": total["completion_tokens"],
-                        "live_calls": total["live_calls"], "cached_calls": total["cached_calls"],
-                        "cost_usd": total["cost_usd"] if total["cost_known"] else None},
+        "token_usage": {
+            "prompt_tokens": total["prompt_tokens"],
+            "completion_tokens": total["completion_tokens"],
+            "live_calls": total["live_calls"],
+            "cached_calls": total["cached_calls"],
+            "cost_usd": total["cost_usd"] if total["cost_known"] else None,
+        },
         "dev": split_report(baseline_dev, optimized_dev),
         "test": test,
         "trials": [
-            {"trial": t.trial, "instruction_index": index.get(t.instruction), "score": t.score,
-             "full_eval": t.full_eval, "examples": t.examples, "failures": t.failures, "reused": t.reused,
-             "prefetched": t.prefetched}
+            {
+                "trial": t.trial,
+                "instruction_index": index.get(t.instruction),
+                "score": t.score,
+                "full_eval": t.full_eval,
+                "examples": t.examples,
+                "failures": t.failures,
+                "reused": t.reused,
+                "prefetched": t.prefetched,
+            }
             for t in optimizer.log.trials
         ],
         "candidates": candidates,
         "failures": failures,
         "backend": backend.name,
-        "models": {"task": backend.task.model, "prompt": backend.prompt.model, "judge": backend.judge.model,
-                   "price_model": backend.task.price_model},
+        "models": {
+            "task": backend.task.model,
+            "prompt": backend.prompt.model,
+            "judge": backend.judge.model,
+            "price_model": backend.task.price_model,
+        },
         "config": config.public(),
         "seed": config.seed,
-        "dataset_fingerprint": {"input_sha256": splits.input_fingerprint, "source": loaded.source,
-                                "splits": splits.manifest()["splits"], "counts": splits.manifest()["counts"]},
+        "dataset_fingerprint": {
+            "input_sha256": splits.input_fingerprint,
+            "source": loaded.source,
+            "splits": splits.manifest()["splits"],
+            "counts": splits.manifest()["counts"],
+        },
         "versions": _versions(),
         "baseline_instruction": BASELINE_INSTRUCTION,
     }
 
 
-def _write_outputs(run_dir: Path, config: RunConfig, optimized: dspy.Module, results: dict[str, Any],
-                   *evaluations: EvaluationResult | None) -> None:
+def _write_outputs(
+    run_dir: Path,
+    config: RunConfig,
+    optimized: dspy.Module,
+    results: dict[str, Any],
+    *evaluations: EvaluationResult | None,
+) -> None:
     write_atomically(run_dir / "optimized_program.json", lambda tmp: _save_program(optimized, tmp))
     names = ("baseline_dev", "optimized_dev", "baseline_test", "optimized_test")
-    details = {name: [judged_as_dict(e) for e in result.examples]
-               for name, result in zip(names, evaluations, strict=True) if result is not None}
+    details = {
+        name: [judged_as_dict(e) for e in result.examples]
+        for name, result in zip(names, evaluations, strict=True)
+        if result is not None
+    }
     write_json(run_dir / "evaluations.json", details)
     write_json(run_dir / "optimization_results.json", results)
     if config.out_dir is None:

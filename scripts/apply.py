@@ -25,9 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("program", type=Path, help="a run directory or its optimized_program.json")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt", help="one prompt to answer")
-    source.add_argument("--input", type=Path, help="JSONL of prompts (strings or {\"prompt\": ...})")
+    source.add_argument("--input", type=Path, help='JSONL of prompts (strings or {"prompt": ...})')
     p.add_argument("--output", type=Path, help="JSONL to write answers to (default: print)")
-    p.add_argument("--model", help="LiteLLM model (default: as optimize.py: Azure from the environment, else the simulator)")
+    p.add_argument(
+        "--model", help="LiteLLM model (default: as optimize.py: Azure from the environment, else the simulator)"
+    )
     p.add_argument("--api-base")
     p.add_argument("--price-model")
     p.add_argument("--concurrency", type=positive_int, default=16)
@@ -42,10 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         prompts = [args.prompt] if args.prompt is not None else read_prompts(args.input)
         if args.prompt is not None and not args.prompt.strip():
             raise ApplyError("--prompt must not be empty")
-        with open_backend(args.model, api_base=args.api_base, price_model=args.price_model,
-                          sim_latency_ms=args.sim_latency_ms) as backend:
-            settings = GatewaySettings(concurrency=args.concurrency, cache_dir=args.cache_dir,
-                                       policy=CachePolicy.REPLAY if args.replay else CachePolicy.READ_WRITE)
+        with open_backend(
+            args.model, api_base=args.api_base, price_model=args.price_model, sim_latency_ms=args.sim_latency_ms
+        ) as backend:
+            settings = GatewaySettings(
+                concurrency=args.concurrency,
+                cache_dir=args.cache_dir,
+                policy=CachePolicy.REPLAY if args.replay else CachePolicy.READ_WRITE,
+            )
             with Runtime(settings) as runtime:
                 lm = runtime.lm(backend.task, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
                 answers = answer_all(runtime, lm, program, prompts)
@@ -53,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.output is not None:
-        text = "".join(json.dumps({"prompt": q, "response": a}, ensure_ascii=False) + "\n"
-                       for q, a in zip(prompts, answers, strict=True))
+        text = "".join(
+            json.dumps({"prompt": q, "response": a}, ensure_ascii=False) + "\n"
+            for q, a in zip(prompts, answers, strict=True)
+        )
         try:
             write_atomically(args.output, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         except OSError as exc:

@@ -34,12 +34,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="calibrate_judge.py",
-                description="Agreement of the LLM judge with the human labels, on rows the optimizer does not use.")
+    p = _Parser(
+        prog="calibrate_judge.py",
+        description="Agreement of the LLM judge with the human labels, on rows the optimizer does not use.",
+    )
     p.add_argument("--dataset", default=DEFAULT_DATASET, help="Hugging Face name or JSON/JSONL/CSV/Parquet file")
     p.add_argument("--n", type=positive_int, default=100, help="rows to judge (100); 5 judge calls each")
-    p.add_argument("--judge-model", help="LiteLLM model of the judge (default: the Azure deployment in the "
-                                         "environment, else the embedded simulator)")
+    p.add_argument(
+        "--judge-model",
+        help="LiteLLM model of the judge (default: the Azure deployment in the "
+        "environment, else the embedded simulator)",
+    )
     p.add_argument("--api-base", help="API base URL for the judge model")
     p.add_argument("--price-model", help="model name to price calls with")
     p.add_argument("--seed", type=non_negative_int, default=42, help="the run's seed (42)")
@@ -62,12 +67,22 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_rows(args.dataset, skip_bad_rows=args.skip_bad_rows)
         if loaded.fallback_message:
             print(loaded.fallback_message, file=sys.stderr)
-        selection = calibration_rows(loaded, n=args.n, seed=args.seed, train_size=args.train_size,
-                                     dev_size=args.dev_size, test_size=args.test_size)
-        with open_backend(args.judge_model, api_base=args.api_base, price_model=args.price_model,
-                          sim_latency_ms=args.sim_latency_ms) as backend:
-            print(f"judging {len(selection.rows)} rows with {backend.judge.model} ({backend.name}), "
-                  f"{5 * len(selection.rows)} calls", file=sys.stderr)
+        selection = calibration_rows(
+            loaded,
+            n=args.n,
+            seed=args.seed,
+            train_size=args.train_size,
+            dev_size=args.dev_size,
+            test_size=args.test_size,
+        )
+        with open_backend(
+            args.judge_model, api_base=args.api_base, price_model=args.price_model, sim_latency_ms=args.sim_latency_ms
+        ) as backend:
+            print(
+                f"judging {len(selection.rows)} rows with {backend.judge.model} ({backend.name}), "
+                f"{5 * len(selection.rows)} calls",
+                file=sys.stderr,
+            )
             settings = GatewaySettings(concurrency=args.concurrency, cache_dir=args.cache_dir, seed=args.seed)
             with Runtime(settings) as runtime:
                 judge_lm = runtime.lm(backend.judge, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
@@ -80,13 +95,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = calibration_report(
-        selection.rows, judged, source=loaded.source, selection=selection.description,
+        selection.rows,
+        judged,
+        source=loaded.source,
+        selection=selection.description,
         synthetic=is_shipped_sample(loaded),
         judge={"backend": backend.name, "model": backend.judge.model},
     )
     total = ledger["total"]
-    report["calls"] = {"live": total["live_calls"], "cached": total["cached_calls"],
-                       "cost_usd": total["cost_usd"] if total["cost_known"] else None}
+    report["calls"] = {
+        "live": total["live_calls"],
+        "cached": total["cached_calls"],
+        "cost_usd": total["cost_usd"] if total["cost_known"] else None,
+    }
     if args.json:
         print(json.dumps(report, ensure_ascii=False, sort_keys=False))
     else:

@@ -51,8 +51,10 @@ from gateway.runtime import GatewaySettings, Runtime
 from gateway.transport import LiteLLMTransport, Transport
 from gateway.types import ChatCall, Endpoint
 
-PROMPT = ("In three or four sentences, explain to a new engineer why a response cache in front of a "
-          "language model saves money during prompt optimization.")
+PROMPT = (
+    "In three or four sentences, explain to a new engineer why a response cache in front of a "
+    "language model saves money during prompt optimization."
+)
 
 
 class UsageError(Exception):
@@ -71,9 +73,13 @@ def _number(kind: type, minimum: float, inclusive: bool) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a {'whole ' if kind is int else ''}number, got {text!r}"
+            ) from None
         if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
-            raise argparse.ArgumentTypeError(f"must be {'at least' if inclusive else 'more than'} {minimum:g}, got {text}")
+            raise argparse.ArgumentTypeError(
+                f"must be {'at least' if inclusive else 'more than'} {minimum:g}, got {text}"
+            )
         return value
 
     return parse
@@ -81,26 +87,47 @@ def _number(kind: type, minimum: float, inclusive: bool) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _OneLineParser(prog="loadtest.py", description="Load-test a model endpoint through the caching gateway.")
-    p.add_argument("--model", help="LiteLLM model, e.g. azure/<deployment> or openai/gpt-4o (default: the Azure "
-                                   "deployment in the environment, else the simulator); 'simulator' forces the "
-                                   "embedded simulator")
+    p.add_argument(
+        "--model",
+        help="LiteLLM model, e.g. azure/<deployment> or openai/gpt-4o (default: the Azure "
+        "deployment in the environment, else the simulator); 'simulator' forces the "
+        "embedded simulator",
+    )
     p.add_argument("--api-base", help="API base URL of the model")
     p.add_argument("--api-key", help="API key (default: the provider's variable in the environment); never printed")
     p.add_argument("--requests", type=_number(int, 1, True), default=200, metavar="N", help="requests to send (200)")
-    p.add_argument("--concurrency", type=_number(int, 1, True), default=16, metavar="C",
-                   help="requests in flight at once (16)")
+    p.add_argument(
+        "--concurrency", type=_number(int, 1, True), default=16, metavar="C", help="requests in flight at once (16)"
+    )
     p.add_argument("--rpm", type=_number(float, 0, False), help="client-side requests-per-minute limit")
     p.add_argument("--tpm", type=_number(float, 0, False), help="client-side tokens-per-minute limit")
     p.add_argument("--max-tokens", type=_number(int, 1, True), default=256, help="max_tokens of each request (256)")
     p.add_argument("--repeat", action="store_true", help="send the same prompt every time (measures cache hits)")
-    p.add_argument("--sim-latency-ms", type=_number(float, 0, True), metavar="MS",
-                   help="median latency of the embedded simulator (its default: 20)")
-    p.add_argument("--timeout-s", type=_number(float, 0, False), default=60.0, metavar="S",
-                   help="per-attempt timeout in seconds (60)")
-    p.add_argument("--max-attempts", type=_number(int, 1, True), default=RetryPolicy().max_attempts,
-                   help=f"attempts per request, first included ({RetryPolicy().max_attempts})")
-    p.add_argument("--cache-dir", type=Path, help="cache directory (default: a fresh temporary directory, deleted at "
-                                                  "exit, so the run cache is never read or written)")
+    p.add_argument(
+        "--sim-latency-ms",
+        type=_number(float, 0, True),
+        metavar="MS",
+        help="median latency of the embedded simulator (its default: 20)",
+    )
+    p.add_argument(
+        "--timeout-s",
+        type=_number(float, 0, False),
+        default=60.0,
+        metavar="S",
+        help="per-attempt timeout in seconds (60)",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=_number(int, 1, True),
+        default=RetryPolicy().max_attempts,
+        help=f"attempts per request, first included ({RetryPolicy().max_attempts})",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="cache directory (default: a fresh temporary directory, deleted at "
+        "exit, so the run cache is never read or written)",
+    )
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     return p
 
@@ -161,8 +188,11 @@ async def drive(gateway: Gateway, calls: list[ChatCall], workers: int) -> tuple[
 
 async def warm_up(transport: Transport, endpoint: Endpoint) -> float:
     """Send one uncounted request (max_tokens 1) so LiteLLM's one-time start-up stays out of the figures."""
-    call = ChatCall(endpoint, [{"role": "user", "content": f"[load test warm-up {secrets.token_hex(4)}] ping"}],
-                    {"max_tokens": 1, "temperature": 0.0})
+    call = ChatCall(
+        endpoint,
+        [{"role": "user", "content": f"[load test warm-up {secrets.token_hex(4)}] ping"}],
+        {"max_tokens": 1, "temperature": 0.0},
+    )
     started = time.perf_counter()
     with contextlib.suppress(errors.GatewayError):  # a broken endpoint shows up in the measured requests
         await transport.send(call)
@@ -185,8 +215,16 @@ def make_calls(endpoint: Endpoint, requests: int, max_tokens: int, repeat: bool)
     return [ChatCall(endpoint, [{"role": "user", "content": text}], params) for text in texts]
 
 
-def summarize(outcomes: list[Outcome], wall_s: float, transport: CountingTransport, runtime: Runtime,
-              *, model: str, backend: str, args: argparse.Namespace) -> dict[str, Any]:
+def summarize(
+    outcomes: list[Outcome],
+    wall_s: float,
+    transport: CountingTransport,
+    runtime: Runtime,
+    *,
+    model: str,
+    backend: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     """The report: the contract keys first (see the module docstring), then extras for sizing."""
     ok = [o for o in outcomes if o.error is None]
     failed = [o for o in outcomes if o.error is not None]
@@ -224,8 +262,9 @@ def summarize(outcomes: list[Outcome], wall_s: float, transport: CountingTranspo
         "requests_per_min": round(transport.attempts / minutes, 1) if wall_s > 0 else None,
         "tokens_per_min": round((totals.prompt_tokens + totals.completion_tokens) / minutes) if wall_s > 0 else None,
         # Azure charges a request's max_tokens against the TPM quota when it is admitted, not what it used.
-        "quota_tokens_per_min": (round((totals.prompt_tokens + args.max_tokens * totals.live_calls) / minutes)
-                                 if wall_s > 0 else None),
+        "quota_tokens_per_min": (
+            round((totals.prompt_tokens + args.max_tokens * totals.live_calls) / minutes) if wall_s > 0 else None
+        ),
         "cost_usd": round(totals.cost_usd, 6) if totals.unpriced_calls == 0 else None,
         "errors": dict(Counter(type(o.error).__name__ for o in failed)),
         "attempt_errors": dict(transport.attempt_errors),
@@ -238,8 +277,12 @@ def format_report(r: dict[str, Any]) -> str:
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f} ms"
 
-    limits = ", ".join(f"{name} {r[key]:g}" for name, key in (("rpm", "rpm_limit"), ("tpm", "tpm_limit"))
-                       if r[key] is not None) or "no client limits"
+    limits = (
+        ", ".join(
+            f"{name} {r[key]:g}" for name, key in (("rpm", "rpm_limit"), ("tpm", "tpm_limit")) if r[key] is not None
+        )
+        or "no client limits"
+    )
     lines = [
         f"load test: {r['requests']} requests to {r['model']} ({r['backend']}), concurrency {r['concurrency']}, "
         f"max_tokens {r['max_tokens']}, {limits}",
@@ -251,19 +294,27 @@ def format_report(r: dict[str, Any]) -> str:
         f"  throughput   {r['throughput_rps'] or 0:.2f} req/s",
     ]
     if r["requests_per_min"] is not None:
-        lines.append(f"  quota used   {r['requests_per_min']:,.0f} requests/min, {r['tokens_per_min']:,} tokens/min "
-                     f"({r['quota_tokens_per_min']:,} as Azure counts it: prompt + max_tokens)")
+        lines.append(
+            f"  quota used   {r['requests_per_min']:,.0f} requests/min, {r['tokens_per_min']:,} tokens/min "
+            f"({r['quota_tokens_per_min']:,} as Azure counts it: prompt + max_tokens)"
+        )
     if r["p50_ms"]:
         per_slot = 1000.0 / r["p50_ms"]
-        lines.append(f"  sizing       one slot does ~{per_slot:.1f} req/s at this latency; "
-                     f"{r['concurrency']} slots ~{per_slot * r['concurrency']:.0f} req/s unless a limit binds")
+        lines.append(
+            f"  sizing       one slot does ~{per_slot:.1f} req/s at this latency; "
+            f"{r['concurrency']} slots ~{per_slot * r['concurrency']:.0f} req/s unless a limit binds"
+        )
     if r["ok"] and r["wall_s"] >= 0.5 and r["client_cpu_s"] / r["wall_s"] > 0.8:
-        lines.append(f"  note         this process was CPU-bound ({r['client_cpu_s']:.1f} s CPU in {r['wall_s']:.1f} s"
-                     + (", the simulator included" if r["backend"] == "simulator" else "")
-                     + "): the endpoint may sustain more than measured")
+        lines.append(
+            f"  note         this process was CPU-bound ({r['client_cpu_s']:.1f} s CPU in {r['wall_s']:.1f} s"
+            + (", the simulator included" if r["backend"] == "simulator" else "")
+            + "): the endpoint may sustain more than measured"
+        )
     if (r["rpm_limit"] or r["tpm_limit"]) and r["limiter_wait_s"] == 0:
-        lines.append(f"  note         the client limiter never had to wait: {r['requests']} requests fit in its burst "
-                     f"allowance ({RateLimits().burst_s:g} s of quota); send more to measure the sustained rate")
+        lines.append(
+            f"  note         the client limiter never had to wait: {r['requests']} requests fit in its burst "
+            f"allowance ({RateLimits().burst_s:g} s of quota); send more to measure the sustained rate"
+        )
     if r["cost_usd"] is not None:
         lines.append(f"  cost         ${r['cost_usd']:.4f}")
     if r["failed"]:
@@ -279,8 +330,9 @@ def check_flags(args: argparse.Namespace, model: str) -> None:
     if model == gw_config.SIMULATOR:
         for flag, value in (("--api-base", args.api_base), ("--api-key", args.api_key)):
             if value:
-                raise UsageError(f"{flag} applies to a real model; the simulator is started in-process "
-                                 "(name a model with --model)")
+                raise UsageError(
+                    f"{flag} applies to a real model; the simulator is started in-process (name a model with --model)"
+                )
     elif args.sim_latency_ms is not None:
         raise UsageError("--sim-latency-ms applies only to the simulator (--model simulator)")
 
@@ -294,8 +346,7 @@ def open_target(args: argparse.Namespace, model: str, stack: contextlib.ExitStac
         sim = stack.enter_context(Simulator(config))
         return gw_config.simulator_endpoint(sim.openai_api_base, SIM_VERSION, timeout_s=args.timeout_s), "simulator"
     register_secret(args.api_key)
-    endpoint = gw_config.resolve_endpoint(model, api_base=args.api_base, api_key=args.api_key,
-                                          timeout_s=args.timeout_s)
+    endpoint = gw_config.resolve_endpoint(model, api_base=args.api_base, api_key=args.api_key, timeout_s=args.timeout_s)
     register_secret(endpoint.api_key)
     if endpoint.api_key is None:
         _check_provider_key(model)
@@ -325,8 +376,11 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
         endpoint, backend = open_target(args, model, stack)
         cache_dir = args.cache_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-cache-")))
         settings = GatewaySettings(
-            concurrency=args.concurrency, cache_dir=cache_dir, policy=CachePolicy.READ_WRITE,
-            limits=RateLimits(rpm=args.rpm, tpm=args.tpm), retry=RetryPolicy(max_attempts=args.max_attempts),
+            concurrency=args.concurrency,
+            cache_dir=cache_dir,
+            policy=CachePolicy.READ_WRITE,
+            limits=RateLimits(rpm=args.rpm, tpm=args.tpm),
+            retry=RetryPolicy(max_attempts=args.max_attempts),
         )
         runtime = stack.enter_context(Runtime(settings, transport=transport))
         calls = make_calls(endpoint, args.requests, args.max_tokens, args.repeat)

@@ -25,8 +25,11 @@ from optimizer.cli import non_negative_int as non_negative  # noqa: E402
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Prepare HelpSteer2 train/dev/test splits.")
-    parser.add_argument("--dataset", default=DEFAULT_DATASET,
-                        help=f"Hugging Face name or a .json/.jsonl/.csv/.parquet file (default: {DEFAULT_DATASET})")
+    parser.add_argument(
+        "--dataset",
+        default=DEFAULT_DATASET,
+        help=f"Hugging Face name or a .json/.jsonl/.csv/.parquet file (default: {DEFAULT_DATASET})",
+    )
     parser.add_argument("--out", required=True, type=Path, help="directory for the split files and manifest.json")
     parser.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42; 0 is a valid seed)")
     parser.add_argument("--train-size", type=non_negative, default=160)

@@ -69,14 +69,40 @@ from simulator import FaultConfig, SimConfig, Simulator  # noqa: E402
 from simulator.faults import MALFORMED_REPLY  # noqa: E402
 
 SAMPLE = ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"
-SMALL = RunConfig(dataset=str(SAMPLE), train_size=20, dev_size=8, test_size=8,
-                  search=SearchConfig(num_candidates=3, num_trials=3), sim_latency_ms=1.0)
-SMALL_FLAGS = ["--dataset", str(SAMPLE), "--train-size", "20", "--dev-size", "8", "--test-size", "8",
-               "--num-candidates", "3", "--num-trials", "3"]
+SMALL = RunConfig(
+    dataset=str(SAMPLE),
+    train_size=20,
+    dev_size=8,
+    test_size=8,
+    search=SearchConfig(num_candidates=3, num_trials=3),
+    sim_latency_ms=1.0,
+)
+SMALL_FLAGS = [
+    "--dataset",
+    str(SAMPLE),
+    "--train-size",
+    "20",
+    "--dev-size",
+    "8",
+    "--test-size",
+    "8",
+    "--num-candidates",
+    "3",
+    "--num-trials",
+    "3",
+]
 PHASES = ("baseline_eval", "bootstrap", "propose", "search", "final_eval", "test_eval")
 
-STORM = FaultConfig(rate_429=0.20, retry_after_s=0.2, rate_500=0.05, rate_503=0.05, rate_timeout=0.02, hang_s=5.0,
-                    rate_drop=0.02, rate_malformed=0.05)
+STORM = FaultConfig(
+    rate_429=0.20,
+    retry_after_s=0.2,
+    rate_500=0.05,
+    rate_503=0.05,
+    rate_timeout=0.02,
+    hang_s=5.0,
+    rate_drop=0.02,
+    rate_malformed=0.05,
+)
 TRANSIENT_STORM = replace(STORM, rate_malformed=0.0)
 # Simulator seeds whose storms draw no call past the attempt cap (see RELIABILITY.md: at a 34% transient
 # rate one call in about 650 fails six times in a row, and one failed example of 8 exceeds the 10% share).
@@ -91,8 +117,17 @@ FAST_RETRY = RetryPolicy(base_s=0.05, max_backoff_s=3.0)
 SIM_KEY = "sim-key"
 
 # What a run's results must share with the fault-free run's when every fault was transient.
-COMPARED_KEYS = ("baseline_score", "optimized_score", "improvement", "optimized_signature", "dev", "test", "trials",
-                 "candidates", "failures")
+COMPARED_KEYS = (
+    "baseline_score",
+    "optimized_score",
+    "improvement",
+    "optimized_signature",
+    "dev",
+    "test",
+    "trials",
+    "candidates",
+    "failures",
+)
 
 
 def differing_keys(results: dict[str, Any], reference: dict[str, Any]) -> list[str]:
@@ -137,8 +172,9 @@ class Instruments:
 
 
 @contextlib.contextmanager
-def instrumented(retry: RetryPolicy | None, *, client_timeout_s: float,
-                 api_key: str = SIM_KEY) -> Iterator[Instruments]:
+def instrumented(
+    retry: RetryPolicy | None, *, client_timeout_s: float, api_key: str = SIM_KEY
+) -> Iterator[Instruments]:
     """Run ``run_optimization`` with a recording sleep, transport and log, and a short client timeout.
 
     ``run_optimization`` takes no retry policy, sleep or transport, so this swaps the names it looks
@@ -174,6 +210,7 @@ def instrumented(retry: RetryPolicy | None, *, client_timeout_s: float,
         raise structlog.DropEvent
 
     saved_logging = structlog.get_config()
+
     def recording_gateway(transport: Transport, **kwargs: Any) -> Gateway:
         return Gateway(RecordingTransport(transport), sleep=recording_sleep, **kwargs)
 
@@ -182,8 +219,9 @@ def instrumented(retry: RetryPolicy | None, *, client_timeout_s: float,
         run_module.GatewaySettings = functools.partial(GatewaySettings, retry=retry)  # type: ignore[misc]
     gw_runtime.Gateway = recording_gateway  # type: ignore[misc,assignment]
     gw_config.resolve_endpoint = functools.partial(saved[2], timeout_s=client_timeout_s, api_key=api_key)
-    structlog.configure(processors=[capture], wrapper_class=structlog.make_filtering_bound_logger(0),
-                        cache_logger_on_first_use=False)
+    structlog.configure(
+        processors=[capture], wrapper_class=structlog.make_filtering_bound_logger(0), cache_logger_on_first_use=False
+    )
     try:
         yield record
     finally:
@@ -210,8 +248,15 @@ class StormReport:
         return {p for p in prompts if any(f"]]\n{p}" in text for text in self.instruments.malformed_messages)}
 
 
-def fault_storm(workdir: Path, name: str, faults: FaultConfig, *, sim_seed: int,
-                retry: RetryPolicy | None = FAST_RETRY, runs: int = 1) -> StormReport:
+def fault_storm(
+    workdir: Path,
+    name: str,
+    faults: FaultConfig,
+    *,
+    sim_seed: int,
+    retry: RetryPolicy | None = FAST_RETRY,
+    runs: int = 1,
+) -> StormReport:
     """Run the small configuration against a simulator injecting ``faults``; never raises.
 
     With ``runs`` above 1, a run that fails is run again on the same cache and the same simulator
@@ -220,8 +265,10 @@ def fault_storm(workdir: Path, name: str, faults: FaultConfig, *, sim_seed: int,
     """
     out, cache_dir = workdir / name, workdir / f"{name}-cache"
     earlier: list[tuple[str, dict[str, Any]]] = []
-    with Simulator(SimConfig(latency_ms=1.0, seed=sim_seed, faults=faults)) as sim, \
-            instrumented(retry, client_timeout_s=STORM_CLIENT_TIMEOUT_S) as record:
+    with (
+        Simulator(SimConfig(latency_ms=1.0, seed=sim_seed, faults=faults)) as sim,
+        instrumented(retry, client_timeout_s=STORM_CLIENT_TIMEOUT_S) as record,
+    ):
         api_base = sim.openai_api_base
         config = replace(SMALL, model="openai/gpt-4o", api_base=api_base, out_dir=out, cache_dir=cache_dir)
         for _ in range(runs):
@@ -258,21 +305,27 @@ def storm_figures(report: StormReport, reference: RunOutcome) -> dict[str, Any]:
         "min_wait_after_429_s": round(min((wait for _, wait in rate_limited), default=0.0), 3),
         "retry_after_asked_s": report.faults.retry_after_s,
         "malformed_answers": len(report.instruments.malformed_messages),
-        "failed_runs_before": [{"error": error, **{k: ledger.get(k) for k in ("live_calls", "retries", "errors")}}
-                               for error, ledger in report.earlier],
+        "failed_runs_before": [
+            {"error": error, **{k: ledger.get(k) for k in ("live_calls", "retries", "errors")}}
+            for error, ledger in report.earlier
+        ],
     }
     entries, corrupted = cache_health(report.cache_dir)
     # Every answer the server gave (HTTP 200, malformed ones included) must be in the cache, intact.
     answered = int(report.server["statuses"].get("200", 0))
-    figures.update(cache_entries=entries, corrupted_entries=corrupted,
-                   data_lost=max(0, answered - entries) + corrupted)
+    figures.update(cache_entries=entries, corrupted_entries=corrupted, data_lost=max(0, answered - entries) + corrupted)
     if report.outcome is not None:
         total = report.outcome.ledger["total"]
         figures.update(
-            live_calls=total["live_calls"], cached_calls=total["cached_calls"], ledger_retries=total["retries"],
-            ledger_errors=total["errors"], examples_failed=len(report.outcome.results["failures"]),
-            scores={"dev": [report.outcome.results["dev"]["baseline"], report.outcome.results["dev"]["optimized"]],
-                    "test": [report.outcome.results["test"]["baseline"], report.outcome.results["test"]["optimized"]]},
+            live_calls=total["live_calls"],
+            cached_calls=total["cached_calls"],
+            ledger_retries=total["retries"],
+            ledger_errors=total["errors"],
+            examples_failed=len(report.outcome.results["failures"]),
+            scores={
+                "dev": [report.outcome.results["dev"]["baseline"], report.outcome.results["dev"]["optimized"]],
+                "test": [report.outcome.results["test"]["baseline"], report.outcome.results["test"]["optimized"]],
+            },
             differs_from_fault_free=differing_keys(report.outcome.results, reference.results),
             artifact_identical=_program(report.outcome) == _program(reference),
             changed_examples=changed_examples(report.outcome, reference),
@@ -308,8 +361,7 @@ def evaluations(outcome: RunOutcome) -> dict[str, list[dict[str, Any]]]:
 def changed_examples(outcome: RunOutcome, reference: RunOutcome) -> dict[str, list[int]]:
     """Per evaluation (baseline_dev, ...), the indices of examples whose record differs from the reference."""
     mine, theirs = evaluations(outcome), evaluations(reference)
-    return {name: [a["index"] for a, b in zip(mine[name], theirs[name], strict=True) if a != b]
-            for name in theirs}
+    return {name: [a["index"] for a, b in zip(mine[name], theirs[name], strict=True) if a != b] for name in theirs}
 
 
 # -- the crash campaign (subprocesses) --------------------------------------------------------------
@@ -322,8 +374,12 @@ class StandaloneSimulator:
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> StandaloneSimulator:
-        self._proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "simulator.py"), "--port", "0",
-                                       *self.flags], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        self._proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "simulator.py"), "--port", "0", *self.flags],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:\d+", line)
@@ -355,8 +411,14 @@ class OptimizeProcess:
     """``scripts/optimize.py`` in a subprocess; its progress lines (stderr) are collected as they come."""
 
     def __init__(self, args: list[str], *, env: dict[str, str], cwd: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "optimize.py"), *args], cwd=cwd, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "optimize.py"), *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         self.stdout = ""
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -420,10 +482,13 @@ def kill_points(reference: RunOutcome, rng: random.Random) -> list[KillPoint]:
         return rng.randint(low + margin, high - margin)
 
     last_trial = SMALL.search.num_trials + 1
-    return [KillPoint("bootstrap", entries=inside("bootstrap")), KillPoint("propose", entries=inside("propose")),
-            KillPoint("search", entries=inside("search")),
-            KillPoint("final_eval", line=rf"^\[search\] trial {last_trial}/{last_trial} "),
-            KillPoint("test_eval", entries=inside("test_eval"))]
+    return [
+        KillPoint("bootstrap", entries=inside("bootstrap")),
+        KillPoint("propose", entries=inside("propose")),
+        KillPoint("search", entries=inside("search")),
+        KillPoint("final_eval", line=rf"^\[search\] trial {last_trial}/{last_trial} "),
+        KillPoint("test_eval", entries=inside("test_eval")),
+    ]
 
 
 def optimize_env(**extra: str) -> dict[str, str]:
@@ -461,16 +526,28 @@ class CrashReport:
         return self.server_requests - self.clean_requests
 
 
-def crash_campaign(workdir: Path, reference: RunOutcome, *, seed: int = 2024, latency_ms: float = 10.0,
-                   concurrency: int = 16) -> CrashReport:
+def crash_campaign(
+    workdir: Path, reference: RunOutcome, *, seed: int = 2024, latency_ms: float = 10.0, concurrency: int = 16
+) -> CrashReport:
     """Kill one run at each kill point, rerunning the same command on the same cache, then let it finish."""
     out, cache_dir = workdir / "crash", workdir / "crash-cache"
     points = kill_points(reference, random.Random(seed))
     kills: list[KillRecord] = []
     problems: list[str] = []
     with StandaloneSimulator("--latency-ms", str(latency_ms)) as sim:
-        args = [*SMALL_FLAGS, "--concurrency", str(concurrency), "--model", "openai/gpt-4o",
-                "--api-base", f"{sim.url}/v1", "--cache-dir", str(cache_dir), "--out", str(out)]
+        args = [
+            *SMALL_FLAGS,
+            "--concurrency",
+            str(concurrency),
+            "--model",
+            "openai/gpt-4o",
+            "--api-base",
+            f"{sim.url}/v1",
+            "--cache-dir",
+            str(cache_dir),
+            "--out",
+            str(out),
+        ]
         env = optimize_env(OPENAI_API_KEY=SIM_KEY)
         before = sim.stats()["requests"]
         unsaved_so_far = 0
@@ -486,14 +563,22 @@ def crash_campaign(workdir: Path, reference: RunOutcome, *, seed: int = 2024, la
             unsaved = sim.stats()["requests"] - before - stored - unsaved_so_far
             unsaved_so_far += unsaved
             progress = [line for line in run.lines if line.startswith("[")]
-            kills.append(KillRecord(point.phase, entries, unsaved, progress[-1] if progress else "",
-                                    sorted(p.name for p in out.iterdir()) if out.exists() else []))
+            kills.append(
+                KillRecord(
+                    point.phase,
+                    entries,
+                    unsaved,
+                    progress[-1] if progress else "",
+                    sorted(p.name for p in out.iterdir()) if out.exists() else [],
+                )
+            )
             problems += [f"after the {point.phase} kill: {problem}" for problem in run_dir_problems(out)]
         final = OptimizeProcess(args, env=env, cwd=workdir)
         status = final.finish(timeout=300)
         after = sim.stats()["requests"]
-    return CrashReport(kills, problems, status, final.stderr, after - before,
-                       reference.ledger["total"]["live_calls"], out, cache_dir)
+    return CrashReport(
+        kills, problems, status, final.stderr, after - before, reference.ledger["total"]["live_calls"], out, cache_dir
+    )
 
 
 def _wait_for(point: KillPoint, run: OptimizeProcess, cache_dir: Path, timeout: float = 180.0) -> int:
@@ -509,7 +594,8 @@ def _wait_for(point: KillPoint, run: OptimizeProcess, cache_dir: Path, timeout: 
                 cache = ResponseCache(cache_dir)
             entries = len(cache) if cache is not None else 0
             reached = (pattern is not None and any(pattern.search(line) for line in run.lines)) or (
-                point.entries is not None and entries >= point.entries)
+                point.entries is not None and entries >= point.entries
+            )
             if reached:
                 return entries
             time.sleep(0.01)
@@ -572,12 +658,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     results = reference.results
-    figures = {"reference": {"live_calls": reference.ledger["total"]["live_calls"],
-                             "cached_calls": reference.ledger["total"]["cached_calls"],
-                             "scores": {"dev": [results["dev"]["baseline"], results["dev"]["optimized"]],
-                                        "test": [results["test"]["baseline"], results["test"]["optimized"]]}},
-               "retry_policy": "fast (base 0.05 s)" if args.fast else "default (base 0.5 s)",
-               "storms": storm_data, "crash": crash}
+    figures = {
+        "reference": {
+            "live_calls": reference.ledger["total"]["live_calls"],
+            "cached_calls": reference.ledger["total"]["cached_calls"],
+            "scores": {
+                "dev": [results["dev"]["baseline"], results["dev"]["optimized"]],
+                "test": [results["test"]["baseline"], results["test"]["optimized"]],
+            },
+        },
+        "retry_policy": "fast (base 0.05 s)" if args.fast else "default (base 0.5 s)",
+        "storms": storm_data,
+        "crash": crash,
+    }
     if args.json:
         print(json.dumps(figures, indent=2, sort_keys=True, default=str))
         return 0
@@ -586,8 +679,10 @@ def main(argv: list[str] | None = None) -> int:
         _print_storm(data)
     print("\n== crash campaign (kill -9, five times in a row, then run to completion)")
     for kill in crash["kills"]:
-        print(f"  killed in {kill['phase']:<11} at {kill['entries_at_kill']:>3} cached answers, "
-              f"{kill['unsaved_requests']:>2} requests in flight lost; last progress: {kill['last_progress'][:48]!r}")
+        print(
+            f"  killed in {kill['phase']:<11} at {kill['entries_at_kill']:>3} cached answers, "
+            f"{kill['unsaved_requests']:>2} requests in flight lost; last progress: {kill['last_progress'][:48]!r}"
+        )
     for key, value in crash.items():
         if key != "kills":
             print(f"  {key:<28} {value}")

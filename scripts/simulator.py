@@ -53,15 +53,26 @@ def _parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """Build the simulator settings from parsed flags; raises ValueError on a bad value."""
     faults = FaultConfig(
-        rate_429=args.rate_429, retry_after_s=args.retry_after, rate_500=args.rate_500, rate_503=args.rate_503,
-        rate_timeout=args.rate_timeout, hang_s=args.hang_s, rate_drop=args.rate_drop,
-        rate_malformed=args.rate_malformed, rate_content_filter=args.rate_content_filter,
+        rate_429=args.rate_429,
+        retry_after_s=args.retry_after,
+        rate_500=args.rate_500,
+        rate_503=args.rate_503,
+        rate_timeout=args.rate_timeout,
+        hang_s=args.hang_s,
+        rate_drop=args.rate_drop,
+        rate_malformed=args.rate_malformed,
+        rate_content_filter=args.rate_content_filter,
         content_filter_mode=args.content_filter_mode,
     )
     return SimConfig(
-        port=args.port, api_key=args.api_key, latency_ms=args.latency_ms,
-        latency_sigma=0.0 if args.fixed_latency else args.latency_sigma, seed=args.seed, rpm=args.rpm,
-        tpm=args.tpm, faults=faults,
+        port=args.port,
+        api_key=args.api_key,
+        latency_ms=args.latency_ms,
+        latency_sigma=0.0 if args.fixed_latency else args.latency_sigma,
+        seed=args.seed,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        faults=faults,
     )
 
 
@@ -80,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"simulator: cannot listen on 127.0.0.1:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(f"LLM simulator {SIM_VERSION} listening on {sim.base_url} (OpenAI base {sim.openai_api_base}); "
-          "Ctrl-C to stop", flush=True)
+    print(
+        f"LLM simulator {SIM_VERSION} listening on {sim.base_url} (OpenAI base {sim.openai_api_base}); Ctrl-C to stop",
+        flush=True,
+    )
     stop.wait()
     sim.stop()
     print("simulator stopped", flush=True)

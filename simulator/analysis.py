@@ -154,7 +154,7 @@ def _split_parts(text: str) -> list[str]:
         if sentence.endswith("?") or _REQUEST_START.match(sentence):
             parts.append(sentence)
             for extra in _CONJOINED_ASK.finditer(sentence):
-                parts.append(sentence[extra.start():])
+                parts.append(sentence[extra.start() :])
     return parts or [text]
 
 
@@ -206,8 +206,15 @@ def profile_prompt(prompt: str) -> PromptProfile:
         need += 30
     draw = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big") / 2**32
     return PromptProfile(
-        text=text, turns=turns, keywords=tuple(keywords), parts=tuple(parts), terms=tuple(terms),
-        kind=kind, level=level, need_words=need, difficulty=round(draw * MAX_DIFFICULTY, 3),
+        text=text,
+        turns=turns,
+        keywords=tuple(keywords),
+        parts=tuple(parts),
+        terms=tuple(terms),
+        kind=kind,
+        level=level,
+        need_words=need,
+        difficulty=round(draw * MAX_DIFFICULTY, 3),
     )
 
 
@@ -230,6 +237,12 @@ def measure_response(profile: PromptProfile, response: str) -> ResponseFeatures:
         defined = 1.0
     jargon = sum(1 for word in JARGON_WORDS if word in lowered)
     return ResponseFeatures(
-        words=words, length_ratio=words / profile.need_words, filler=filler, structured=structured,
-        coverage=coverage, defined=defined, jargon=jargon, has_code="```" in response,
+        words=words,
+        length_ratio=words / profile.need_words,
+        filler=filler,
+        structured=structured,
+        coverage=coverage,
+        defined=defined,
+        jargon=jargon,
+        has_code="```" in response,
     )

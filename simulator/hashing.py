@@ -14,8 +14,20 @@ from collections.abc import Mapping
 from typing import Any
 
 SAMPLING_PARAMS: tuple[str, ...] = (
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "seed", "presence_penalty",
-    "frequency_penalty", "logit_bias", "response_format", "tools", "tool_choice", "reasoning_effort",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "reasoning_effort",
 )
 """Body keys besides ``messages`` and ``model`` that can change an answer and so belong to its identity."""
 

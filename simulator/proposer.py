@@ -28,45 +28,81 @@ class Clause:
 
 
 CLAUSES: tuple[Clause, ...] = (
-    Clause("adaptive", (
-        "Match the length and depth of your answer to the complexity of the question: a short reply for simple "
-        "questions and a fuller one for complex or multi-part requests.",
-        "Tailor each response to the complexity of the prompt, keeping simple answers brief and giving detailed "
-        "questions a thorough treatment.",
-    ), 0.5),
-    Clause("concise", (
-        "Keep your answers concise.",
-        "Be brief and get to the point.",
-        "Prefer short, direct answers.",
-    ), 0.45),
-    Clause("structure", (
-        "When a request has several parts, answer them in a numbered list.",
-        "Use bullet points or numbered steps to organise multi-part answers.",
-    ), 0.5),
-    Clause("define", (
-        "Define technical terms the first time you use them.",
-        "Explain any technical term you mention in a few words.",
-    ), 0.45),
-    Clause("no_filler", (
-        "Skip filler such as 'Great question!' or 'I hope this helps!'.",
-        "Avoid unnecessary filler phrases and pleasantries.",
-    ), 0.5),
-    Clause("plain", (
-        "Use plain language.",
-        "Write in plain, everyday words.",
-    ), 0.4),
-    Clause("accuracy", (
-        "Make sure every claim you make is accurate.",
-        "Double-check facts before stating them.",
-    ), 0.35),
-    Clause("thorough", (
-        "Give detailed, comprehensive explanations.",
-        "Cover the topic in depth so that nothing is left out.",
-    ), 0.3),
-    Clause("examples", (
-        "Include a concrete example where it helps.",
-        "Illustrate key points with an example.",
-    ), 0.25),
+    Clause(
+        "adaptive",
+        (
+            "Match the length and depth of your answer to the complexity of the question: a short reply for simple "
+            "questions and a fuller one for complex or multi-part requests.",
+            "Tailor each response to the complexity of the prompt, keeping simple answers brief and giving detailed "
+            "questions a thorough treatment.",
+        ),
+        0.5,
+    ),
+    Clause(
+        "concise",
+        (
+            "Keep your answers concise.",
+            "Be brief and get to the point.",
+            "Prefer short, direct answers.",
+        ),
+        0.45,
+    ),
+    Clause(
+        "structure",
+        (
+            "When a request has several parts, answer them in a numbered list.",
+            "Use bullet points or numbered steps to organise multi-part answers.",
+        ),
+        0.5,
+    ),
+    Clause(
+        "define",
+        (
+            "Define technical terms the first time you use them.",
+            "Explain any technical term you mention in a few words.",
+        ),
+        0.45,
+    ),
+    Clause(
+        "no_filler",
+        (
+            "Skip filler such as 'Great question!' or 'I hope this helps!'.",
+            "Avoid unnecessary filler phrases and pleasantries.",
+        ),
+        0.5,
+    ),
+    Clause(
+        "plain",
+        (
+            "Use plain language.",
+            "Write in plain, everyday words.",
+        ),
+        0.4,
+    ),
+    Clause(
+        "accuracy",
+        (
+            "Make sure every claim you make is accurate.",
+            "Double-check facts before stating them.",
+        ),
+        0.35,
+    ),
+    Clause(
+        "thorough",
+        (
+            "Give detailed, comprehensive explanations.",
+            "Cover the topic in depth so that nothing is left out.",
+        ),
+        0.3,
+    ),
+    Clause(
+        "examples",
+        (
+            "Include a concrete example where it helps.",
+            "Illustrate key points with an example.",
+        ),
+        0.25,
+    ),
 )
 CLAUSE_ORDER = ("adaptive", "concise", "thorough", "structure", "define", "plain", "examples", "no_filler", "accuracy")
 CORE_WORDINGS = (
@@ -98,8 +134,13 @@ _HISTORY_ENTRY = re.compile(r"(?P<text>.+?)\s*\|\s*Score:\s*(?P<score>-?[0-9.]+)
 def tip_kind(tip: str) -> str:
     """Which of MIPROv2's tips a tip text is ("none" when empty or unrecognised)."""
     lowered = tip.lower()
-    for kind, needle in (("simple", "clear and concise"), ("description", "informative and descriptive"),
-                         ("high_stakes", "high stakes"), ("persona", "persona"), ("creative", "creative")):
+    for kind, needle in (
+        ("simple", "clear and concise"),
+        ("description", "informative and descriptive"),
+        ("high_stakes", "high stakes"),
+        ("persona", "persona"),
+        ("creative", "creative"),
+    ):
         if needle in lowered:
             return kind
     return "none"
@@ -119,9 +160,16 @@ def best_previous(history: str) -> str | None:
 
 def _clause_keys_in(instruction: str) -> set[str]:
     style = read_style(instruction)
-    mapping = {"adaptive": style.adaptive, "concise": style.concise, "structure": style.structured,
-               "define": style.define_terms, "no_filler": style.no_filler, "plain": style.plain,
-               "thorough": style.thorough, "examples": style.examples}
+    mapping = {
+        "adaptive": style.adaptive,
+        "concise": style.concise,
+        "structure": style.structured,
+        "define": style.define_terms,
+        "no_filler": style.no_filler,
+        "plain": style.plain,
+        "thorough": style.thorough,
+        "examples": style.examples,
+    }
     return {key for key, present in mapping.items() if present}
 
 
@@ -181,22 +229,32 @@ def describe_dataset(inputs: dict[str, str], digest: bytes, *, with_prior: bool)
         "a reference response.",
     ]
     if "extra_id_1" in examples:
-        notes.append("Some prompts are multi-turn conversations in which earlier user and assistant turns are "
-                     "marked with <extra_id_1> tags, and only the last user turn needs an answer.")
+        notes.append(
+            "Some prompts are multi-turn conversations in which earlier user and assistant turns are "
+            "marked with <extra_id_1> tags, and only the last user turn needs an answer."
+        )
     if re.search(r"\b(code|python|function|script|sql)\b", examples, re.I):
         notes.append("Several prompts ask for working code or help with programming.")
-    notes.append(rng.choice((
-        "Prompts range from quick factual questions to multi-part technical explanations and writing tasks, so "
-        "the right length and depth of a response varies a great deal.",
-        "The requests mix simple one-line questions with long, detailed asks, and the best responses seem to "
-        "match their length to the question.",
-    )))
-    notes.append(rng.choice((
-        "The task appears to be producing helpful, accurate and well-organised replies that human raters would "
-        "score highly.",
-        "This dataset likely supports training or evaluating assistants on helpfulness, correctness, coherence, "
-        "complexity and verbosity.",
-    )))
+    notes.append(
+        rng.choice(
+            (
+                "Prompts range from quick factual questions to multi-part technical explanations and writing tasks, so "
+                "the right length and depth of a response varies a great deal.",
+                "The requests mix simple one-line questions with long, detailed asks, and the best responses seem to "
+                "match their length to the question.",
+            )
+        )
+    )
+    notes.append(
+        rng.choice(
+            (
+                "The task appears to be producing helpful, accurate and well-organised replies that human raters would "
+                "score highly.",
+                "This dataset likely supports training or evaluating assistants on helpfulness, correctness, coherence, "
+                "complexity and verbosity.",
+            )
+        )
+    )
     return " ".join(notes)
 
 
@@ -206,10 +264,12 @@ def summarize_observations(inputs: dict[str, str], digest: bytes) -> str:
     sentences = [
         "The dataset pairs diverse user prompts, from simple factual questions to multi-part technical and "
         "creative requests, with assistant responses.",
-        rng.choice((
-            "Good responses adapt their length and structure to the prompt and stay accurate and on topic.",
-            "The most useful replies are direct, well organised and as long as the question needs.",
-        )),
+        rng.choice(
+            (
+                "Good responses adapt their length and structure to the prompt and stay accurate and on topic.",
+                "The most useful replies are direct, well organised and as long as the question needs.",
+            )
+        ),
     ]
     if "multi-turn" in inputs.get("observations", "") or "extra_id_1" in inputs.get("observations", ""):
         sentences.append("Some prompts are multi-turn conversations that need an answer to the latest user turn.")
@@ -219,16 +279,20 @@ def summarize_observations(inputs: dict[str, str], digest: bytes) -> str:
 def describe_program(inputs: dict[str, str], digest: bytes) -> str:
     """What the program under optimization does, for DescribeProgram."""
     rng = rng_for(digest, "program")
-    return rng.choice((
-        "The program answers open-ended user requests: it passes the user's prompt, which may be a multi-turn "
-        "conversation, to a single language-model call that writes the assistant's reply.",
-        "This is a single-step question-answering pipeline: one predictor reads the user's prompt and produces a "
-        "response intended to be helpful, correct and well organised.",
-    ))
+    return rng.choice(
+        (
+            "The program answers open-ended user requests: it passes the user's prompt, which may be a multi-turn "
+            "conversation, to a single language-model call that writes the assistant's reply.",
+            "This is a single-step question-answering pipeline: one predictor reads the user's prompt and produces a "
+            "response intended to be helpful, correct and well organised.",
+        )
+    )
 
 
 def describe_module(inputs: dict[str, str], digest: bytes) -> str:
     """The role of one predictor in the program, for DescribeModule."""
     module = inputs.get("module", "the predictor").strip() or "the predictor"
-    return (f"The module {module} is the whole pipeline's only step: it turns the user's prompt into the final "
-            "response, so its instruction decides the reply's tone, length, structure and accuracy.")
+    return (
+        f"The module {module} is the whole pipeline's only step: it turns the user's prompt into the final "
+        "response, so its instruction decides the reply's tone, length, structure and accuracy."
+    )

@@ -66,8 +66,9 @@ def read_request(messages: Sequence[Mapping[str, Any]], response_format: object 
     outputs: tuple[FieldSpec, ...] = ()
     section = _OUTPUT_SECTION.search(system)
     if section:
-        outputs = tuple(FieldSpec(name, (type_name or "str").strip()) for name, type_name in
-                        _FIELD_LINE.findall(section.group(1)))
+        outputs = tuple(
+            FieldSpec(name, (type_name or "str").strip()) for name, type_name in _FIELD_LINE.findall(section.group(1))
+        )
     objective = _OBJECTIVE.search(system)
     instruction = "\n".join(line.strip() for line in objective.group(1).splitlines()).strip() if objective else system
 
@@ -76,11 +77,12 @@ def read_request(messages: Sequence[Mapping[str, Any]], response_format: object 
     headers = list(_HEADER_LINE.finditer(body))
     for index, header in enumerate(headers):
         end = headers[index + 1].start() if index + 1 < len(headers) else len(body)
-        inputs[header.group(1)] = body[header.end():end].strip()
+        inputs[header.group(1)] = body[header.end() : end].strip()
 
     json_mode = bool(response_format) or "Outputs will be a JSON object" in system
-    return ChatRequest(instruction=instruction, inputs=inputs, outputs=outputs, json_mode=json_mode,
-                       last_user=last_user)
+    return ChatRequest(
+        instruction=instruction, inputs=inputs, outputs=outputs, json_mode=json_mode, last_user=last_user
+    )
 
 
 def estimate_tokens(text: str) -> int:

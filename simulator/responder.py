@@ -81,7 +81,10 @@ def _known_values(role: str, request: ChatRequest, digest: bytes) -> dict[str, o
         return {"response": compose_response(prompt, request.instruction, digest)}
     if role == "judge":
         score, justification = judge_response(
-            inputs.get("prompt", ""), inputs.get("response", ""), inputs.get("rubric", ""), digest,
+            inputs.get("prompt", ""),
+            inputs.get("response", ""),
+            inputs.get("rubric", ""),
+            digest,
         )
         return {"score": score, "justification": justification}
     if role == "proposer":

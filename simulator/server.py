@@ -130,8 +130,9 @@ def _retry_headers(wait_s: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(wait_s))), "retry-after-ms": str(max(1, math.ceil(wait_s * 1000)))}
 
 
-def _completion(model: str, digest: bytes, contents: list[str | None], finish_reasons: list[str],
-                prompt_tokens: int) -> dict[str, Any]:
+def _completion(
+    model: str, digest: bytes, contents: list[str | None], finish_reasons: list[str], prompt_tokens: int
+) -> dict[str, Any]:
     completion_tokens = sum(estimate_tokens(c or "") for c in contents)
     return {
         "id": "chatcmpl-sim-" + digest.hex()[:24],
@@ -140,12 +141,19 @@ def _completion(model: str, digest: bytes, contents: list[str | None], finish_re
         "model": model,
         "system_fingerprint": SIM_VERSION,
         "choices": [
-            {"index": i, "message": {"role": "assistant", "content": content}, "finish_reason": reason,
-             "logprobs": None}
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": reason,
+                "logprobs": None,
+            }
             for i, (content, reason) in enumerate(zip(contents, finish_reasons, strict=True))
         ],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
 
 
@@ -198,8 +206,9 @@ class Simulator:
     def __enter__(self) -> Simulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @staticmethod
@@ -223,8 +232,9 @@ class Simulator:
         app.router.add_get("/_sim/stats", self._stats_route)
         app.router.add_post("/_sim/reset", self._reset_route)
         # handler_cancellation: a client that gives up on a hanging request frees its handler at once.
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True,
-                               shutdown_timeout=0.5)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, "127.0.0.1", self.config.port).start()
@@ -311,11 +321,19 @@ class Simulator:
             return _error(400, "The request body is not valid JSON.", "invalid_json", "invalid_request_error")
         messages = body.get("messages") if isinstance(body, dict) else None
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            return _error(400, "'messages' must be a non-empty array of message objects.", "invalid_messages",
-                          "invalid_request_error")
+            return _error(
+                400,
+                "'messages' must be a non-empty array of message objects.",
+                "invalid_messages",
+                "invalid_request_error",
+            )
         if body.get("stream"):
-            return _error(400, "The simulator does not support streaming; send stream=false.", "unsupported_stream",
-                          "invalid_request_error")
+            return _error(
+                400,
+                "The simulator does not support streaming; send stream=false.",
+                "unsupported_stream",
+                "invalid_request_error",
+            )
 
         model = str(body.get("model") or deployment or "gpt-4o")
         digest = request_digest(body, model)
@@ -327,9 +345,14 @@ class Simulator:
             wait = self._limiter.admit(prompt_tokens + (limit or self.config.default_max_tokens))
             if wait > 0:
                 self._stats.add_rate_limited()
-                return _error(429, "Requests to the chat completions operation have exceeded the rate limit of your "
-                              f"deployment. Please retry after {max(1, math.ceil(wait))} second(s).", "429",
-                              "rate_limit_exceeded", _retry_headers(wait))
+                return _error(
+                    429,
+                    "Requests to the chat completions operation have exceeded the rate limit of your "
+                    f"deployment. Please retry after {max(1, math.ceil(wait))} second(s).",
+                    "429",
+                    "rate_limit_exceeded",
+                    _retry_headers(wait),
+                )
 
         verdict = self._plan.decide(digest, "\n".join(message_text(m) for m in messages))
         answer = self._answer(body, model, digest, prompt_tokens, limit) if verdict.fault is None else None
@@ -349,17 +372,26 @@ class Simulator:
     def _check_access(self, request: web.Request, route: str, key: str) -> web.Response | None:
         """The 400/401 a request gets for a missing api-version or a wrong key; None when it may pass."""
         if route == "azure" and not request.query.get("api-version"):
-            return _error(400, "The api-version query parameter (?api-version=) is required for all requests.",
-                          "MissingApiVersionParameter", "invalid_request_error")
+            return _error(
+                400,
+                "The api-version query parameter (?api-version=) is required for all requests.",
+                "MissingApiVersionParameter",
+                "invalid_request_error",
+            )
         if not key or (self.config.api_key is not None and key != self.config.api_key):
             if route == "azure":
-                return _error(401, "Access denied due to invalid subscription key or wrong API endpoint.", "401",
-                              "invalid_request_error")
+                return _error(
+                    401,
+                    "Access denied due to invalid subscription key or wrong API endpoint.",
+                    "401",
+                    "invalid_request_error",
+                )
             return _error(401, "Incorrect API key provided.", "invalid_api_key", "invalid_request_error")
         return None
 
-    def _answer(self, body: dict[str, Any], model: str, digest: bytes, prompt_tokens: int,
-                limit: int | None) -> web.Response:
+    def _answer(
+        self, body: dict[str, Any], model: str, digest: bytes, prompt_tokens: int, limit: int | None
+    ) -> web.Response:
         """The normal completion: ``n`` choices, each cut to ``max_tokens`` when it would exceed it."""
         contents: list[str | None] = []
         reasons = []
@@ -378,29 +410,47 @@ class Simulator:
         self._stats.add_tokens(prompt_tokens, payload["usage"]["completion_tokens"])
         return web.json_response(payload)
 
-    async def _fault_response(self, request: web.Request, fault: str, model: str, digest: bytes,
-                              prompt_tokens: int) -> web.StreamResponse:
+    async def _fault_response(
+        self, request: web.Request, fault: str, model: str, digest: bytes, prompt_tokens: int
+    ) -> web.StreamResponse:
         """The response an injected fault produces (a drop raises instead: there is no response)."""
         faults = self.config.faults
         if fault == "content_filter":
             if faults.content_filter_mode == "finish_reason":
                 self._stats.add_tokens(prompt_tokens, 0)
                 return web.json_response(_completion(model, digest, [None], ["content_filter"], prompt_tokens))
-            return web.json_response({"error": {
-                "message": "The response was filtered due to the prompt triggering the content management policy.",
-                "type": None, "param": "prompt", "code": "content_filter", "status": 400,
-                "innererror": {"code": "ResponsibleAIPolicyViolation",
-                               "content_filter_result": {"hate": {"filtered": True, "severity": "high"}}},
-            }}, status=400)
+            return web.json_response(
+                {
+                    "error": {
+                        "message": "The response was filtered due to the prompt triggering the content management policy.",
+                        "type": None,
+                        "param": "prompt",
+                        "code": "content_filter",
+                        "status": 400,
+                        "innererror": {
+                            "code": "ResponsibleAIPolicyViolation",
+                            "content_filter_result": {"hate": {"filtered": True, "severity": "high"}},
+                        },
+                    }
+                },
+                status=400,
+            )
         if fault == "429":
-            return _error(429, "Rate limit reached for requests (simulated).", "429", "rate_limit_exceeded",
-                          _retry_headers(faults.retry_after_s))
+            return _error(
+                429,
+                "Rate limit reached for requests (simulated).",
+                "429",
+                "rate_limit_exceeded",
+                _retry_headers(faults.retry_after_s),
+            )
         if fault == "500":
-            return _error(500, "The server had an error while processing your request.", "internal_error",
-                          "server_error")
+            return _error(
+                500, "The server had an error while processing your request.", "internal_error", "server_error"
+            )
         if fault == "503":
-            return _error(503, "The engine is currently overloaded, please try again later.", "overloaded",
-                          "server_error")
+            return _error(
+                503, "The engine is currently overloaded, please try again later.", "overloaded", "server_error"
+            )
         if fault == "timeout":
             await asyncio.sleep(faults.hang_s)
             return _error(504, "The server did not answer in time.", "timeout", "server_error")

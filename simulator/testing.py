@@ -77,8 +77,11 @@ def mean_composite(instruction: str, prompts: Iterable[str], *, temperature: flo
     for prompt in prompts:
         response = ask(generator, {"prompt": prompt}, temperature=temperature)["response"]
         scores = {
-            attribute: ask(JudgeSignature, {"prompt": prompt, "response": response, "rubric": RUBRICS[attribute]},
-                           temperature=temperature)["score"]
+            attribute: ask(
+                JudgeSignature,
+                {"prompt": prompt, "response": response, "rubric": RUBRICS[attribute]},
+                temperature=temperature,
+            )["score"]
             for attribute in ATTRIBUTES
         }
         values.append(composite(scores))

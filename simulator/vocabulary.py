@@ -51,8 +51,7 @@ PADDING_SENTENCES: tuple[str, ...] = (
 )
 
 FILLER_PHRASES: tuple[str, ...] = tuple(
-    phrase.lower().rstrip("!.")
-    for phrase in OPENER_FILLERS + CLOSER_FILLERS + PADDING_SENTENCES
+    phrase.lower().rstrip("!.") for phrase in OPENER_FILLERS + CLOSER_FILLERS + PADDING_SENTENCES
 )
 """Lower-case filler phrases without their final punctuation, as the judge looks for them."""
 
@@ -140,16 +139,61 @@ JARGON_ASIDES: tuple[str, ...] = (
 """Expert asides a response adds when it pitches itself above the reader; the judge counts their jargon."""
 
 JARGON_WORDS: frozenset[str] = frozenset(
-    {"invariants", "idempotency", "amortized", "asymptotic", "stochastic", "orthogonal", "heuristics",
-     "isomorphisms", "second-order"}
+    {
+        "invariants",
+        "idempotency",
+        "amortized",
+        "asymptotic",
+        "stochastic",
+        "orthogonal",
+        "heuristics",
+        "isomorphisms",
+        "second-order",
+    }
 )
 
 CODE_WORDS: frozenset[str] = frozenset(
-    {"code", "function", "script", "implement", "query", "regex", "snippet", "bug", "compile", "debug",
-     "keyerror", "traceback", "exception", "refactor", "algorithm"}
+    {
+        "code",
+        "function",
+        "script",
+        "implement",
+        "query",
+        "regex",
+        "snippet",
+        "bug",
+        "compile",
+        "debug",
+        "keyerror",
+        "traceback",
+        "exception",
+        "refactor",
+        "algorithm",
+    }
 )
 
 WRITING_WORDS: frozenset[str] = frozenset(
-    {"poem", "story", "essay", "email", "letter", "haiku", "song", "lyrics", "speech", "slogan", "tweet",
-     "blog", "post", "limerick", "toast", "bio", "cover", "summary", "summarize", "rewrite", "paraphrase"}
+    {
+        "poem",
+        "story",
+        "essay",
+        "email",
+        "letter",
+        "haiku",
+        "song",
+        "lyrics",
+        "speech",
+        "slogan",
+        "tweet",
+        "blog",
+        "post",
+        "limerick",
+        "toast",
+        "bio",
+        "cover",
+        "summary",
+        "summarize",
+        "rewrite",
+        "paraphrase",
+    }
 )

@@ -135,11 +135,22 @@ FOLLOW_UPS = (
 )
 
 
-PLURAL_CONCEPTS = frozenset({
-    "vector clocks", "idempotency keys", "gossip protocols", "B-tree indexes", "transaction isolation levels",
-    "read replicas", "LSM trees", "embeddings", "precision and recall", "content delivery networks (CDNs)",
-    "feature flags", "Bloom filters",
-})
+PLURAL_CONCEPTS = frozenset(
+    {
+        "vector clocks",
+        "idempotency keys",
+        "gossip protocols",
+        "B-tree indexes",
+        "transaction isolation levels",
+        "read replicas",
+        "LSM trees",
+        "embeddings",
+        "precision and recall",
+        "content delivery networks (CDNs)",
+        "feature flags",
+        "Bloom filters",
+    }
+)
 
 
 def generic_vague(topic: str, be: str = "is") -> str:
@@ -153,8 +164,14 @@ def concept_items(concept: Concept, index: int) -> list[Item]:
     c = concept
     plural = c.name in PLURAL_CONCEPTS
     be = "are" if plural else "is"
-    fill = {"name": c.name, "domain": c.domain, "scenario": c.scenario, "is": be,
-            "it": "they" if plural else "it", "does": "do" if plural else "does"}
+    fill = {
+        "name": c.name,
+        "domain": c.domain,
+        "scenario": c.scenario,
+        "is": be,
+        "it": "they" if plural else "it",
+        "does": "do" if plural else "does",
+    }
 
     def quick(level: int) -> str:
         return {

@@ -14,10 +14,16 @@ def phase(live: int, started: float, ended: float) -> dict:
 
 
 # The shape of one of our runs: the baseline beside everything else, the search's rounds, the test.
-OVERLAPPING = {"phases": {
-    "baseline_eval": phase(840, 0.0, 19.0), "bootstrap": phase(78, 0.3, 1.8), "propose": phase(28, 1.8, 3.9),
-    "search": phase(960, 3.9, 11.6), "final_eval": phase(0, 11.6, 11.6), "test_eval": phase(600, 11.6, 16.4),
-}}
+OVERLAPPING = {
+    "phases": {
+        "baseline_eval": phase(840, 0.0, 19.0),
+        "bootstrap": phase(78, 0.3, 1.8),
+        "propose": phase(28, 1.8, 3.9),
+        "search": phase(960, 3.9, 11.6),
+        "final_eval": phase(0, 11.6, 11.6),
+        "test_eval": phase(600, 11.6, 16.4),
+    }
+}
 
 
 def test_phases_that_overlap_form_one_segment_and_share_one_throughput_floor():
@@ -32,8 +38,14 @@ def test_phases_that_overlap_form_one_segment_and_share_one_throughput_floor():
 
 
 def test_phases_one_after_another_are_segments_of_their_own():
-    ledger = {"phases": {"bootstrap": phase(78, 0.0, 1.0), "propose": phase(28, 1.0, 2.0),
-                         "search": phase(960, 2.5, 9.0), "test_eval": phase(600, 9.0, 12.0)}}
+    ledger = {
+        "phases": {
+            "bootstrap": phase(78, 0.0, 1.0),
+            "propose": phase(28, 1.0, 2.0),
+            "search": phase(960, 2.5, 9.0),
+            "test_eval": phase(600, 9.0, 12.0),
+        }
+    }
     bounds = run_bound(ledger, num_candidates=6, mean_latency_s=L, concurrency=16, search_rounds=4)
     assert [b.phase for b in bounds] == ["bootstrap", "propose", "search", "test_eval"]
     by_name = {b.phase: b for b in bounds}
@@ -61,6 +73,9 @@ def test_search_rounds_count_the_trials_evaluated_ahead_once():
 
 
 def test_the_anchor_runs_evaluations_two_wide_and_the_rest_one_at_a_time():
-    phases = {"baseline_eval": {"server_requests": 240}, "bootstrap": {"server_requests": 78},
-              "propose": {"server_requests": 28}}
+    phases = {
+        "baseline_eval": {"server_requests": 240},
+        "bootstrap": {"server_requests": 78},
+        "propose": {"server_requests": 28},
+    }
     assert anchor_bound(phases, mean_latency_s=L) == pytest.approx((120 + 78 + 28) * L)

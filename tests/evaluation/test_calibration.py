@@ -144,13 +144,19 @@ def test_report_leaves_out_judge_failures_and_formats_a_table():
 
 # -- the script ---------------------------------------------------------------------------------------
 def run_script(*flags: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), *flags, "--cache-dir", str(tmp_path / "cache")],
-                          capture_output=True, text=True, timeout=110, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *flags, "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=tmp_path,
+    )
 
 
 def test_script_judges_held_aside_sample_rows_and_prints_json(tmp_path):
-    done = run_script("--dataset", str(SHIPPED_SAMPLE), "--n", "20", "--json", "--sim-latency-ms", "0",
-                      tmp_path=tmp_path)
+    done = run_script(
+        "--dataset", str(SHIPPED_SAMPLE), "--n", "20", "--json", "--sim-latency-ms", "0", tmp_path=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert set(report["attributes"]) == set(ATTRIBUTES)
@@ -164,11 +170,14 @@ def test_script_judges_held_aside_sample_rows_and_prints_json(tmp_path):
     assert report["calls"]["live"] == 100
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--n", "0"], "--n"),
-    (["--dataset", "missing.jsonl"], "no such file"),
-    (["--dataset", str(SHIPPED_SAMPLE), "--judge-model", "azure/nothing-configured"], "credentials"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--n", "0"], "--n"),
+        (["--dataset", "missing.jsonl"], "no such file"),
+        (["--dataset", str(SHIPPED_SAMPLE), "--judge-model", "azure/nothing-configured"], "credentials"),
+    ],
+)
 def test_script_reports_user_errors_in_one_line(tmp_path, flags, message):
     done = run_script(*flags, tmp_path=tmp_path)
     assert done.returncode == 2

@@ -29,9 +29,11 @@ def evaluate_on_simulator(tmp_path, concurrency, prompts=PROMPTS, latency_ms=2.0
         endpoint = simulator_endpoint(sim.openai_api_base, SIM_VERSION)
         cache_dir = tmp_path / f"cache-{concurrency}-{examples_in_flight}"
         with Runtime(GatewaySettings(concurrency=concurrency, cache_dir=cache_dir)) as rt:
-            evaluator = Evaluator(rt.lm(endpoint, temperature=0.0, max_tokens=512),
-                                  rt.lm(endpoint, temperature=0.0, max_tokens=256),
-                                  examples_in_flight=examples_in_flight)
+            evaluator = Evaluator(
+                rt.lm(endpoint, temperature=0.0, max_tokens=512),
+                rt.lm(endpoint, temperature=0.0, max_tokens=256),
+                examples_in_flight=examples_in_flight,
+            )
             result = rt.loop.run(evaluator.evaluate(Generator(), prompts))
         return result, sim.stats()
 
@@ -71,10 +73,13 @@ def scripted_llm(bad_attribute=None, bad_prompt="", bad_reply="no markers here",
         if "`score`" in system:
             if bad_attribute and f"Attribute: {bad_attribute}." in user and bad_prompt in user:
                 return chat_response(bad_reply)
-            return chat_response(f"[[ ## score ## ]]\n{score}\n\n[[ ## justification ## ]]\nFine.\n\n[[ ## completed ## ]]")
+            return chat_response(
+                f"[[ ## score ## ]]\n{score}\n\n[[ ## justification ## ]]\nFine.\n\n[[ ## completed ## ]]"
+            )
         if "[[content-filter]]" in user:
             return errors.ContentFiltered("content_filter")
         return chat_response("[[ ## response ## ]]\nAn answer.\n\n[[ ## completed ## ]]")
+
     return answer
 
 
@@ -96,8 +101,12 @@ def test_unparsable_judge_output_fails_the_example_and_is_left_out_of_the_mean(t
     # every scored example has all five scores 3: 0.80 * 3/4 + 0.10 * 0.3 + 0.10 * 0.3
     assert result.mean == pytest.approx(0.66)
     # the failing judge call was asked again as a fresh sample before giving up
-    coherence_calls = [c for c in transport.sent if "Attribute: coherence." in str(c.messages[-1]["content"])
-                       and "question number 7" in str(c.messages[-1]["content"])]
+    coherence_calls = [
+        c
+        for c in transport.sent
+        if "Attribute: coherence." in str(c.messages[-1]["content"])
+        and "question number 7" in str(c.messages[-1]["content"])
+    ]
     assert len({c.rollout_id for c in coherence_calls}) == 2
 
 

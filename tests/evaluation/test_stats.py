@@ -141,7 +141,8 @@ def test_per_attribute_intervals_use_the_normalised_values():
     assert cis["helpfulness"].mean_diff == pytest.approx(0.25)
     # Verbosity 3 -> 2 moves to the peak of its map: an improvement, not a drop.
     assert cis["verbosity"].mean_diff == pytest.approx(
-        DEFAULT_WEIGHTS.normalised("verbosity", 2) - DEFAULT_WEIGHTS.normalised("verbosity", 3))
+        DEFAULT_WEIGHTS.normalised("verbosity", 2) - DEFAULT_WEIGHTS.normalised("verbosity", 3)
+    )
     assert cis["verbosity"].low > 0
     assert cis["correctness"].low == cis["correctness"].high == 0.0
 
@@ -209,8 +210,9 @@ def test_gate_mentions_failed_examples_and_holds_without_pairs():
     assert verdict.verdict == "hold" and verdict.reasons
 
 
-@pytest.mark.parametrize("kwargs", [{"max_attribute_regression": -1.0}, {"min_pairs": 0},
-                                    {"min_improvement": math.inf}])
+@pytest.mark.parametrize(
+    "kwargs", [{"max_attribute_regression": -1.0}, {"min_pairs": 0}, {"min_improvement": math.inf}]
+)
 def test_gate_policy_validates_itself(kwargs):
     with pytest.raises(ValueError):
         GatePolicy(**kwargs)
@@ -221,13 +223,25 @@ def records(composite_shift: float, n: int = 30, *, helpfulness: int = 2, fail: 
     rng = random.Random(5)
     out = []
     for index in range(n):
-        scores = {"helpfulness": helpfulness, "correctness": rng.randint(2, 4), "coherence": 3,
-                  "complexity": 2, "verbosity": rng.choice([2, 3])}
+        scores = {
+            "helpfulness": helpfulness,
+            "correctness": rng.randint(2, 4),
+            "coherence": 3,
+            "complexity": 2,
+            "verbosity": rng.choice([2, 3]),
+        }
         failed = index in fail
-        out.append({"index": index, "prompt": f"prompt {index}", "response": None if failed else "r",
-                    "scores": None if failed else scores, "justifications": None,
-                    "composite": None if failed else DEFAULT_WEIGHTS.composite(scores) + composite_shift,
-                    "failure": "judge: unparsable" if failed else None})
+        out.append(
+            {
+                "index": index,
+                "prompt": f"prompt {index}",
+                "response": None if failed else "r",
+                "scores": None if failed else scores,
+                "justifications": None,
+                "composite": None if failed else DEFAULT_WEIGHTS.composite(scores) + composite_shift,
+                "failure": "judge: unparsable" if failed else None,
+            }
+        )
     return out
 
 
@@ -239,8 +253,7 @@ def test_test_report_is_in_percentage_points():
     assert improvement["low"] == improvement["high"] == improvement["mean_diff"] == pytest.approx(10.0)
     assert improvement["optimized"] - improvement["baseline"] == pytest.approx(10.0)
     assert block["gate"]["verdict"] == "promote"
-    assert block["gate"]["policy"] == {"min_improvement_pp": 0.0, "max_attribute_regression_pp": 5.0,
-                                       "min_pairs": 10}
+    assert block["gate"]["policy"] == {"min_improvement_pp": 0.0, "max_attribute_regression_pp": 5.0, "min_pairs": 10}
 
 
 def test_test_report_per_attribute_and_json():

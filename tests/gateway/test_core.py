@@ -109,8 +109,12 @@ def test_corrupted_entry_is_refetched_in_read_write_and_reported_in_replay(tmp_p
 
 
 def test_waits_before_retries_honour_retry_after(tmp_path):
-    steps = [errors.RateLimited("429", retry_after=7.0), errors.Unavailable("503"),
-             errors.RateLimited("429", retry_after=3.5), chat_response("ok")]
+    steps = [
+        errors.RateLimited("429", retry_after=7.0),
+        errors.Unavailable("503"),
+        errors.RateLimited("429", retry_after=3.5),
+        chat_response("ok"),
+    ]
     gw, transport, clock = make(tmp_path, steps)
     result = run(gw.complete(call()))
     assert result.attempts == 4 and len(transport.sent) == 4
@@ -118,8 +122,9 @@ def test_waits_before_retries_honour_retry_after(tmp_path):
     assert gw.ledger.total().retries == 3
 
 
-@pytest.mark.parametrize("error", [errors.BadRequest("400"), errors.AuthenticationFailed("401"),
-                                   errors.ContextWindowExceeded("400 ctx")])
+@pytest.mark.parametrize(
+    "error", [errors.BadRequest("400"), errors.AuthenticationFailed("401"), errors.ContextWindowExceeded("400 ctx")]
+)
 def test_permanent_errors_are_not_retried(tmp_path, error):
     gw, transport, clock = make(tmp_path, [error])
     with pytest.raises(type(error)):
@@ -227,9 +232,11 @@ def test_ledger_totals_equal_sum_of_phases_and_phase_follows_threads(tmp_path):
             with concurrent.futures.ThreadPoolExecutor(4) as pool:
                 list(pool.map(lambda i: sync.complete(call(f"b{i}")), range(8)))
         with gw.ledger.phase("search"):
+
             async def fan_out():
                 await asyncio.gather(*(gw.complete(call(f"s{i}")) for i in range(5)))
                 await gw.complete(call("b0"))
+
             loop.run(fan_out())
     finally:
         loop.close()
@@ -251,10 +258,19 @@ def test_phases_report_when_they_were_open_so_overlaps_show():
     with ledger.phase("test_eval"):
         pass
     phases = ledger.as_dict()["phases"]
-    order = [phases[name][edge] for name, edge in (("baseline_eval", "started_s"), ("bootstrap", "started_s"),
-                                                     ("bootstrap", "ended_s"), ("propose", "started_s"),
-                                                     ("propose", "ended_s"), ("baseline_eval", "ended_s"),
-                                                     ("test_eval", "started_s"), ("test_eval", "ended_s"))]
+    order = [
+        phases[name][edge]
+        for name, edge in (
+            ("baseline_eval", "started_s"),
+            ("bootstrap", "started_s"),
+            ("bootstrap", "ended_s"),
+            ("propose", "started_s"),
+            ("propose", "ended_s"),
+            ("baseline_eval", "ended_s"),
+            ("test_eval", "started_s"),
+            ("test_eval", "ended_s"),
+        )
+    ]
     assert order == sorted(order) and order[0] >= 0
     # A phase still open ends "now"; the total's wall counts the overlapping phases once.
     assert open_now["propose"]["ended_s"] >= open_now["propose"]["started_s"]
@@ -292,10 +308,12 @@ def test_secret_never_reaches_logs_or_cache(tmp_path, monkeypatch):
     stream = io.StringIO()
     configure_logging(stream=stream, json_lines=True)
     endpoint = Endpoint(model="openai/gpt-4o", identity="test|v1", api_key=secret)
-    gw, transport, _ = make(tmp_path, [errors.RateLimited(f"429 for key {secret}", retry_after=1.0),
-                                       chat_response("ok")])
+    gw, transport, _ = make(
+        tmp_path, [errors.RateLimited(f"429 for key {secret}", retry_after=1.0), chat_response("ok")]
+    )
     result = run(gw.complete(call(endpoint=endpoint)))
     import structlog
+
     structlog.get_logger("t").warning("echo", detail={"nested": [f"Bearer {secret}"]}, endpoint=repr(endpoint))
     gw.cache.close()
     logged = stream.getvalue()

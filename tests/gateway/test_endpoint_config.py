@@ -9,10 +9,16 @@ from gateway.errors import ConfigurationError
 
 
 def test_azure_credentials_from_either_naming_scheme():
-    litellm_names = {"AZURE_API_KEY": "k1", "AZURE_API_BASE": "https://res.openai.azure.com",
-                     "AZURE_API_VERSION": "2024-06-01"}
-    sdk_names = {"AZURE_OPENAI_KEY": "k1", "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com",
-                 "AZURE_OPENAI_API_VERSION": "2024-06-01"}
+    litellm_names = {
+        "AZURE_API_KEY": "k1",
+        "AZURE_API_BASE": "https://res.openai.azure.com",
+        "AZURE_API_VERSION": "2024-06-01",
+    }
+    sdk_names = {
+        "AZURE_OPENAI_KEY": "k1",
+        "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com",
+        "AZURE_OPENAI_API_VERSION": "2024-06-01",
+    }
     a = resolve_endpoint("azure/prod-4o", env=litellm_names)
     b = resolve_endpoint("azure/prod-4o", env=sdk_names)
     assert a == b
@@ -50,9 +56,16 @@ def test_simulator_identity_does_not_depend_on_its_port():
 
 
 def test_openai_models_resolve_without_importing_litellm():
-    code = ("import sys; from gateway.config import resolve_endpoint; "
-            "e = resolve_endpoint('openai/gpt-4o', api_base='http://127.0.0.1:9/v1', env={'OPENAI_API_KEY': 'k'}); "
-            "print(e.api_key == 'k', 'litellm' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
-                         capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys; from gateway.config import resolve_endpoint; "
+        "e = resolve_endpoint('openai/gpt-4o', api_base='http://127.0.0.1:9/v1', env={'OPENAI_API_KEY': 'k'}); "
+        "print(e.api_key == 'k', 'litellm' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.stdout.split() == ["True", "False"], out.stderr

@@ -70,8 +70,14 @@ def make_gateway(tmp_path: Path, transport: Transport) -> Iterator[Callable[...,
     """Gateways over the real transport, caching under tmp_path, waiting on a VirtualClock by default."""
     caches: list[ResponseCache] = []
 
-    def make(*, policy: CachePolicy = CachePolicy.READ_WRITE, clock: VirtualClock | None = None,
-             real_time: bool = False, cache_dir: Path | None = None, **kwargs: Any) -> Gateway:
+    def make(
+        *,
+        policy: CachePolicy = CachePolicy.READ_WRITE,
+        clock: VirtualClock | None = None,
+        real_time: bool = False,
+        cache_dir: Path | None = None,
+        **kwargs: Any,
+    ) -> Gateway:
         cache = ResponseCache(cache_dir or tmp_path / "cache")
         caches.append(cache)
         if real_time:
@@ -151,8 +157,9 @@ def test_client_rate_limiter_keeps_the_server_within_its_limit(loop, start_sim, 
     # Spend the server's whole minute of tokens at once (a request is charged at most the full
     # allowance), so from here on it admits only what refills: about 9 requests a second below.
     drain = {"model": "gpt-4o", "max_tokens": server_tpm, "messages": [{"role": "user", "content": "drain"}]}
-    response = httpx.post(sim.openai_api_base + "/chat/completions", json=drain,
-                          headers={"Authorization": "Bearer k"}, timeout=10)
+    response = httpx.post(
+        sim.openai_api_base + "/chat/completions", json=drain, headers={"Authorization": "Bearer k"}, timeout=10
+    )
     assert response.status_code == 200
 
     # Without a client limit a burst is refused: the server really enforces its quota. (Each of these
@@ -183,8 +190,13 @@ def test_client_rate_limiter_keeps_the_server_within_its_limit(loop, start_sim, 
 # -- faults: each kind reaches the retry path and is mapped to the right error -------------------
 @pytest.mark.parametrize(
     ("kind", "expected"),
-    [("429", errors.RateLimited), ("500", errors.Unavailable), ("503", errors.Unavailable),
-     ("timeout", errors.RequestTimeout), ("drop", errors.Unavailable)],
+    [
+        ("429", errors.RateLimited),
+        ("500", errors.Unavailable),
+        ("503", errors.Unavailable),
+        ("timeout", errors.RequestTimeout),
+        ("drop", errors.Unavailable),
+    ],
 )
 def test_transient_fault_is_retried_then_raised_as_its_error(loop, start_sim, make_gateway, kind, expected):
     sim = start_sim(faults=FaultConfig(**{f"rate_{kind}": 1.0}, retry_after_s=2.0, hang_s=3.0))
@@ -274,8 +286,9 @@ def test_azure_deployment_route_from_environment(loop, start_sim, make_gateway, 
     assert stats["routes"] == {"azure": 1} and stats["statuses"] == {"200": 1}
 
 
-def test_secret_from_environment_never_reaches_logs_or_cache_files(loop, start_sim, make_gateway, monkeypatch,
-                                                                   tmp_path, capfd):
+def test_secret_from_environment_never_reaches_logs_or_cache_files(
+    loop, start_sim, make_gateway, monkeypatch, tmp_path, capfd
+):
     secret = "sk-azure-SECRET-5f2a9c1e7d"
     sim = start_sim(api_key=secret, faults=FaultConfig(rate_500=0.3, rate_429=0.2, retry_after_s=1.0))
     _azure_env(monkeypatch, sim, secret)
@@ -339,8 +352,14 @@ def test_two_processes_share_one_cache_directory(start_sim, tmp_path):
     cache_dir = tmp_path / "shared-cache"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, sim.openai_api_base, str(cache_dir), name],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, sim.openai_api_base, str(cache_dir), name],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in ("alpha", "beta")
     ]
     outputs = [w.communicate(timeout=120) for w in workers]

@@ -65,8 +65,14 @@ PARAMS: dict[str, dict[str, Any]] = {
     "task": {"temperature": 0.0, "max_tokens": 64},
     "samples": {"temperature": 1.0, "max_tokens": 48, "n": 3},
     "json_mode": {"temperature": 0.0, "max_tokens": 64, "response_format": {"type": "json_object"}},
-    "sampling": {"top_p": 0.9, "seed": 7, "stop": ["\n\n"], "max_completion_tokens": 32,
-                 "presence_penalty": 0.1, "frequency_penalty": 0.2},
+    "sampling": {
+        "top_p": 0.9,
+        "seed": 7,
+        "stop": ["\n\n"],
+        "max_completion_tokens": 32,
+        "presence_penalty": 0.1,
+        "frequency_penalty": 0.2,
+    },
 }
 
 
@@ -146,11 +152,16 @@ class StubProvider:
             return web.json_response({"object": "list", "data": []})
         if word == "redirect":
             return web.Response(status=307, headers={"Location": "/v1/elsewhere"})
-        return web.json_response({
-            "id": "chatcmpl-stub", "object": "chat.completion", "created": 1, "model": "stub",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-        })
+        return web.json_response(
+            {
+                "id": "chatcmpl-stub",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "stub",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            }
+        )
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +177,14 @@ def openai_endpoint(api_base: str, *, key: str = "sk-test-key-0001", timeout_s: 
 
 
 def azure_endpoint(api_base: str, *, key: str = "azure-test-key-0001", deployment: str = "my-gpt4o") -> Endpoint:
-    return Endpoint(model=f"azure/{deployment}", identity="azure|test", api_base=api_base, api_version=AZURE_VERSION,
-                    api_key=key, timeout_s=10.0)
+    return Endpoint(
+        model=f"azure/{deployment}",
+        identity="azure|test",
+        api_base=api_base,
+        api_version=AZURE_VERSION,
+        api_key=key,
+        timeout_s=10.0,
+    )
 
 
 def call(endpoint: Endpoint, text: str, **params: Any) -> ChatCall:
@@ -194,8 +211,11 @@ def test_the_wire_request_is_the_one_litellm_sends(loop, stub, litellm_transport
     assert by_direct.headers["Content-Type"] == by_litellm.headers["Content-Type"] == "application/json"
     assert json.loads(by_direct.body) == json.loads(by_litellm.body)
     assert by_direct.body.decode("utf-8").count("日本") == 1  # UTF-8 on the wire, as the SDK sends it
-    expected_path = ("/v1/chat/completions" if route == "openai"
-                     else f"/openai/deployments/my-gpt4o/chat/completions?api-version={AZURE_VERSION}")
+    expected_path = (
+        "/v1/chat/completions"
+        if route == "openai"
+        else f"/openai/deployments/my-gpt4o/chat/completions?api-version={AZURE_VERSION}"
+    )
     assert by_direct.path_qs == expected_path
 
 
@@ -203,8 +223,9 @@ def test_the_wire_request_is_the_one_litellm_sends(loop, stub, litellm_transport
 @pytest.mark.parametrize("route", ["openai", "azure"])
 def test_the_simulator_answers_both_transports_alike(loop, start_sim, litellm_transport, direct, route, params):
     sim = start_sim()
-    endpoint = (simulator_endpoint(sim.openai_api_base, SIM_VERSION) if route == "openai"
-                else azure_endpoint(sim.base_url))
+    endpoint = (
+        simulator_endpoint(sim.openai_api_base, SIM_VERSION) if route == "openai" else azure_endpoint(sim.base_url)
+    )
     request = ChatCall(endpoint, DSPY_MESSAGES, PARAMS[params])
     if direct.route(request) is None:
         assert route == "azure" and "response_format" in request.params
@@ -215,8 +236,13 @@ def test_the_simulator_answers_both_transports_alike(loop, start_sim, litellm_tr
     def answer(response: dict[str, Any]) -> tuple[Any, ...]:
         choices = response["choices"]
         usage = response["usage"]
-        return ([c["message"]["content"] for c in choices], [c["finish_reason"] for c in choices],
-                usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"])
+        return (
+            [c["message"]["content"] for c in choices],
+            [c["finish_reason"] for c in choices],
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+            usage["total_tokens"],
+        )
 
     assert answer(via_direct) == answer(via_litellm)
     assert all(answer(via_direct)[0])  # real answers, not empty ones that would match trivially
@@ -241,15 +267,30 @@ AZURE_BASE = "https://res.openai.azure.com"
 @pytest.mark.parametrize(
     ("endpoint", "env", "url", "credential"),
     [
-        (openai_endpoint(SIM_BASE, key="k-1234"), {}, SIM_BASE + "/chat/completions",
-         ("Authorization", "Bearer k-1234")),
-        (Endpoint("openai/gpt-4o", "i"), {"OPENAI_API_KEY": "sk-env-1"},
-         "https://api.openai.com/v1/chat/completions", ("Authorization", "Bearer sk-env-1")),
-        (Endpoint("openai/gpt-4o-mini", "i"), {"OPENAI_API_KEY": "sk-env-1", "OPENAI_BASE_URL": "http://gw:9/v2/"},
-         "http://gw:9/v2/chat/completions", ("Authorization", "Bearer sk-env-1")),
-        (azure_endpoint(AZURE_BASE + "/", key="az-key-1"), {},
-         f"{AZURE_BASE}/openai/deployments/my-gpt4o/chat/completions?api-version={AZURE_VERSION}",
-         ("api-key", "az-key-1")),
+        (
+            openai_endpoint(SIM_BASE, key="k-1234"),
+            {},
+            SIM_BASE + "/chat/completions",
+            ("Authorization", "Bearer k-1234"),
+        ),
+        (
+            Endpoint("openai/gpt-4o", "i"),
+            {"OPENAI_API_KEY": "sk-env-1"},
+            "https://api.openai.com/v1/chat/completions",
+            ("Authorization", "Bearer sk-env-1"),
+        ),
+        (
+            Endpoint("openai/gpt-4o-mini", "i"),
+            {"OPENAI_API_KEY": "sk-env-1", "OPENAI_BASE_URL": "http://gw:9/v2/"},
+            "http://gw:9/v2/chat/completions",
+            ("Authorization", "Bearer sk-env-1"),
+        ),
+        (
+            azure_endpoint(AZURE_BASE + "/", key="az-key-1"),
+            {},
+            f"{AZURE_BASE}/openai/deployments/my-gpt4o/chat/completions?api-version={AZURE_VERSION}",
+            ("api-key", "az-key-1"),
+        ),
     ],
     ids=["openai-key", "openai-env-key", "openai-env-base", "azure-key"],
 )
@@ -280,8 +321,23 @@ def test_covered_endpoints_get_the_providers_url_and_credential_header(endpoint,
         (azure_endpoint(AZURE_BASE), {"LITELLM_MODIFY_PARAMS": "True"}),
         (azure_endpoint(AZURE_BASE), {"AZURE_AD_TOKEN": "eyJ0eXAiOiJKV1Qi"}),  # the SDK prefers it to the key
     ],
-    ids=["no-key", "anthropic", "no-prefix", "o-series", "gpt-5", "audio", "azure-ad", "azure-v1", "azure-full-url",
-         "azure-o-series", "azure-gpt-5", "proxy", "org-header", "litellm-modify-params", "azure-ad-token-env"],
+    ids=[
+        "no-key",
+        "anthropic",
+        "no-prefix",
+        "o-series",
+        "gpt-5",
+        "audio",
+        "azure-ad",
+        "azure-v1",
+        "azure-full-url",
+        "azure-o-series",
+        "azure-gpt-5",
+        "proxy",
+        "org-header",
+        "litellm-modify-params",
+        "azure-ad-token-env",
+    ],
 )
 def test_endpoints_the_wire_protocol_does_not_cover_stay_on_litellm(endpoint, env):
     assert direct_route(call(endpoint, "hi"), env) is None
@@ -300,16 +356,28 @@ def test_endpoints_the_wire_protocol_does_not_cover_stay_on_litellm(endpoint, en
         ([{"role": "user", "content": "hi"}], {"reasoning_effort": "low"}),
         ([{"role": "user", "content": "hi"}], {"response_format": object}),
     ],
-    ids=["content-parts", "name", "tool-turn", "no-messages", "tools", "stream", "user", "reasoning-effort",
-         "response-format-class"],
+    ids=[
+        "content-parts",
+        "name",
+        "tool-turn",
+        "no-messages",
+        "tools",
+        "stream",
+        "user",
+        "reasoning-effort",
+        "response-format-class",
+    ],
 )
 def test_calls_litellm_would_rewrite_stay_on_litellm(messages, params):
     assert direct_route(ChatCall(openai_endpoint(SIM_BASE), messages, params), {}) is None
 
 
 def test_unset_parameters_are_left_out_of_the_body_as_litellm_does():
-    request = ChatCall(openai_endpoint(SIM_BASE), [{"role": "user", "content": "é"}],
-                       {"temperature": 0.0, "max_tokens": None, "stop": None})
+    request = ChatCall(
+        openai_endpoint(SIM_BASE),
+        [{"role": "user", "content": "é"}],
+        {"temperature": 0.0, "max_tokens": None, "stop": None},
+    )
     route = direct_route(request, {})
     assert route is not None
     expected = '{"messages":[{"role":"user","content":"é"}],"model":"gpt-4o","temperature":0.0}'
@@ -359,8 +427,9 @@ def test_azure_endpoint_from_the_environment_takes_the_direct_path(loop, start_s
 
 
 # -- errors --------------------------------------------------------------------------------------
-def _status(status: int, body: dict[str, Any] | None = None,
-            headers: dict[str, str] | None = None) -> ProviderHTTPError:
+def _status(
+    status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> ProviderHTTPError:
     return ProviderHTTPError(status, headers or {}, json.dumps(body or {"error": {"message": "m"}}).encode())
 
 
@@ -388,8 +457,10 @@ def test_retry_after_is_read_from_milliseconds_seconds_or_a_date():
         (_status(403), errors.AuthenticationFailed),
         (_status(404, {"error": {"code": "DeploymentNotFound", "message": "no deployment"}}), errors.ModelNotFound),
         (_status(400, {"error": {"code": "content_filter", "message": "filtered"}}), errors.ContentFiltered),
-        (_status(400, {"error": {"code": "context_length_exceeded", "message": "too long"}}),
-         errors.ContextWindowExceeded),
+        (
+            _status(400, {"error": {"code": "context_length_exceeded", "message": "too long"}}),
+            errors.ContextWindowExceeded,
+        ),
         (_status(400, {"error": {"code": "invalid_value", "message": "bad"}}), errors.BadRequest),
         (_status(422), errors.BadRequest),
         (_status(409), errors.Unavailable),
@@ -402,8 +473,26 @@ def test_retry_after_is_read_from_milliseconds_seconds_or_a_date():
         (ConnectionResetError("reset by peer"), errors.Unavailable),
         (aiohttp.ClientPayloadError("truncated"), errors.Unavailable),
     ],
-    ids=["408", "504", "401", "403", "404", "400-content-filter", "400-context-length", "400", "422", "409", "502",
-         "503-html", "malformed", "timeout", "aiohttp-timeout", "disconnected", "reset", "payload"],
+    ids=[
+        "408",
+        "504",
+        "401",
+        "403",
+        "404",
+        "400-content-filter",
+        "400-context-length",
+        "400",
+        "422",
+        "409",
+        "502",
+        "503-html",
+        "malformed",
+        "timeout",
+        "aiohttp-timeout",
+        "disconnected",
+        "reset",
+        "payload",
+    ],
 )
 def test_each_failure_maps_to_the_error_a_retry_decision_needs(failure, expected):
     mapped = map_http_error(failure)
@@ -412,9 +501,15 @@ def test_each_failure_maps_to_the_error_a_retry_decision_needs(failure, expected
 
 @pytest.mark.parametrize(
     ("command", "expected"),
-    [("html", errors.Unavailable), ("truncated", errors.Unavailable), ("no-choices", errors.Unavailable),
-     ("redirect", errors.Unavailable), ("status 400 context_length_exceeded", errors.ContextWindowExceeded),
-     ("inner-filter", errors.ContentFiltered), ("status 413", errors.BadRequest)],
+    [
+        ("html", errors.Unavailable),
+        ("truncated", errors.Unavailable),
+        ("no-choices", errors.Unavailable),
+        ("redirect", errors.Unavailable),
+        ("status 400 context_length_exceeded", errors.ContextWindowExceeded),
+        ("inner-filter", errors.ContentFiltered),
+        ("status 413", errors.BadRequest),
+    ],
 )
 def test_odd_replies_are_mapped_and_retried_only_when_transient(loop, stub, direct, command, expected):
     endpoint = openai_endpoint(stub.base_url + "/v1")
@@ -431,8 +526,11 @@ def test_odd_replies_are_mapped_and_retried_only_when_transient(loop, stub, dire
 @pytest.mark.parametrize("route", ["openai", "azure"])
 def test_a_key_the_provider_echoes_never_reaches_the_error_message(loop, stub, direct, route):
     secret = f"sk-{route}-SECRET-7f3a9c2e51"  # in no environment variable: only the endpoint knows it
-    endpoint = (openai_endpoint(stub.base_url + "/v1", key=secret) if route == "openai"
-                else azure_endpoint(stub.base_url, key=secret))
+    endpoint = (
+        openai_endpoint(stub.base_url + "/v1", key=secret)
+        if route == "openai"
+        else azure_endpoint(stub.base_url, key=secret)
+    )
     with pytest.raises(errors.AuthenticationFailed) as info:
         loop.run(direct.send(call(endpoint, "echo-key")))
     assert secret in stub.seen[-1].headers.get("api-key", stub.seen[-1].headers.get("Authorization", ""))
@@ -519,8 +617,15 @@ with Simulator(SimConfig(latency_ms=0)) as sim:
 def test_a_run_served_over_the_direct_path_never_imports_litellm(tmp_path):
     def run(choice: str) -> dict[str, Any]:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", NO_LITELLM, choice], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [sys.executable, "-W", "error::RuntimeWarning", "-c", NO_LITELLM, choice],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 

@@ -14,8 +14,21 @@ from optimizer.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
-SMALL_FLAGS = ["--dataset", SAMPLE, "--train-size", "20", "--dev-size", "8", "--test-size", "8",
-               "--num-candidates", "3", "--num-trials", "3", "--quiet"]
+SMALL_FLAGS = [
+    "--dataset",
+    SAMPLE,
+    "--train-size",
+    "20",
+    "--dev-size",
+    "8",
+    "--test-size",
+    "8",
+    "--num-candidates",
+    "3",
+    "--num-trials",
+    "3",
+    "--quiet",
+]
 
 
 class _Stop(Exception):
@@ -44,4 +57,3 @@ def test_an_unknown_transport_is_one_line_and_exit_2(capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'httpx'" in err and len(err.strip().splitlines()) == 1
-

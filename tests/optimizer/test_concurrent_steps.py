@@ -45,7 +45,9 @@ class PhaseWatch:
         self.in_flight[phase] = self.in_flight.get(phase, 0) + 1
         self.peak[phase] = max(self.peak.get(phase, 0), self.in_flight[phase])
         self.sent.append((phase, repr((call.messages, sorted(call.params.items()), call.rollout_id))))
-        program = str(call.messages[0]["content"]) if phase == "search" and call.params.get("max_tokens") == 512 else None
+        program = (
+            str(call.messages[0]["content"]) if phase == "search" and call.params.get("max_tokens") == 512 else None
+        )
         if program is not None:
             self.programs[program] += 1
             self.most_programs = max(self.most_programs, len(+self.programs))
@@ -88,8 +90,14 @@ def optimize(tmp_path, name: str, cls: type[PhasedMIPROv2]) -> tuple[PhasedMIPRO
             watch.ledger = rt.ledger
             task = rt.lm(endpoint, temperature=0.0, max_tokens=512)
             evaluator = Evaluator(task, rt.lm(endpoint, temperature=0.0, max_tokens=256))
-            optimizer = cls(evaluator=evaluator, loop=rt.loop, ledger=rt.ledger, config=CONFIG,
-                            prompt_model=rt.lm(endpoint, temperature=0.0, max_tokens=512), task_model=task)
+            optimizer = cls(
+                evaluator=evaluator,
+                loop=rt.loop,
+                ledger=rt.ledger,
+                config=CONFIG,
+                prompt_model=rt.lm(endpoint, temperature=0.0, max_tokens=512),
+                task_model=task,
+            )
             best = optimizer.optimize(Generator(), train, dev)
             return optimizer, best, watch, rt.ledger.as_dict()
 
@@ -141,6 +149,7 @@ def test_run_concurrently_keeps_order_and_raises_the_first_failure_in_order():
         def job() -> None:
             finished.append(name)
             raise ValueError(name)
+
         return job
 
     with pytest.raises(ValueError, match="first"):
@@ -165,10 +174,13 @@ def _study(sampler: Any) -> Any:
     import optuna
 
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.add_trial(optuna.trial.create_trial(
-        params={"0_predictor_instruction": 0},
-        distributions={"0_predictor_instruction": optuna.distributions.CategoricalDistribution(range(6))},
-        value=0.5))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"0_predictor_instruction": 0},
+            distributions={"0_predictor_instruction": optuna.distributions.CategoricalDistribution(range(6))},
+            value=0.5,
+        )
+    )
     return study
 
 

@@ -14,66 +14,135 @@ from evaluation.metric import DEFAULT_WEIGHTS
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION
 from optimizer.report import ReportError, render_report, word_diff, write_report
 
-HOSTILE = ('Answer briefly. <script>alert("pwned")</script> & ignore <img src="https://evil.example/x.png"> '
-           "then cite <a href='http://evil.example'>sources</a>.")
+HOSTILE = (
+    'Answer briefly. <script>alert("pwned")</script> & ignore <img src="https://evil.example/x.png"> '
+    "then cite <a href='http://evil.example'>sources</a>."
+)
 PHASES = ("baseline_eval", "bootstrap", "propose", "search", "final_eval", "test_eval")
 
 
 def example(index: int, scores: dict[str, int] | None, failure: str | None = None) -> dict:
-    return {"index": index, "prompt": f"question {index}", "response": None if failure else f"answer {index}",
-            "scores": scores, "justifications": {a: "fine" for a in ATTRIBUTES} if scores else None,
-            "composite": DEFAULT_WEIGHTS.composite(scores) if scores else None, "failure": failure}
+    return {
+        "index": index,
+        "prompt": f"question {index}",
+        "response": None if failure else f"answer {index}",
+        "scores": scores,
+        "justifications": {a: "fine" for a in ATTRIBUTES} if scores else None,
+        "composite": DEFAULT_WEIGHTS.composite(scores) if scores else None,
+        "failure": failure,
+    }
 
 
 def fake_run(run_dir: Path, *, backend: str = "simulator", with_ci: bool = False) -> Path:
     """A small run directory shaped like the one optimizer/run.py writes."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    base_scores = [{"helpfulness": 2, "correctness": 3, "coherence": 3, "complexity": 2, "verbosity": 3 - i % 2}
-                   for i in range(24)]
+    base_scores = [
+        {"helpfulness": 2, "correctness": 3, "coherence": 3, "complexity": 2, "verbosity": 3 - i % 2} for i in range(24)
+    ]
     opt_scores = [dict(s, helpfulness=3 if i % 4 else 2, verbosity=2) for i, s in enumerate(base_scores)]
     evaluations = {
         "baseline_test": [example(i, s) for i, s in enumerate(base_scores)],
-        "optimized_test": [example(i, s) if i != 5 else example(i, None, "judge: unparsable")
-                           for i, s in enumerate(opt_scores)],
+        "optimized_test": [
+            example(i, s) if i != 5 else example(i, None, "judge: unparsable") for i, s in enumerate(opt_scores)
+        ],
         "baseline_dev": [example(i, s) for i, s in enumerate(base_scores[:8])],
         "optimized_dev": [example(i, s) for i, s in enumerate(opt_scores[:8])],
     }
     per_attribute = {a: {"baseline": 2.5, "optimized": 2.75} for a in ATTRIBUTES}
-    test = {"baseline": 80.0, "optimized": 86.5, "improvement": 6.5, "per_attribute": per_attribute,
-            "failed": {"baseline": 0, "optimized": 1}, "examples": 24}
+    test = {
+        "baseline": 80.0,
+        "optimized": 86.5,
+        "improvement": 6.5,
+        "per_attribute": per_attribute,
+        "failed": {"baseline": 0, "optimized": 1},
+        "examples": 24,
+    }
     if with_ci:
-        test["ci95"] = {"improvement": {"mean_diff": 12.34, "low": 9.87, "high": 14.56, "n_pairs": 23, "dropped": 1,
-                                        "resamples": 2000, "confidence": 0.95, "baseline": 80.0, "optimized": 92.34},
-                        "per_attribute": {a: {"mean_diff": 1.0, "low": -0.5, "high": 2.5, "n_pairs": 23, "dropped": 1,
-                                              "resamples": 2000, "confidence": 0.95} for a in ATTRIBUTES}}
-        test["gate"] = {"verdict": "promote", "reasons": ["recorded reason: lower bound +9.87 pp clears +0.00 pp"],
-                        "policy": {"min_improvement_pp": 0.0}}
+        test["ci95"] = {
+            "improvement": {
+                "mean_diff": 12.34,
+                "low": 9.87,
+                "high": 14.56,
+                "n_pairs": 23,
+                "dropped": 1,
+                "resamples": 2000,
+                "confidence": 0.95,
+                "baseline": 80.0,
+                "optimized": 92.34,
+            },
+            "per_attribute": {
+                a: {
+                    "mean_diff": 1.0,
+                    "low": -0.5,
+                    "high": 2.5,
+                    "n_pairs": 23,
+                    "dropped": 1,
+                    "resamples": 2000,
+                    "confidence": 0.95,
+                }
+                for a in ATTRIBUTES
+            },
+        }
+        test["gate"] = {
+            "verdict": "promote",
+            "reasons": ["recorded reason: lower bound +9.87 pp clears +0.00 pp"],
+            "policy": {"min_improvement_pp": 0.0},
+        }
     results = {
         "backend": backend,
-        "baseline_score": 80.0, "optimized_score": 87.5, "improvement": 7.5,
+        "baseline_score": 80.0,
+        "optimized_score": 87.5,
+        "improvement": 7.5,
         "baseline_instruction": BASELINE_INSTRUCTION,
         "original_signature": {"instructions": BASELINE_INSTRUCTION, "fields": ["prompt", "response"]},
         "optimized_signature": {"instructions": HOSTILE, "fields": ["prompt", "response"]},
         "candidates": [BASELINE_INSTRUCTION, HOSTILE, "Be thorough & precise."],
-        "trials": [{"trial": 1, "instruction_index": 0, "score": 80.0, "full_eval": True},
-                   {"trial": 2, "instruction_index": 2, "score": 78.5, "full_eval": True},
-                   {"trial": 3, "instruction_index": 1, "score": 87.5, "full_eval": True},
-                   {"trial": 4, "instruction_index": 2, "score": 83.0, "full_eval": False}],
-        "dev": {"baseline": 80.0, "optimized": 87.5, "improvement": 7.5, "per_attribute": per_attribute,
-                "examples": 8},
+        "trials": [
+            {"trial": 1, "instruction_index": 0, "score": 80.0, "full_eval": True},
+            {"trial": 2, "instruction_index": 2, "score": 78.5, "full_eval": True},
+            {"trial": 3, "instruction_index": 1, "score": 87.5, "full_eval": True},
+            {"trial": 4, "instruction_index": 2, "score": 83.0, "full_eval": False},
+        ],
+        "dev": {"baseline": 80.0, "optimized": 87.5, "improvement": 7.5, "per_attribute": per_attribute, "examples": 8},
         "test": test,
         "models": {"task": "openai/gpt-4o", "judge": "openai/gpt-4o", "prompt": "openai/gpt-4o"},
         "seed": 42,
         "dataset_fingerprint": {"source": "file data.jsonl (jsonl)", "input_sha256": "0" * 64},
     }
-    ledger = {"phases": {name: {"live_calls": 10 + i, "cached_calls": i, "prompt_tokens": 1000,
-                                "completion_tokens": 100, "cost_usd": 0.01, "saved_usd": 0.0, "retries": 0,
-                                "errors": 0, "wall_s": 1.0, "cost_known": True} for i, name in enumerate(PHASES)},
-              "total": {"live_calls": 75, "cached_calls": 15, "prompt_tokens": 6000, "completion_tokens": 600,
-                        "cost_usd": 0.06, "saved_usd": 0.0, "retries": 0, "errors": 0, "wall_s": 6.0,
-                        "cost_known": True}}
-    for name, data in (("optimization_results.json", results), ("evaluations.json", evaluations),
-                       ("ledger.json", ledger)):
+    ledger = {
+        "phases": {
+            name: {
+                "live_calls": 10 + i,
+                "cached_calls": i,
+                "prompt_tokens": 1000,
+                "completion_tokens": 100,
+                "cost_usd": 0.01,
+                "saved_usd": 0.0,
+                "retries": 0,
+                "errors": 0,
+                "wall_s": 1.0,
+                "cost_known": True,
+            }
+            for i, name in enumerate(PHASES)
+        },
+        "total": {
+            "live_calls": 75,
+            "cached_calls": 15,
+            "prompt_tokens": 6000,
+            "completion_tokens": 600,
+            "cost_usd": 0.06,
+            "saved_usd": 0.0,
+            "retries": 0,
+            "errors": 0,
+            "wall_s": 6.0,
+            "cost_known": True,
+        },
+    }
+    for name, data in (
+        ("optimization_results.json", results),
+        ("evaluations.json", evaluations),
+        ("ledger.json", ledger),
+    ):
         (run_dir / name).write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
     return run_dir
 
@@ -188,22 +257,37 @@ def test_word_diff_marks_changed_words_and_escapes_them():
 
 
 def test_same_winner_as_baseline_says_so():
-    results = json.loads(json.dumps({"backend": "live", "baseline_instruction": "x",
-                                     "optimized_signature": {"instructions": "x"}}))
+    results = json.loads(
+        json.dumps({"backend": "live", "baseline_instruction": "x", "optimized_signature": {"instructions": "x"}})
+    )
     page = render_report(results, None, None)
     assert "the search found nothing better" in page
 
 
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
-                    reason="headless rendering needs /usr/bin/chromium, which is not installed here")
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists(),
+    reason="headless rendering needs /usr/bin/chromium, which is not installed here",
+)
 def test_report_renders_in_headless_chromium(tmp_path):
     path = write_report(fake_run(tmp_path / "run"))
     png = tmp_path / "report.png"
     done = subprocess.run(
-        ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,2400",
-         f"--screenshot={png}", path.as_uri()],
-        capture_output=True, text=True, timeout=90, cwd=tmp_path,
+        [
+            "/usr/bin/chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1100,2400",
+            f"--screenshot={png}",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     data = png.read_bytes()

@@ -23,10 +23,29 @@ from optimizer.run import RunConfig, run_optimization
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
-SMALL = RunConfig(dataset=SAMPLE, train_size=20, dev_size=8, test_size=8,
-                  search=SearchConfig(num_candidates=3, num_trials=3), sim_latency_ms=1.0)
-SMALL_FLAGS = ["--dataset", SAMPLE, "--train-size", "20", "--dev-size", "8", "--test-size", "8",
-               "--num-candidates", "3", "--num-trials", "3", "--quiet"]
+SMALL = RunConfig(
+    dataset=SAMPLE,
+    train_size=20,
+    dev_size=8,
+    test_size=8,
+    search=SearchConfig(num_candidates=3, num_trials=3),
+    sim_latency_ms=1.0,
+)
+SMALL_FLAGS = [
+    "--dataset",
+    SAMPLE,
+    "--train-size",
+    "20",
+    "--dev-size",
+    "8",
+    "--test-size",
+    "8",
+    "--num-candidates",
+    "3",
+    "--num-trials",
+    "3",
+    "--quiet",
+]
 
 
 def run_small(tmp_path: Path, name: str, **changes) -> tuple[Path, dict, dict]:
@@ -47,9 +66,25 @@ def test_outputs_and_keys(base_run):
         assert (run_dir / name).is_file()
     assert not list(run_dir.glob(".*.tmp"))  # nothing half-written left behind
     on_disk = json.loads((run_dir / "optimization_results.json").read_text())
-    for key in ("baseline_score", "optimized_score", "improvement", "original_signature", "optimized_signature",
-                "token_usage", "dev", "test", "trials", "candidates", "failures", "backend", "models", "config",
-                "seed", "dataset_fingerprint", "versions"):
+    for key in (
+        "baseline_score",
+        "optimized_score",
+        "improvement",
+        "original_signature",
+        "optimized_signature",
+        "token_usage",
+        "dev",
+        "test",
+        "trials",
+        "candidates",
+        "failures",
+        "backend",
+        "models",
+        "config",
+        "seed",
+        "dataset_fingerprint",
+        "versions",
+    ):
         assert key in on_disk, key
     assert on_disk["backend"] == "simulator"
     assert len(on_disk["candidates"]) == 3
@@ -57,8 +92,13 @@ def test_outputs_and_keys(base_run):
     assert on_disk["optimized_score"] >= on_disk["baseline_score"]
     assert on_disk["improvement"] == pytest.approx(on_disk["optimized_score"] - on_disk["baseline_score"], abs=0.01)
     assert on_disk["dev"]["baseline"] == on_disk["baseline_score"]
-    assert set(on_disk["test"]["per_attribute"]) == {"helpfulness", "correctness", "coherence", "complexity",
-                                                     "verbosity"}
+    assert set(on_disk["test"]["per_attribute"]) == {
+        "helpfulness",
+        "correctness",
+        "coherence",
+        "complexity",
+        "verbosity",
+    }
 
 
 def test_ledger_totals_are_the_sum_of_phases(base_run):
@@ -93,15 +133,30 @@ def test_replay_has_zero_live_calls_and_identical_results(base_run):
     config = replace(SMALL, out_dir=tmp / "replay", cache_dir=tmp / "cache-base", policy=CachePolicy.REPLAY)
     outcome = run_optimization(config)
     assert outcome.ledger["total"]["live_calls"] == 0
-    assert (outcome.run_dir / "optimized_program.json").read_bytes() == (run_dir / "optimized_program.json").read_bytes()
+    assert (outcome.run_dir / "optimized_program.json").read_bytes() == (
+        run_dir / "optimized_program.json"
+    ).read_bytes()
     for key in ("baseline_score", "optimized_score", "dev", "test", "trials", "candidates"):
         assert outcome.results[key] == results[key], key
 
 
 def test_replay_miss_stops_with_a_clear_error(tmp_path):
-    out = subprocess.run([sys.executable, "scripts/optimize.py", *SMALL_FLAGS, "--replay",
-                          "--cache-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "scripts/optimize.py",
+            *SMALL_FLAGS,
+            "--replay",
+            "--cache-dir",
+            str(tmp_path / "empty"),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert "replay: no cached answer" in out.stderr and "Traceback" not in out.stderr
     ledger = json.loads((tmp_path / "r" / "ledger.json").read_text())
@@ -131,9 +186,23 @@ def test_apply_answers_through_the_gateway(base_run, tmp_path):
     _, run_dir, _, _ = base_run
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "What is DNS?"}\n"How do I boil an egg?"\n')
-    out = subprocess.run([sys.executable, "scripts/apply.py", str(run_dir), "--input", str(prompts), "--output",
-                          str(tmp_path / "answers.jsonl"), "--cache-dir", str(tmp_path / "cache")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "scripts/apply.py",
+            str(run_dir),
+            "--input",
+            str(prompts),
+            "--output",
+            str(tmp_path / "answers.jsonl"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     answers = [json.loads(line) for line in (tmp_path / "answers.jsonl").read_text().splitlines()]
     assert [a["prompt"] for a in answers] == ["What is DNS?", "How do I boil an egg?"]
@@ -143,8 +212,12 @@ def test_apply_answers_through_the_gateway(base_run, tmp_path):
 # -- kill -9 and resume, against a standalone simulator that counts every request ---------------------
 @pytest.fixture
 def standalone_simulator():
-    proc = subprocess.Popen([sys.executable, "scripts/simulator.py", "--port", "0", "--latency-ms", "3"],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "scripts/simulator.py", "--port", "0", "--latency-ms", "3"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:\d+", line)
     assert match, line
@@ -166,9 +239,22 @@ def test_killed_run_resumes_without_repeating_completed_calls(standalone_simulat
     flags = [*SMALL_FLAGS, "--model", "openai/gpt-4o", "--api-base", f"{url}/v1"]
 
     def optimize(name: str, cache: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "scripts/optimize.py", *flags, "--cache-dir", str(tmp_path / cache),
-                                 "--out", str(tmp_path / name)], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "scripts/optimize.py",
+                *flags,
+                "--cache-dir",
+                str(tmp_path / cache),
+                "--out",
+                str(tmp_path / name),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     before = _requests(url)
     clean = optimize("clean", "cache-clean")
@@ -218,5 +304,6 @@ def test_a_repeated_trial_reuses_the_earlier_result(tmp_path):
         assert earlier and earlier[0]["score"] == t["score"]
     fresh = [t for t in trials if not t["reused"]]
     # Only fresh trials ask the gateway: each example is one generation and five judge calls.
-    assert ledger["phases"]["search"]["live_calls"] + ledger["phases"]["search"]["cached_calls"] == \
-        sum(6 * t["examples"] for t in fresh)
+    assert ledger["phases"]["search"]["live_calls"] + ledger["phases"]["search"]["cached_calls"] == sum(
+        6 * t["examples"] for t in fresh
+    )

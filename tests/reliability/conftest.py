@@ -68,8 +68,9 @@ def refusal_dataset() -> RefusalDataset:
     the marked prompts stay in the splits they were chosen from; the returned splits prove it.
     """
 
-    def build(directory: Path, *, train: int, dev: int, test: int, refused: dict[str, int],
-              seed: int = 42) -> tuple[Path, Splits]:
+    def build(
+        directory: Path, *, train: int, dev: int, test: int, refused: dict[str, int], seed: int = 42
+    ) -> tuple[Path, Splits]:
         rows = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()[:150]]
         path = directory / "refusals.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

@@ -18,8 +18,21 @@ from optimizer.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"
-SMALL = ["--train-size", "20", "--dev-size", "8", "--test-size", "8", "--num-candidates", "3", "--num-trials", "3",
-         "--quiet", "--sim-latency-ms", "0"]
+SMALL = [
+    "--train-size",
+    "20",
+    "--dev-size",
+    "8",
+    "--test-size",
+    "8",
+    "--num-candidates",
+    "3",
+    "--num-trials",
+    "3",
+    "--quiet",
+    "--sim-latency-ms",
+    "0",
+]
 GOOD_LINES = SAMPLE.read_bytes().splitlines(keepends=True)[:3]
 SCORES = '"helpfulness": 2, "correctness": 2, "coherence": 2, "complexity": 2, "verbosity": 2'
 
@@ -58,16 +71,26 @@ def scratch_directory(tmp_path, monkeypatch):
 # -- malformed dataset files ----------------------------------------------------------------------------
 DATASETS = {
     "invalid-json.jsonl": (b"".join(GOOD_LINES) + b'{"prompt": "Hi", broken\n', "line 4: invalid JSON"),
-    "missing-column.jsonl": (b"".join(GOOD_LINES) + ('{"prompt": "Hi", ' + SCORES + "}\n").encode(),
-                             "line 4: missing field 'response'"),
-    "wrong-type.jsonl": (b"".join(GOOD_LINES) + ('{"prompt": 42, "response": "r", ' + SCORES + "}\n").encode(),
-                         "line 4: prompt must be text"),
-    "wrong-score.jsonl": (b"".join(GOOD_LINES) + ('{"prompt": "Hi", "response": "r", ' +
-                                                  SCORES.replace('"helpfulness": 2', '"helpfulness": "high"') +
-                                                  "}\n").encode(), "line 4: helpfulness must be an integer 0-4"),
+    "missing-column.jsonl": (
+        b"".join(GOOD_LINES) + ('{"prompt": "Hi", ' + SCORES + "}\n").encode(),
+        "line 4: missing field 'response'",
+    ),
+    "wrong-type.jsonl": (
+        b"".join(GOOD_LINES) + ('{"prompt": 42, "response": "r", ' + SCORES + "}\n").encode(),
+        "line 4: prompt must be text",
+    ),
+    "wrong-score.jsonl": (
+        b"".join(GOOD_LINES)
+        + (
+            '{"prompt": "Hi", "response": "r", ' + SCORES.replace('"helpfulness": 2', '"helpfulness": "high"') + "}\n"
+        ).encode(),
+        "line 4: helpfulness must be an integer 0-4",
+    ),
     "empty.jsonl": (b"", "file is empty"),
-    "latin-1.jsonl": (b"".join(GOOD_LINES) + ('{"prompt": "caf\u00e9", "response": "r", ' + SCORES +
-                                              "}\n").encode("latin-1"), "line 4: not valid UTF-8"),
+    "latin-1.jsonl": (
+        b"".join(GOOD_LINES) + ('{"prompt": "caf\u00e9", "response": "r", ' + SCORES + "}\n").encode("latin-1"),
+        "line 4: not valid UTF-8",
+    ),
     "missing-column.csv": (b"prompt,response,helpfulness\nHi,there,2\n", "missing column(s)"),
     "not-a-list.json": (b'{"rows": []}', "expected a JSON array"),
 }
@@ -132,8 +155,9 @@ def unwritable_directory(tmp_path: Path) -> Path:
 def test_unwritable_output_directory(tmp_path, capsys):
     target = unwritable_directory(tmp_path)
     try:
-        status, out, err = run_cli(["--dataset", str(SAMPLE), *SMALL, "--out", str(target),
-                                    "--cache-dir", str(tmp_path / "cache")], capsys)
+        status, out, err = run_cli(
+            ["--dataset", str(SAMPLE), *SMALL, "--out", str(target), "--cache-dir", str(tmp_path / "cache")], capsys
+        )
     finally:
         (tmp_path / "locked").chmod(0o700)
     assert_one_clear_line(status, out, err, "cannot write to output directory", str(target))
@@ -143,8 +167,9 @@ def test_unwritable_output_directory(tmp_path, capsys):
 def test_unwritable_cache_directory(tmp_path, capsys):
     target = unwritable_directory(tmp_path)
     try:
-        status, out, err = run_cli(["--dataset", str(SAMPLE), *SMALL, "--out", str(tmp_path / "run"),
-                                    "--cache-dir", str(target)], capsys)
+        status, out, err = run_cli(
+            ["--dataset", str(SAMPLE), *SMALL, "--out", str(tmp_path / "run"), "--cache-dir", str(target)], capsys
+        )
     finally:
         (tmp_path / "locked").chmod(0o700)
     assert_one_clear_line(status, out, err, str(target))
@@ -196,4 +221,3 @@ def test_corrupted_entries_are_never_returned_but_fetched_again(damaged_cache, r
     assert harness.differing_keys(results, reference.results) == []
     assert (tmp_path / "run" / "optimized_program.json").read_bytes() == harness._program(reference)
     assert harness.cache_health(cache_dir) == (reference.ledger["total"]["live_calls"], 0)  # and repaired
-

@@ -27,9 +27,20 @@ def test_max_cost_below_the_estimate_stops_before_exceeding_it(harness, tmp_path
     estimate = run_optimization(replace(harness.SMALL, dry_run=True, cache_dir=tmp_path / "unused")).results["estimate"]
     estimated_usd = sum(row["cost_usd"] for row in estimate)
     cap = round(estimated_usd / 4, 2)
-    command = [sys.executable, str(ROOT / "scripts" / "optimize.py"), *harness.SMALL_FLAGS, "--quiet",
-               "--sim-latency-ms", "0", "--max-cost", str(cap), "--cache-dir", str(tmp_path / "cache"),
-               "--out", str(tmp_path / "run")]
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "optimize.py"),
+        *harness.SMALL_FLAGS,
+        "--quiet",
+        "--sim-latency-ms",
+        "0",
+        "--max-cost",
+        str(cap),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     try:
         done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=45)
     except subprocess.TimeoutExpired:
@@ -55,8 +66,9 @@ def test_a_call_that_cannot_fit_is_refused_even_after_rounding_residue():
 
     async def scenario() -> None:
         ledger = Ledger(max_cost_usd=0.05)
-        transport = ScriptedTransport(delay_s=0.01, fallback=lambda c: chat_response("ok", prompt_tokens=10,
-                                                                                    completion_tokens=5))
+        transport = ScriptedTransport(
+            delay_s=0.01, fallback=lambda c: chat_response("ok", prompt_tokens=10, completion_tokens=5)
+        )
         gateway = Gateway(transport, policy=CachePolicy.OFF, ledger=ledger)
         endpoint = Endpoint(model="openai/gpt-4o", identity="test", price_model="gpt-4o")
         small = [ChatCall(endpoint, [{"role": "user", "content": "x" * n}], {"max_tokens": 256}) for n in sizes]

@@ -19,8 +19,18 @@ def test_two_runs_share_one_cache_and_agree(harness, reference, tmp_path):
     cache_dir = tmp_path / "shared-cache"
     runs = []
     for name in ("first", "second"):
-        command = [sys.executable, str(ROOT / "scripts" / "optimize.py"), *harness.SMALL_FLAGS, "--quiet",
-                   "--sim-latency-ms", "1", "--cache-dir", str(cache_dir), "--out", str(tmp_path / name)]
+        command = [
+            sys.executable,
+            str(ROOT / "scripts" / "optimize.py"),
+            *harness.SMALL_FLAGS,
+            "--quiet",
+            "--sim-latency-ms",
+            "1",
+            "--cache-dir",
+            str(cache_dir),
+            "--out",
+            str(tmp_path / name),
+        ]
         runs.append(subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     for run in runs:
         _, err = run.communicate(timeout=300)

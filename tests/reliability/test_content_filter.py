@@ -22,8 +22,9 @@ from optimizer.run import RunConfig, RunOutcome, run_optimization
 from simulator import CONTENT_FILTER_MARKER, FaultConfig, SimConfig, Simulator
 
 pytestmark = pytest.mark.slow
-TINY = RunConfig(train_size=10, dev_size=10, test_size=10, search=SearchConfig(num_candidates=2, num_trials=1),
-                 sim_latency_ms=0.0)
+TINY = RunConfig(
+    train_size=10, dev_size=10, test_size=10, search=SearchConfig(num_candidates=2, num_trials=1), sim_latency_ms=0.0
+)
 
 
 @dataclass
@@ -59,8 +60,12 @@ def refused_run(refusal_dataset, tmp_path_factory) -> RefusedRun:
 def test_refused_example_fails_with_its_reason_and_the_run_goes_on(refused_run):
     results = refused_run.outcome.results
     dev, test = marked_index(refused_run.splits.dev), marked_index(refused_run.splits.test)
-    assert failure_places(results) == {("dev", "baseline", dev), ("dev", "optimized", dev),
-                                       ("test", "baseline", test), ("test", "optimized", test)}
+    assert failure_places(results) == {
+        ("dev", "baseline", dev),
+        ("dev", "optimized", dev),
+        ("test", "baseline", test),
+        ("test", "optimized", test),
+    }
     for failure in results["failures"]:
         assert failure["reason"].startswith("generation: ContentFiltered:"), failure
     assert results["dev"]["failed"] == {"baseline": 1, "optimized": 1}
@@ -106,8 +111,15 @@ def test_finish_reason_refusal_is_a_failed_example_too(refusal_dataset, tmp_path
     dataset, splits = refusal_dataset(tmp_path, train=10, dev=10, test=0, refused={"dev": 1})
     faults = FaultConfig(content_filter_mode="finish_reason")
     with Simulator(SimConfig(latency_ms=0.0, faults=faults)) as sim:
-        config = replace(TINY, dataset=str(dataset), test_size=0, model="openai/gpt-4o", api_base=sim.openai_api_base,
-                         out_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
+        config = replace(
+            TINY,
+            dataset=str(dataset),
+            test_size=0,
+            model="openai/gpt-4o",
+            api_base=sim.openai_api_base,
+            out_dir=tmp_path / "run",
+            cache_dir=tmp_path / "cache",
+        )
         outcome = run_optimization(config)
         sent = sim.stats()["requests"]
     index = marked_index(splits.dev)

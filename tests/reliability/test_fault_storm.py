@@ -33,14 +33,19 @@ SAMPLE = Path(__file__).resolve().parents[2] / "evaluation" / "sample" / "helpst
 
 @pytest.fixture(scope="module")
 def transient_storm(harness: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return harness.fault_storm(tmp_path_factory.mktemp("storm"), "transient-storm", harness.TRANSIENT_STORM,
-                               sim_seed=harness.TRANSIENT_STORM_SEED)
+    return harness.fault_storm(
+        tmp_path_factory.mktemp("storm"),
+        "transient-storm",
+        harness.TRANSIENT_STORM,
+        sim_seed=harness.TRANSIENT_STORM_SEED,
+    )
 
 
 @pytest.fixture(scope="module")
 def full_storm(harness: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return harness.fault_storm(tmp_path_factory.mktemp("storm"), "full-storm", harness.STORM,
-                               sim_seed=harness.STORM_SEED)
+    return harness.fault_storm(
+        tmp_path_factory.mktemp("storm"), "full-storm", harness.STORM, sim_seed=harness.STORM_SEED
+    )
 
 
 @pytest.fixture(params=["transient_storm", "full_storm"])
@@ -118,8 +123,14 @@ def test_malformed_answers_change_only_the_examples_they_reached(full_storm, ref
 
 def test_full_storm_replays_identically_from_its_cache(full_storm, harness, tmp_path):
     """Malformed answers are cached, so a rerun reproduces the storm's result exactly, with no live call."""
-    config = replace(harness.SMALL, model="openai/gpt-4o", api_base=full_storm.api_base, cache_dir=full_storm.cache_dir,
-                     out_dir=tmp_path / "replay", policy=CachePolicy.REPLAY)
+    config = replace(
+        harness.SMALL,
+        model="openai/gpt-4o",
+        api_base=full_storm.api_base,
+        cache_dir=full_storm.cache_dir,
+        out_dir=tmp_path / "replay",
+        policy=CachePolicy.REPLAY,
+    )
     # The storm's endpoint carried a short client timeout and a key; replay never sends, so neither matters.
     with harness.instrumented(None, client_timeout_s=harness.STORM_CLIENT_TIMEOUT_S):
         replayed = run_optimization(config)
@@ -135,15 +146,32 @@ def test_outage_after_the_baseline_ends_in_one_line_not_a_traceback(tmp_path, mo
     the error must be unwrapped before it reaches the command line.
     """
     monkeypatch.chdir(tmp_path)
-    flags = ["--dataset", str(SAMPLE),
-             "--train-size", "10", "--dev-size", "4", "--test-size", "0", "--num-trials", "1", "--quiet",
-             "--sim-latency-ms", "0", "--cache-dir", str(tmp_path / "cache")]
+    flags = [
+        "--dataset",
+        str(SAMPLE),
+        "--train-size",
+        "10",
+        "--dev-size",
+        "4",
+        "--test-size",
+        "0",
+        "--num-trials",
+        "1",
+        "--quiet",
+        "--sim-latency-ms",
+        "0",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert main([*flags, "--num-candidates", "2", "--out", str(tmp_path / "warm")]) == 0
     capsys.readouterr()
     outage = functools.partial(SimConfig, faults=FaultConfig(rate_503=1.0))
     monkeypatch.setattr(simulator, "SimConfig", outage)  # the embedded simulator is built from this name
-    monkeypatch.setattr(run_module, "GatewaySettings",
-                        functools.partial(GatewaySettings, retry=RetryPolicy(base_s=0.001, max_backoff_s=0.002)))
+    monkeypatch.setattr(
+        run_module,
+        "GatewaySettings",
+        functools.partial(GatewaySettings, retry=RetryPolicy(base_s=0.001, max_backoff_s=0.002)),
+    )
     try:
         status = main([*flags, "--num-candidates", "3", "--out", str(tmp_path / "outage")])
     except Exception as exc:  # what a user would see as a traceback

@@ -81,8 +81,9 @@ def test_only_408_409_429_and_5xx_are_retried(outcomes):
     expected = {status: attempts for status in RETRIED} | {status: 1 for status in NOT_RETRIED}
     assert dict(hits) == expected, json.dumps({"hits": hits, "raised": raised}, default=str)
     assert len(sleeps) == (attempts - 1) * len(RETRIED)
-    transient = {name for name, cls in vars(errors).items() if isinstance(cls, type)
-                 and issubclass(cls, errors.TransientError)}
+    transient = {
+        name for name, cls in vars(errors).items() if isinstance(cls, type) and issubclass(cls, errors.TransientError)
+    }
     for status in RETRIED:
         assert raised[status] in transient, (status, raised[status])
     for status in NOT_RETRIED:
@@ -91,8 +92,15 @@ def test_only_408_409_429_and_5xx_are_retried(outcomes):
 
 def test_statuses_map_to_the_errors_a_user_can_act_on(outcomes):
     _, raised, _ = outcomes
-    expected: dict[int, Any] = {401: "AuthenticationFailed", 403: "AuthenticationFailed", 404: "ModelNotFound",
-                                408: "RequestTimeout", 409: "Unavailable", 413: "BadRequest", 429: "RateLimited"}
+    expected: dict[int, Any] = {
+        401: "AuthenticationFailed",
+        403: "AuthenticationFailed",
+        404: "ModelNotFound",
+        408: "RequestTimeout",
+        409: "Unavailable",
+        413: "BadRequest",
+        429: "RateLimited",
+    }
     assert {status: raised[status] for status in expected} == expected
     fatal = {cls.__name__ for cls in FATAL_ERRORS}
     assert {"AuthenticationFailed", "ModelNotFound"} <= fatal  # a wrong key or deployment stops the run

@@ -30,8 +30,14 @@ class Session:
 
 
 def script(name: str, *args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def secret_env(harness) -> dict[str, str]:
@@ -51,25 +57,73 @@ def session(harness, refusal_dataset, tmp_path_factory) -> Session:
     dataset, _ = refusal_dataset(workdir, train=10, dev=10, test=4, refused={"dev": 1})
     env = secret_env(harness)
     ran = Session(workdir)
-    tiny = ["--dataset", str(dataset), "--train-size", "10", "--dev-size", "10", "--test-size", "4",
-            "--num-candidates", "2", "--num-trials", "1", "--cache-dir", str(workdir / "cache")]
-    with harness.StandaloneSimulator("--latency-ms", "1", "--rate-429", "0.1", "--retry-after", "0.05",
-                                     "--rate-500", "0.05") as sim:
+    tiny = [
+        "--dataset",
+        str(dataset),
+        "--train-size",
+        "10",
+        "--dev-size",
+        "10",
+        "--test-size",
+        "4",
+        "--num-candidates",
+        "2",
+        "--num-trials",
+        "1",
+        "--cache-dir",
+        str(workdir / "cache"),
+    ]
+    with harness.StandaloneSimulator(
+        "--latency-ms", "1", "--rate-429", "0.1", "--retry-after", "0.05", "--rate-500", "0.05"
+    ) as sim:
         openai = ["--model", "openai/gpt-4o", "--api-base", f"{sim.url}/v1"]
         azure = ["--model", "azure/sim-deployment", "--api-base", sim.url]
-        ran.outputs["optimize"] = script("optimize.py", *tiny, *openai, "--log-json", "--out", str(workdir / "run"),
-                                         env=env, cwd=workdir)
-        ran.outputs["replay"] = script("optimize.py", *tiny, *openai, "--replay", "--out", str(workdir / "replay"),
-                                       env=env, cwd=workdir)
-        ran.outputs["apply"] = script("apply.py", str(workdir / "run"), "--prompt", "What is DNS?", *openai,
-                                      "--cache-dir", str(workdir / "cache"), "--log-json", env=env, cwd=workdir)
+        ran.outputs["optimize"] = script(
+            "optimize.py", *tiny, *openai, "--log-json", "--out", str(workdir / "run"), env=env, cwd=workdir
+        )
+        ran.outputs["replay"] = script(
+            "optimize.py", *tiny, *openai, "--replay", "--out", str(workdir / "replay"), env=env, cwd=workdir
+        )
+        ran.outputs["apply"] = script(
+            "apply.py",
+            str(workdir / "run"),
+            "--prompt",
+            "What is DNS?",
+            *openai,
+            "--cache-dir",
+            str(workdir / "cache"),
+            "--log-json",
+            env=env,
+            cwd=workdir,
+        )
         (workdir / "prompts.jsonl").write_text('{"prompt": "What is TLS?"}\n"How do I boil an egg?"\n')
-        ran.outputs["apply-azure"] = script("apply.py", str(workdir / "run"), "--input", str(workdir / "prompts.jsonl"),
-                                            "--output", str(workdir / "answers.jsonl"), *azure,
-                                            "--cache-dir", str(workdir / "cache"), env=env, cwd=workdir)
+        ran.outputs["apply-azure"] = script(
+            "apply.py",
+            str(workdir / "run"),
+            "--input",
+            str(workdir / "prompts.jsonl"),
+            "--output",
+            str(workdir / "answers.jsonl"),
+            *azure,
+            "--cache-dir",
+            str(workdir / "cache"),
+            env=env,
+            cwd=workdir,
+        )
         if (ROOT / "scripts" / "loadtest.py").exists():
-            ran.outputs["loadtest"] = script("loadtest.py", *openai, "--requests", "12", "--concurrency", "4", "--json",
-                                             "--cache-dir", str(workdir / "loadtest-cache"), env=env, cwd=workdir)
+            ran.outputs["loadtest"] = script(
+                "loadtest.py",
+                *openai,
+                "--requests",
+                "12",
+                "--concurrency",
+                "4",
+                "--json",
+                "--cache-dir",
+                str(workdir / "loadtest-cache"),
+                env=env,
+                cwd=workdir,
+            )
     return ran
 
 
@@ -88,8 +142,14 @@ def test_the_secret_is_in_no_output_and_no_file(session):
         assert not leaks(done.stderr), f"{name} stderr"
     searched = [p for p in session.workdir.rglob("*") if p.is_file()]
     names = {p.name for p in searched}
-    assert {"cache.db", "ledger.json", "optimization_results.json", "evaluations.json",
-            "optimized_program.json", "answers.jsonl"} <= names
+    assert {
+        "cache.db",
+        "ledger.json",
+        "optimization_results.json",
+        "evaluations.json",
+        "optimized_program.json",
+        "answers.jsonl",
+    } <= names
     for path in searched:
         assert not leaks(path.read_bytes()), path
 
@@ -118,8 +178,10 @@ class EchoingProvider:
     async def _chat(self, request: web.Request) -> web.Response:
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         message = f"request refused for key {key}"
-        return web.json_response({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                            "code": self.code}}, status=self.status)
+        return web.json_response(
+            {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": self.code}},
+            status=self.status,
+        )
 
     async def _start(self) -> str:
         app = web.Application()
@@ -147,12 +209,36 @@ def echoing_provider(request) -> Iterator[EchoingProvider]:
         yield provider
 
 
-@pytest.mark.parametrize("echoing_provider", [(401, "invalid_api_key"), (400, "content_filter")],
-                         ids=["401", "content-filter"], indirect=True)
+@pytest.mark.parametrize(
+    "echoing_provider",
+    [(401, "invalid_api_key"), (400, "content_filter")],
+    ids=["401", "content-filter"],
+    indirect=True,
+)
 def test_a_key_echoed_by_the_provider_is_redacted_everywhere(echoing_provider, harness, tmp_path):
-    flags = ["--dataset", str(harness.SAMPLE), "--train-size", "10", "--dev-size", "4", "--test-size", "0",
-             "--num-candidates", "2", "--num-trials", "1", "--quiet", "--model", "openai/gpt-4o",
-             "--api-base", echoing_provider.url, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    flags = [
+        "--dataset",
+        str(harness.SAMPLE),
+        "--train-size",
+        "10",
+        "--dev-size",
+        "4",
+        "--test-size",
+        "0",
+        "--num-candidates",
+        "2",
+        "--num-trials",
+        "1",
+        "--quiet",
+        "--model",
+        "openai/gpt-4o",
+        "--api-base",
+        echoing_provider.url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     done = script("optimize.py", *flags, env=secret_env(harness), cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "error:" in done.stderr

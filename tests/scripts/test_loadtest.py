@@ -49,9 +49,22 @@ def test_repeat_sends_one_live_request_and_serves_the_rest_from_the_gateway(tmp_
 
 def test_unreachable_endpoint_fails_with_status_1_and_never_prints_the_key(tmp_path):
     key = "sk-loadtest-not-printed-7731"
-    result = loadtest("--model", "openai/gpt-4o", "--api-base", f"http://127.0.0.1:{closed_port()}/v1",
-                      "--api-key", key, "--requests", "3", "--max-attempts", "2", "--timeout-s", "5", "--json",
-                      cwd=tmp_path)
+    result = loadtest(
+        "--model",
+        "openai/gpt-4o",
+        "--api-base",
+        f"http://127.0.0.1:{closed_port()}/v1",
+        "--api-key",
+        key,
+        "--requests",
+        "3",
+        "--max-attempts",
+        "2",
+        "--timeout-s",
+        "5",
+        "--json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert (report["ok"], report["failed"], report["attempts"], report["retries"]) == (0, 3, 6, 3)

@@ -26,8 +26,9 @@ def body_for(prompt: str, **params: Any) -> dict[str, Any]:
 
 
 def post(http: httpx.Client, sim: Simulator, body: dict[str, Any], timeout: float = 10) -> httpx.Response:
-    return http.post(f"{sim.openai_api_base}/chat/completions", json=body, timeout=timeout,
-                      headers={"Authorization": "Bearer k"})
+    return http.post(
+        f"{sim.openai_api_base}/chat/completions", json=body, timeout=timeout, headers={"Authorization": "Bearer k"}
+    )
 
 
 def faulty(start_sim: StartSim, **faults: Any) -> Simulator:
@@ -35,6 +36,7 @@ def faulty(start_sim: StartSim, **faults: Any) -> Simulator:
 
 
 # -- each fault kind at rate 1.0 ----------------------------------------------------------------
+
 
 def test_injected_429_carries_both_retry_headers(http: httpx.Client, start_sim: StartSim) -> None:
     sim = faulty(start_sim, rate_429=1.0, retry_after_s=1.5)
@@ -108,6 +110,7 @@ def test_content_filter_refusals_are_permanent_per_body(http: httpx.Client, star
 
 # -- transient faults are reproducible and retryable --------------------------------------------
 
+
 def status_sequences(http: httpx.Client, sim: Simulator, count: int) -> list[list[int]]:
     sequences = []
     for i in range(count):
@@ -140,6 +143,7 @@ def test_seed_changes_faults_but_never_answers(http: httpx.Client, start_sim: St
 
 
 # -- rate limits (fake clock: no waiting) -------------------------------------------------------
+
 
 def test_rpm_limit_returns_the_real_wait(http: httpx.Client, start_sim: StartSim, fake_clock: FakeClock) -> None:
     sim = start_sim(SimConfig(latency_ms=0, rpm=2), clock=fake_clock)
@@ -181,6 +185,7 @@ def test_tpm_uses_the_default_max_tokens_and_caps_oversized_requests(fake_clock:
 
 
 # -- latency ------------------------------------------------------------------------------------
+
 
 def digests(count: int) -> list[bytes]:
     return [hashlib.sha256(str(i).encode()).digest() for i in range(count)]

@@ -36,13 +36,19 @@ PROMPTS: tuple[str, ...] = (
     # multi-part technical
     "What is the difference between TCP and UDP? When should I use each one? What are the tradeoffs for latency?",
     "Explain how a neural network learns. What is backpropagation, and how does gradient descent fit in?",
-    ("I'm designing a web service. 1. How should I structure the database? 2. Should I use "
-     "microservices? 3. How do I add a cache layer?"),
+    (
+        "I'm designing a web service. 1. How should I structure the database? 2. Should I use "
+        "microservices? 3. How do I add a cache layer?"
+    ),
     "What are mitochondria, how do they produce energy, and why are they called the powerhouse of the cell?",
-    ("Compare Docker and virtualization. What are the main differences, and which is better for a small "
-     "team deploying a Kubernetes cluster?"),
-    ("Describe the main causes of the 2008 financial crisis. How did liquidity dry up, and what role did "
-     "interest rate policy play?"),
+    (
+        "Compare Docker and virtualization. What are the main differences, and which is better for a small "
+        "team deploying a Kubernetes cluster?"
+    ),
+    (
+        "Describe the main causes of the 2008 financial crisis. How did liquidity dry up, and what role did "
+        "interest rate policy play?"
+    ),
     "Explain overfitting in machine learning. How can I detect it? What techniques prevent it?",
     "How does encryption keep my messages private, and what is the difference between symmetric and asymmetric keys?",
     # coding
@@ -62,13 +68,19 @@ PROMPTS: tuple[str, ...] = (
     "What are some tips for sleeping better?",
     "How can I improve my public speaking skills before an important presentation next week?",
     # multi-turn
-    ("What is a good name for a golden retriever puppy?\n<extra_id_1>Assistant\nHow about Sunny, Maple "
-     "or Biscuit?\n<extra_id_1>User\nWhich of those suits a calm dog best?"),
-    ("I want to start running.\n<extra_id_1>Assistant\nGreat idea! Start with short, easy runs three "
-     "times a week.\n<extra_id_1>User\nHow do I avoid shin splints, and what shoes should I buy? Also "
-     "how fast should I increase my distance?"),
-    ("Tell me about the Roman Empire.\n<extra_id_1>Assistant\nThe Roman Empire ruled the Mediterranean "
-     "for centuries.\n<extra_id_1>User\nWhy did it fall?"),
+    (
+        "What is a good name for a golden retriever puppy?\n<extra_id_1>Assistant\nHow about Sunny, Maple "
+        "or Biscuit?\n<extra_id_1>User\nWhich of those suits a calm dog best?"
+    ),
+    (
+        "I want to start running.\n<extra_id_1>Assistant\nGreat idea! Start with short, easy runs three "
+        "times a week.\n<extra_id_1>User\nHow do I avoid shin splints, and what shoes should I buy? Also "
+        "how fast should I increase my distance?"
+    ),
+    (
+        "Tell me about the Roman Empire.\n<extra_id_1>Assistant\nThe Roman Empire ruled the Mediterranean "
+        "for centuries.\n<extra_id_1>User\nWhy did it fall?"
+    ),
 )
 
 SEED_OPTIMIZED = (
@@ -123,16 +135,21 @@ def test_instructions_get_clearly_different_scores(baseline_draws: list[float]) 
 
 
 def test_some_proposals_beat_the_baseline_and_some_do_not(baseline_draws: list[float]) -> None:
-    proposer = generate_instruction_class(use_dataset_summary=True, program_aware=True, use_task_demos=True,
-                                          use_instruct_history=False, use_tip=True).signature
+    proposer = generate_instruction_class(
+        use_dataset_summary=True, program_aware=True, use_task_demos=True, use_instruct_history=False, use_tip=True
+    ).signature
     proposals = set()
     for i in range(12):
         tip = list(TIPS)[i % len(TIPS)]
         inputs = {
             "dataset_description": "Diverse user prompts with assistant responses.",
-            "program_code": "class Generator(dspy.Module): ...", "program_description": "Answers a user prompt.",
-            "module": "Predict(prompt) -> response", "module_description": "Writes the reply.",
-            "task_demos": f"Prompt: example {i}", "basic_instruction": BASELINE_INSTRUCTION, "tip": TIPS[tip],
+            "program_code": "class Generator(dspy.Module): ...",
+            "program_description": "Answers a user prompt.",
+            "module": "Predict(prompt) -> response",
+            "module_description": "Writes the reply.",
+            "task_demos": f"Prompt: example {i}",
+            "basic_instruction": BASELINE_INSTRUCTION,
+            "tip": TIPS[tip],
         }
         proposals.add(ask(proposer, inputs, temperature=1.0)["proposed_instruction"])
     assert len(proposals) >= 10

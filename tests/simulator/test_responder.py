@@ -23,8 +23,10 @@ from simulator.testing import ask, chat_body
 from simulator.vocabulary import CLOSER_FILLERS, OPENER_FILLERS
 
 SIMPLE = "What is the capital of Australia?"
-MULTI_PART = ("Explain overfitting in machine learning. How can I detect it? What techniques prevent it? "
-              "And which one should I try first?")
+MULTI_PART = (
+    "Explain overfitting in machine learning. How can I detect it? What techniques prevent it? "
+    "And which one should I try first?"
+)
 TECHNICAL = "Explain how a neural network learns. What is backpropagation, and how does gradient descent fit in?"
 
 
@@ -76,8 +78,10 @@ def test_judge_scores_an_empty_response_zero() -> None:
 
 
 def test_judge_marks_padding_up_on_verbosity_and_down_on_helpfulness() -> None:
-    fitted = ("Canberra is the capital of Australia. It was purpose-built as a compromise between Sydney and "
-              "Melbourne, the two largest cities, and Parliament first sat there in 1927.")
+    fitted = (
+        "Canberra is the capital of Australia. It was purpose-built as a compromise between Sydney and "
+        "Melbourne, the two largest cities, and Parliament first sat there in 1927."
+    )
     padded = " ".join([fitted] + ["Great question! There are many different aspects to consider here."] * 12)
 
     def score(response: str, attribute: str) -> int:
@@ -119,8 +123,10 @@ def test_adaptive_length_is_brief_for_simple_and_thorough_for_complex_prompts() 
 
 
 def test_multi_turn_prompts_are_answered_from_the_last_user_turn() -> None:
-    prompt = ("Tell me about the Roman Empire.\n<extra_id_1>Assistant\nIt ruled the Mediterranean.\n"
-              "<extra_id_1>User\nWhy did the aqueducts matter?")
+    prompt = (
+        "Tell me about the Roman Empire.\n<extra_id_1>Assistant\nIt ruled the Mediterranean.\n"
+        "<extra_id_1>User\nWhy did the aqueducts matter?"
+    )
     assert last_user_turn(prompt) == ("Why did the aqueducts matter?", 2)
     assert "aqueducts" in generate(BASELINE_INSTRUCTION, prompt)
 
@@ -151,16 +157,22 @@ def test_plain_chat_without_dspy_markers_gets_plain_text() -> None:
 
 # -- MIPROv2 proposer ---------------------------------------------------------------------------
 
-PROPOSER = generate_instruction_class(use_dataset_summary=True, program_aware=True, use_task_demos=True,
-                                      use_instruct_history=True, use_tip=True).signature
+PROPOSER = generate_instruction_class(
+    use_dataset_summary=True, program_aware=True, use_task_demos=True, use_instruct_history=True, use_tip=True
+).signature
 
 
 def propose(tip_key: str, demo: str = "No task demos provided.", history: str = "") -> str:
     inputs = {
-        "dataset_description": "Open-ended user prompts.", "program_code": "class Generator(dspy.Module): ...",
-        "program_description": "Answers a prompt.", "module": "Predict(prompt) -> response",
-        "module_description": "The only step.", "task_demos": demo, "previous_instructions": history,
-        "basic_instruction": BASELINE_INSTRUCTION, "tip": TIPS[tip_key],
+        "dataset_description": "Open-ended user prompts.",
+        "program_code": "class Generator(dspy.Module): ...",
+        "program_description": "Answers a prompt.",
+        "module": "Predict(prompt) -> response",
+        "module_description": "The only step.",
+        "task_demos": demo,
+        "previous_instructions": history,
+        "basic_instruction": BASELINE_INSTRUCTION,
+        "tip": TIPS[tip_key],
     }
     return ask(PROPOSER, inputs)["proposed_instruction"]
 
@@ -187,21 +199,32 @@ def test_history_steers_proposals_toward_the_best_previous_instruction() -> None
     assert best_previous(history) == best
     with_history = [propose("none", f"Example {i}", history) for i in range(12)]
     without = [propose("none", f"Example {i}") for i in range(12)]
+
     def defining(texts: list[str]) -> int:
         return sum("technical term" in text for text in texts)
+
     assert defining(with_history) > defining(without)
 
 
 def test_dataset_and_program_descriptions_are_sensible_text() -> None:
     examples = "[Example({'prompt': 'Hi<extra_id_1>Assistant'}), Example({'prompt': 'Write python code'})]"
-    prior = [ask(DatasetDescriptorWithPriorObservations, {"examples": examples + str(i), "prior_observations": "x"})
-             for i in range(10)]
+    prior = [
+        ask(DatasetDescriptorWithPriorObservations, {"examples": examples + str(i), "prior_observations": "x"})
+        for i in range(10)
+    ]
     kinds = {"COMPLETE" if p["observations"] == "COMPLETE" else "text" for p in prior}
     assert kinds == {"COMPLETE", "text"}
     assert "multi-turn" in next(p["observations"] for p in prior if p["observations"] != "COMPLETE")
     summary = ask(ObservationSummarizer, {"observations": "multi-turn prompts"})["summary"]
     assert 2 <= summary.count(".") <= 3
     program = ask(DescribeProgram, {"program_code": "...", "program_example": "..."})["program_description"]
-    module = ask(DescribeModule, {"program_code": "...", "program_example": "...", "program_description": program,
-                                  "module": "Predict(prompt) -> response"})["module_description"]
+    module = ask(
+        DescribeModule,
+        {
+            "program_code": "...",
+            "program_example": "...",
+            "program_description": program,
+            "module": "Predict(prompt) -> response",
+        },
+    )["module_description"]
     assert "prompt" in program and "Predict(prompt) -> response" in module

@@ -26,8 +26,9 @@ def openai_lm(sim: Simulator) -> dspy.LM:
 
 
 def post(http: httpx.Client, sim: Simulator, body: dict[str, Any], key: str = "k") -> httpx.Response:
-    return http.post(f"{sim.openai_api_base}/chat/completions", json=body, timeout=10,
-                      headers={"Authorization": f"Bearer {key}"})
+    return http.post(
+        f"{sim.openai_api_base}/chat/completions", json=body, timeout=10, headers={"Authorization": f"Bearer {key}"}
+    )
 
 
 def body_for(prompt: str, **params: Any) -> dict[str, Any]:
@@ -61,10 +62,12 @@ def test_32_concurrent_clients_get_identical_answers_per_body(start_sim: StartSi
 
     async def run() -> list[tuple[int, str]]:
         async with aiohttp.ClientSession(headers={"Authorization": "Bearer k"}) as session:
+
             async def one(index: int) -> tuple[int, str]:
                 async with session.post(f"{sim.openai_api_base}/chat/completions", json=bodies[index % 8]) as reply:
                     data = await reply.json()
                     return index % 8, json.dumps(data, sort_keys=True)
+
             return await asyncio.gather(*(one(i) for i in range(32)))
 
     answers: dict[int, set[str]] = {}
@@ -81,10 +84,12 @@ def test_serves_many_concurrent_requests_with_latency(start_sim: StartSim) -> No
     async def run() -> list[int]:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector, headers={"Authorization": "Bearer k"}) as session:
+
             async def one(i: int) -> int:
                 async with session.post(f"{sim.openai_api_base}/chat/completions", json=body_for(f"q {i}")) as r:
                     await r.read()
                     return r.status
+
             return await asyncio.gather(*(one(i) for i in range(80)))
 
     assert asyncio.run(run()) == [200] * 80
@@ -149,8 +154,13 @@ def test_azure_route_checks_key_and_api_version(http: httpx.Client, start_sim: S
 
 def test_litellm_azure_route(start_sim: StartSim) -> None:
     sim = start_sim(SimConfig(latency_ms=0, api_key="azure-key"))
-    common = {"model": "azure/my-gpt4o", "api_base": sim.base_url, "api_version": "2024-06-01",
-              "messages": [{"role": "user", "content": PROMPT}], "num_retries": 0}
+    common = {
+        "model": "azure/my-gpt4o",
+        "api_base": sim.base_url,
+        "api_version": "2024-06-01",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "num_retries": 0,
+    }
     reply = litellm.completion(api_key="azure-key", **common)
     assert "TCP" in reply.choices[0].message.content
     assert reply.usage.total_tokens > 0
@@ -161,8 +171,7 @@ def test_litellm_azure_route(start_sim: StartSim) -> None:
 def test_stock_dspy_generator_and_judge_round_trip(sim: Simulator) -> None:
     with dspy.context(lm=openai_lm(sim)):
         generated = dspy.Predict(HelpSteer2Signature)(prompt=PROMPT)
-        judged = dspy.Predict(JudgeSignature)(prompt=PROMPT, response=generated.response,
-                                              rubric=RUBRICS["coherence"])
+        judged = dspy.Predict(JudgeSignature)(prompt=PROMPT, response=generated.response, rubric=RUBRICS["coherence"])
     assert "TCP" in generated.response
     assert isinstance(judged.score, int) and 0 <= judged.score <= 4
     assert judged.justification.endswith(".")
@@ -172,19 +181,20 @@ def test_stock_dspy_generator_and_judge_round_trip(sim: Simulator) -> None:
 def test_stock_dspy_json_adapter_round_trip(sim: Simulator) -> None:
     with dspy.context(lm=openai_lm(sim), adapter=dspy.JSONAdapter()):
         generated = dspy.Predict(HelpSteer2Signature)(prompt=PROMPT)
-        judged = dspy.Predict(JudgeSignature)(prompt=PROMPT, response=generated.response,
-                                              rubric=RUBRICS["verbosity"])
+        judged = dspy.Predict(JudgeSignature)(prompt=PROMPT, response=generated.response, rubric=RUBRICS["verbosity"])
     assert "TCP" in generated.response and isinstance(judged.score, int)
     assert sim.stats()["statuses"] == {"200": 2}
 
 
 def test_stock_dspy_azure_lm(start_sim: StartSim) -> None:
     sim = start_sim(SimConfig(latency_ms=0))
-    lm = dspy.LM("azure/my-gpt4o", api_base=sim.base_url, api_key="k", api_version="2024-06-01", cache=False,
-                 num_retries=0)
+    lm = dspy.LM(
+        "azure/my-gpt4o", api_base=sim.base_url, api_key="k", api_version="2024-06-01", cache=False, num_retries=0
+    )
     with dspy.context(lm=lm):
-        judged = dspy.Predict(JudgeSignature)(prompt=PROMPT, response="TCP is reliable; UDP is fast.",
-                                              rubric=RUBRICS["helpfulness"])
+        judged = dspy.Predict(JudgeSignature)(
+            prompt=PROMPT, response="TCP is reliable; UDP is fast.", rubric=RUBRICS["helpfulness"]
+        )
     assert isinstance(judged.score, int)
     assert sim.stats()["routes"] == {"azure": 1}
 
