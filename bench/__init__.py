@@ -1,1 +1,1 @@
-"""Benchmarks: our optimizer against the seed's stock-DSPy setup and against the ideal bound."""
+"""Measurement harnesses: benchmarks against stock DSPy and the ideal bound, and the reliability campaigns."""

@@ -1,21 +1,20 @@
 """Fixtures for the reliability tests: the campaign harness, a fault-free reference run, refusal datasets.
 
-The harness is ``scripts/reliability_report.py``: the tests call the same functions that print the
-figures of RELIABILITY.md, so what is recorded there is what is asserted here.
+The harness is ``bench/reliability.py`` (run by ``scripts/reliability_report.py``): the tests call the
+same functions that print the figures of RELIABILITY.md, so what is recorded there is what is asserted here.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from bench import reliability
 from evaluation.data import Splits, load_rows, prepare_splits
 from optimizer.run import RunOutcome
 from simulator import CONTENT_FILTER_MARKER
@@ -26,16 +25,8 @@ SAMPLE = ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"
 
 @pytest.fixture(scope="session")
 def harness() -> ModuleType:
-    """``scripts/reliability_report.py`` loaded as a module."""
-    name = "reliability_report"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "reliability_report.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
+    """The campaign harness, ``bench.reliability``."""
+    return reliability
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Crash safety: kill -9 in every phase, five times in a row, and lose nothing.
 
-The campaign (``crash_campaign`` in ``scripts/reliability_report.py``) runs ``scripts/optimize.py`` as
+The campaign (``crash_campaign`` in ``bench/reliability.py``) runs ``scripts/optimize.py`` as
 a user does, against ``scripts/simulator.py``, kills it with SIGKILL once in bootstrap, proposal,
 search, final evaluation and test evaluation (rerunning the same command on the same cache each
 time), then lets it finish. The simulator counts every request it received.

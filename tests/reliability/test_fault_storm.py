@@ -1,6 +1,6 @@
 """Fault storms over loopback: the small run completes, waits honour Retry-After, and nothing is lost.
 
-Two storms run against the simulator (see ``scripts/reliability_report.py`` for the exact rates):
+Two storms run against the simulator (see ``bench/reliability.py`` for the exact rates):
 one with only transient faults (429 with Retry-After, 500, 503, client timeouts, dropped
 connections), whose result must equal the fault-free run's byte for byte, and the full storm, which
 adds 5% malformed 200 answers. A malformed answer is not transient to the gateway (it is a 200, so
