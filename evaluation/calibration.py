@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluation.data import (
-    KEPT_HELPFULNESS,
+    DEFAULT_SUBSET,
     SHIPPED_SAMPLE,
     DataError,
     LoadedData,
@@ -27,6 +27,8 @@ from evaluation.data import (
     is_adversarial,
     normalise_prompt,
     prepare_splits,
+    subset_helpfulness,
+    subset_label,
 )
 from evaluation.engine import Evaluator, JudgeFailure, JudgeScores
 from evaluation.signatures import ATTRIBUTES
@@ -37,8 +39,14 @@ SYNTHETIC_NOTE = (
     "agreement here shows the pipeline working, not how good the judge is on HelpSteer2"
 )
 
+
+def origin_filtered_out(subset: str) -> str:
+    """Why a row of another helpfulness than ``subset`` keeps was not used ("helpfulness outside 2-3 ...")."""
+    return f"helpfulness outside {subset_label(subset).removeprefix('helpfulness ')} (filtered out)"
+
+
 # Why a row was not in the optimization splits, in the order the data pipeline drops rows.
-ORIGIN_HELPFULNESS = "helpfulness outside 2-3 (filtered out)"
+ORIGIN_HELPFULNESS = origin_filtered_out(DEFAULT_SUBSET)
 ORIGIN_ADVERSARIAL = "adversarial prompt (filtered out)"
 ORIGIN_UNSAMPLED = "prompt not sampled into train/dev/test"
 ORIGIN_ANY = "any row (the dataset is too small for the splits, so no row was held out by them)"
@@ -157,31 +165,43 @@ class CalibrationSelection:
     description: str
 
 
-def _origin(row: Row) -> str:
-    if row.helpfulness not in KEPT_HELPFULNESS:
-        return ORIGIN_HELPFULNESS
+def _origin(row: Row, subset: str) -> str:
+    if row.helpfulness not in subset_helpfulness(subset):
+        return origin_filtered_out(subset)
     if is_adversarial(row.prompt):
         return ORIGIN_ADVERSARIAL
     return ORIGIN_UNSAMPLED
 
 
 def calibration_rows(
-    loaded: LoadedData, *, n: int, seed: int = 42, train_size: int = 160, dev_size: int = 40, test_size: int = 100
+    loaded: LoadedData,
+    *,
+    n: int,
+    seed: int = 42,
+    train_size: int = 160,
+    dev_size: int = 40,
+    test_size: int = 100,
+    subset: str = DEFAULT_SUBSET,
 ) -> CalibrationSelection:
-    """Up to ``n`` rows whose prompts would not be in train/dev/test for this seed and these sizes.
+    """Up to ``n`` rows whose prompts would not be in train/dev/test for this seed, these sizes and this subset.
 
     A row is excluded when its (normalised) prompt is in any split, so a second response to an
     optimization prompt is excluded too. The rows left are those the pipeline filtered out
-    (helpfulness 0, 1 or 4; adversarial prompts) and the unique prompts it did not sample. They are
+    (helpfulness outside the subset, e.g. 0, 1 or 4 for ``middle``; adversarial prompts) and the unique prompts it did not sample. They are
     sampled with ``random.Random(seed)`` from a canonical order, so the choice does not depend on
     the file's row order. When the dataset is too small for the splits, ``optimize.py`` with those
     sizes could not run on it, and every row is eligible (the description says so).
     """
     if n < 1:
         raise DataError(f"--n must be at least 1, got {n}")
+    subset_helpfulness(subset)  # an unknown subset is the user's error, not a dataset too small
     sizes = f"seed {seed}, train/dev/test {train_size}/{dev_size}/{test_size}"
+    if subset != DEFAULT_SUBSET:
+        sizes += f", subset {subset}"
     try:
-        splits = prepare_splits(loaded, seed=seed, train_size=train_size, dev_size=dev_size, test_size=test_size)
+        splits = prepare_splits(
+            loaded, seed=seed, train_size=train_size, dev_size=dev_size, test_size=test_size, subset=subset
+        )
     except DataError:
         eligible = list(loaded.rows)
         origin_of = {id(row): ORIGIN_ANY for row in eligible}
@@ -189,7 +209,7 @@ def calibration_rows(
     else:
         used = {normalise_prompt(row.prompt) for name in ("train", "dev", "test") for row in splits.split(name)}
         eligible = [row for row in loaded.rows if normalise_prompt(row.prompt) not in used]
-        origin_of = {id(row): _origin(row) for row in eligible}
+        origin_of = {id(row): _origin(row, subset) for row in eligible}
         context = f"rows outside the optimization splits ({sizes})"
     if not eligible:
         raise DataError(

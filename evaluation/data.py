@@ -5,10 +5,13 @@ A dataset *spec* is either a local file (``.json``, ``.jsonl``/``.ndjson``, ``.c
 default name is asked for and the hub cannot be reached, the shipped synthetic sample in
 ``evaluation/sample/`` is used instead and :attr:`LoadedData.fallback_message` says so.
 
-The pipeline mirrors the original project's (full train split -> helpfulness 2-3 ->
+The pipeline mirrors the original project's (full train split -> one helpfulness subset ->
 adversarial prompts removed -> seeded sample -> split) with three fixes: the adversarial
 filter matches whole words, prompts are de-duplicated so none can land in two splits, and
 the sample depends only on the rows and the seed (never on input order or hash seeds).
+
+The subsets are the original project's two: ``middle`` (helpfulness 2-3, the default) and
+``high`` (helpfulness 4).
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ from typing import Any
 DEFAULT_DATASET = "nvidia/HelpSteer2"
 SHIPPED_SAMPLE = Path(__file__).resolve().parent / "sample" / "helpsteer2_sample.jsonl"
 SCORE_FIELDS: tuple[str, ...] = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
-KEPT_HELPFULNESS: frozenset[int] = frozenset({2, 3})
+
+# The data subsets a run can optimize on: the helpfulness scores each keeps.
+SUBSETS: dict[str, frozenset[int]] = {"middle": frozenset({2, 3}), "high": frozenset({4})}
+DEFAULT_SUBSET = "middle"
+KEPT_HELPFULNESS: frozenset[int] = SUBSETS[DEFAULT_SUBSET]
 SPLIT_NAMES: tuple[str, ...] = ("train", "dev", "test")
 MANIFEST_VERSION = 1
 
@@ -131,6 +138,7 @@ class Splits:
     bad_rows_skipped: int = 0
     used_shipped_sample: bool = False
     sizes: dict[str, int] = field(default_factory=dict)
+    subset: str = DEFAULT_SUBSET
 
     def split(self, name: str) -> list[Row]:
         """The rows of split ``name`` ("train", "dev" or "test")."""
@@ -148,6 +156,7 @@ class Splits:
             "input_sha256": self.input_fingerprint,
             "bad_rows_skipped": self.bad_rows_skipped,
             "seed": self.seed,
+            "subset": self.subset,
             "sizes": dict(self.sizes),
             "counts": {step: count for step, count in self.counts},
             "splits": {
@@ -155,6 +164,21 @@ class Splits:
                 for name in SPLIT_NAMES
             },
         }
+
+
+def subset_helpfulness(subset: str) -> frozenset[int]:
+    """The helpfulness scores ``subset`` keeps; DataError for an unknown name."""
+    try:
+        return SUBSETS[subset]
+    except KeyError:
+        raise DataError(f"unknown subset {subset!r} (expected one of: {', '.join(SUBSETS)})") from None
+
+
+def subset_label(subset: str) -> str:
+    """The pipeline step that keeps ``subset``'s rows, as the counts name it ("helpfulness 2-3")."""
+    kept = sorted(subset_helpfulness(subset))
+    span = str(kept[0]) if len(kept) == 1 else f"{kept[0]}-{kept[-1]}"
+    return f"helpfulness {span}"
 
 
 def split_fingerprint(rows: Sequence[Row]) -> str:
@@ -512,19 +536,21 @@ def prepare_splits(
     train_size: int = 160,
     dev_size: int = 40,
     test_size: int = 100,
+    subset: str = DEFAULT_SUBSET,
 ) -> Splits:
     """Filter, de-duplicate and sample disjoint train/dev/test splits, recording each step's count.
 
-    Steps: keep helpfulness 2-3; drop adversarial prompts; keep one row per normalised
-    prompt; sort by normalised prompt and shuffle with ``random.Random(seed)``; take the
-    test rows first, then train, then dev. Taking test first keeps the held-out set the
-    same when only the train/dev sizes change.
+    Steps: keep the subset's helpfulness scores (2-3 for ``middle``, 4 for ``high``); drop
+    adversarial prompts; keep one row per normalised prompt; sort by normalised prompt and
+    shuffle with ``random.Random(seed)``; take the test rows first, then train, then dev.
+    Taking test first keeps the held-out set the same when only the train/dev sizes change.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise DataError(f"seed must be an integer, got {seed!r}")
     _check_size("train_size", train_size, 1)
     _check_size("dev_size", dev_size, 1)
     _check_size("test_size", test_size, 0)
+    kept = subset_helpfulness(subset)
     loaded = (
         data
         if isinstance(data, LoadedData)
@@ -533,8 +559,8 @@ def prepare_splits(
 
     rows = list(loaded.rows)
     counts: list[tuple[str, int]] = [("loaded", len(rows))]
-    rows = [row for row in rows if row.helpfulness in KEPT_HELPFULNESS]
-    counts.append(("helpfulness 2-3", len(rows)))
+    rows = [row for row in rows if row.helpfulness in kept]
+    counts.append((subset_label(subset), len(rows)))
     rows = [row for row in rows if not is_adversarial(row.prompt)]
     counts.append(("adversarial removed", len(rows)))
     best: dict[str, Row] = {}
@@ -549,7 +575,8 @@ def prepare_splits(
     if needed > len(pool):
         raise DataError(
             f"asked for {needed} rows (train {train_size} + dev {dev_size} + test {test_size}) "
-            f"but only {len(pool)} unique prompts remain after filtering {loaded.source}"
+            f"but only {len(pool)} unique prompts remain after filtering {loaded.source} "
+            f"to the {subset} subset ({subset_label(subset)})"
         )
     random.Random(seed).shuffle(pool)
     test = pool[:test_size]
@@ -577,6 +604,7 @@ def prepare_splits(
         bad_rows_skipped=loaded.skipped,
         used_shipped_sample=loaded.used_shipped_sample,
         sizes={"train": train_size, "dev": dev_size, "test": test_size},
+        subset=subset,
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cache import CacheError, CachePolicy
-from evaluation.data import DEFAULT_DATASET, DataError
+from evaluation.data import DEFAULT_DATASET, DEFAULT_SUBSET, SUBSETS, DataError
 from evaluation.engine import EvaluationError
 from evaluation.stats import GatePolicy
 from gateway import errors as gw_errors
@@ -74,6 +74,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
+def add_subset_flag(parser: argparse.ArgumentParser) -> None:
+    """``--subset middle|high``: the helpfulness band the splits are drawn from."""
+    parser.add_argument(
+        "--subset",
+        choices=tuple(SUBSETS),
+        default=DEFAULT_SUBSET,
+        help="data subset: 'middle' keeps helpfulness 2-3, 'high' keeps helpfulness 4 (middle)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="optimize.py",
@@ -90,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-base", help="API base URL for the models")
     p.add_argument("--price-model", help="model name to price calls with (e.g. gpt-4o for an Azure deployment)")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help="Hugging Face name or JSON/JSONL/CSV/Parquet file")
+    add_subset_flag(p)
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed dataset rows instead of stopping")
     p.add_argument("--seed", type=non_negative_int, default=42, help="seed of every random choice (42)")
     p.add_argument("--train-size", type=positive_int, default=160)
@@ -159,6 +170,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
     return RunConfig(
         dataset=args.dataset,
+        subset=args.subset,
         skip_bad_rows=args.skip_bad_rows,
         seed=args.seed,
         train_size=args.train_size,

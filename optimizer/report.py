@@ -497,7 +497,7 @@ def render_report(
 <body>
 <h1>{_esc(page_title)}</h1>
 <p class="muted">backend: {_esc(results.get("backend", "?"))}; models: {model_text or "–"}; dataset: {_esc(source)};
-seed: {_esc(results.get("seed", "?"))}</p>
+subset: {_esc(results.get("subset", "middle"))}; seed: {_esc(results.get("seed", "?"))}</p>
 {"".join(banners)}
 <section id="summary"><h2>Scores (composite, 0–100)</h2>{_summary(results)}</section>
 <section id="search"><h2>Search: trial scores and best so far</h2>{_trials_svg(results.get("trials") or [])}

@@ -16,7 +16,7 @@ import dspy
 import structlog
 
 from cache import CachePolicy
-from evaluation.data import LoadedData, Row, Splits, load_rows, prepare_splits
+from evaluation.data import DEFAULT_SUBSET, LoadedData, Row, Splits, load_rows, prepare_splits
 from evaluation.engine import EvaluationResult, Evaluator, root_gateway_error, judged_as_dict
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.stats import GatePolicy, test_report
@@ -48,6 +48,7 @@ class RunConfig:
     """Every option of a run; validated by the CLI before it gets here."""
 
     dataset: str = "nvidia/HelpSteer2"
+    subset: str = DEFAULT_SUBSET  # "middle" (helpfulness 2-3) or "high" (helpfulness 4)
     skip_bad_rows: bool = False
     seed: int = 42
     train_size: int = 160
@@ -142,7 +143,12 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
     if loaded.skipped:
         progress.note(f"skipped {loaded.skipped} bad rows")
     splits: Splits = prepare_splits(
-        loaded, seed=config.seed, train_size=config.train_size, dev_size=config.dev_size, test_size=config.test_size
+        loaded,
+        seed=config.seed,
+        train_size=config.train_size,
+        dev_size=config.dev_size,
+        test_size=config.test_size,
+        subset=config.subset,
     )
     progress.note("data: " + " -> ".join(f"{step} {count}" for step, count in splits.counts))
 
@@ -423,6 +429,7 @@ def _results(
         },
         "config": config.public(),
         "seed": config.seed,
+        "subset": config.subset,
         "dataset_fingerprint": {
             "input_sha256": splits.input_fingerprint,
             "source": loaded.source,

@@ -21,7 +21,7 @@ from gateway.config import load_env
 from gateway.logs import configure_logging
 from gateway.runtime import GatewaySettings, Runtime
 from optimizer.backend import open_backend
-from optimizer.cli import USER_ERRORS, non_negative_float, non_negative_int, positive_int
+from optimizer.cli import USER_ERRORS, add_subset_flag, non_negative_float, non_negative_int, positive_int
 from optimizer.run import JUDGE_MAX_TOKENS
 
 
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--api-base", help="API base URL for the judge model")
     p.add_argument("--price-model", help="model name to price calls with")
+    add_subset_flag(p)
     p.add_argument("--seed", type=non_negative_int, default=42, help="the run's seed (42)")
     p.add_argument("--train-size", type=positive_int, default=160, help="the run's train size (160)")
     p.add_argument("--dev-size", type=positive_int, default=40, help="the run's dev size (40)")
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             train_size=args.train_size,
             dev_size=args.dev_size,
             test_size=args.test_size,
+            subset=args.subset,
         )
         with open_backend(
             args.judge_model, api_base=args.api_base, price_model=args.price_model, sim_latency_ms=args.sim_latency_ms

@@ -2,6 +2,7 @@
 
     python scripts/prepare_data.py --dataset nvidia/HelpSteer2 --out runs/data
     python scripts/prepare_data.py --dataset my_rows.csv --out runs/data --seed 7 --skip-bad-rows
+    python scripts/prepare_data.py --subset high --out runs/data-high     # helpfulness 4 instead of 2-3
 
 Writes train.jsonl, dev.jsonl, test.jsonl and manifest.json into --out and prints the
 row count after every pipeline step. A problem with the data or the options ends with
@@ -20,6 +21,7 @@ except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluation.data import DEFAULT_DATASET, DataError, load_rows, prepare_splits, write_splits  # noqa: E402
+from optimizer.cli import add_subset_flag  # noqa: E402
 from optimizer.cli import non_negative_int as non_negative  # noqa: E402
 
 
@@ -31,6 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"Hugging Face name or a .json/.jsonl/.csv/.parquet file (default: {DEFAULT_DATASET})",
     )
     parser.add_argument("--out", required=True, type=Path, help="directory for the split files and manifest.json")
+    add_subset_flag(parser)
     parser.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42; 0 is a valid seed)")
     parser.add_argument("--train-size", type=non_negative, default=160)
     parser.add_argument("--dev-size", type=non_negative, default=40)
@@ -46,7 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         if loaded.fallback_message:
             print(loaded.fallback_message)
         splits = prepare_splits(
-            loaded, seed=args.seed, train_size=args.train_size, dev_size=args.dev_size, test_size=args.test_size
+            loaded,
+            seed=args.seed,
+            train_size=args.train_size,
+            dev_size=args.dev_size,
+            test_size=args.test_size,
+            subset=args.subset,
         )
         written = write_splits(splits, args.out)
     except DataError as exc:

@@ -47,6 +47,7 @@ OUT_OF_BAND_ONLY_RATE = 0.07  # prompts whose only responses score 0, 1 or 4
 SECOND_RESPONSE_RATE = 0.4  # HelpSteer2 usually has two responses per prompt
 PADDED_RATE = 0.3  # level-2 responses wrapped in filler
 NEAR_DUPLICATE_EVERY = 30  # every Nth in-band prompt gets a whitespace/case variant
+HIGH_LEVEL = 4  # the high subset (helpfulness 4): every prompt with a level-4 answer gets one
 
 TURN_ASSISTANT = "\n<extra_id_1>Assistant\n"
 TURN_USER = "\n<extra_id_1>User\n"
@@ -369,11 +370,19 @@ def build_rows() -> list[dict[str, object]]:
         if band and not item.keep_in_band and in_band_prompts % NEAR_DUPLICATE_EVERY == 0:
             variant = near_duplicate(item.prompt, in_band_prompts // NEAR_DUPLICATE_EVERY)
             group.append(render(item, 5 - band[0], variant))  # the other in-band level
+        if HIGH_LEVEL in item.levels and HIGH_LEVEL not in levels:
+            # The high subset needs a level-4 answer to every prompt that can have one; rendering
+            # level 4 draws nothing from rng, so the rows above stay exactly as they were.
+            group.append(render(item, HIGH_LEVEL))
         groups.append(group)
 
     for index, prompt in enumerate(ADVERSARIAL_PROMPTS):
         level = 1 if index % 6 == 5 else rng.choice((2, 3))
-        groups.append([response_row(prompt, REFUSALS[index % len(REFUSALS)], level, technical=False)])
+        group = [response_row(prompt, REFUSALS[index % len(REFUSALS)], level, technical=False)]
+        if index % 2 == 0:  # a well-rated refusal, for the adversarial filter of the high subset to remove
+            refusal = REFUSALS[(index + 1) % len(REFUSALS)]
+            group.append(response_row(prompt, refusal, HIGH_LEVEL, technical=False))
+        groups.append(group)
 
     rng.shuffle(groups)
     return [row for group in groups for row in group]

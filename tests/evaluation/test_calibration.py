@@ -101,6 +101,19 @@ def test_calibration_rows_avoid_every_optimization_prompt(sample):
     assert "outside the optimization splits" in selection.description
 
 
+def test_calibration_rows_for_the_high_subset_avoid_its_splits(sample):
+    selection = calibration_rows(sample, n=80, seed=42, subset="high")
+    splits = prepare_splits(sample, seed=42, subset="high")
+    used = {normalise_prompt(r.prompt) for name in ("train", "dev", "test") for r in splits.split(name)}
+    assert len(selection.rows) == 80
+    assert not {normalise_prompt(r.prompt) for r in selection.rows} & used
+    # Rows of helpfulness 2-3 are the ones the high subset filtered out.
+    assert "helpfulness outside 4 (filtered out)" in selection.origins
+    assert "subset high" in selection.description
+    with pytest.raises(DataError, match="unknown subset"):
+        calibration_rows(sample, n=10, subset="top")
+
+
 def test_calibration_rows_do_not_depend_on_row_order(sample):
     forward = calibration_rows(sample, n=30, seed=5)
     reversed_rows = dataclasses.replace(sample, rows=tuple(reversed(sample.rows)))

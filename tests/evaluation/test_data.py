@@ -37,10 +37,21 @@ BUILDER = REPO / "evaluation" / "sample" / "build_sample.py"
 
 # The shipped sample is generated deterministically, so each step's count is known.
 EXPECTED_COUNTS = [
-    ("loaded", 546),
+    ("loaded", 868),
     ("helpfulness 2-3", 410),
     ("adversarial removed", 391),
     ("duplicate prompts removed", 351),
+    ("sampled", 300),
+    ("train", 160),
+    ("dev", 40),
+    ("test", 100),
+]
+# The high subset (helpfulness 4) of the same sample, at the same default sizes.
+EXPECTED_HIGH_COUNTS = [
+    ("loaded", 868),
+    ("helpfulness 4", 367),
+    ("adversarial removed", 356),
+    ("duplicate prompts removed", 356),
     ("sampled", 300),
     ("train", 160),
     ("dev", 40),
@@ -111,6 +122,31 @@ def test_pipeline_counts_on_shipped_sample(sample: LoadedData) -> None:
     assert manifest["counts"] == dict(EXPECTED_COUNTS)
     assert manifest["seed"] == 42
     assert manifest["input_sha256"] == hashlib.sha256(SHIPPED_SAMPLE.read_bytes()).hexdigest()
+
+
+def test_high_subset_of_the_shipped_sample_fills_the_default_sizes(sample: LoadedData) -> None:
+    splits = prepare_splits(sample, subset="high")
+    assert splits.counts == EXPECTED_HIGH_COUNTS
+    assert splits.manifest()["subset"] == "high"
+    every = splits.train + splits.dev + splits.test
+    assert all(row.helpfulness == 4 and not is_adversarial(row.prompt) for row in every)
+    keys = [{normalise_prompt(row.prompt) for row in split} for split in (splits.train, splits.dev, splits.test)]
+    assert sum(len(k) for k in keys) == 300
+    assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
+    # Same seed, other subset: other rows (the middle splits hold no helpfulness-4 row).
+    assert not set(prepare_splits(sample).train) & set(splits.train)
+
+
+def test_high_rows_leave_the_middle_subset_as_it_was(sample: LoadedData) -> None:
+    # The default subset sees exactly the rows it saw before the sample gained its level-4 answers.
+    without_high = [row for row in sample.rows if row.helpfulness != 4]
+    assert prepare_splits(without_high).train == prepare_splits(sample).train
+    assert prepare_splits(sample, subset="middle").manifest()["splits"] == prepare_splits(sample).manifest()["splits"]
+
+
+def test_unknown_subset_is_a_data_error() -> None:
+    with pytest.raises(DataError, match=r"unknown subset 'low' \(expected one of: middle, high\)"):
+        prepare_splits(rows_for(10), train_size=2, dev_size=2, test_size=0, subset="low")
 
 
 def test_shipped_sample_matches_its_generator(tmp_path: Path) -> None:
@@ -236,8 +272,10 @@ def test_held_out_test_set_stays_put_when_train_size_changes(sample: LoadedData)
 
 
 def test_asking_for_more_rows_than_available_names_the_number(sample: LoadedData) -> None:
-    with pytest.raises(DataError, match=r"only 351 unique prompts"):
+    with pytest.raises(DataError, match=r"only 351 unique prompts .* to the middle subset \(helpfulness 2-3\)"):
         prepare_splits(sample, train_size=300)
+    with pytest.raises(DataError, match=r"only 356 unique prompts .* to the high subset \(helpfulness 4\)"):
+        prepare_splits(sample, train_size=300, subset="high")
 
 
 @pytest.mark.parametrize("sizes", [{"train_size": -1}, {"dev_size": -5}, {"test_size": -1}, {"train_size": 0}])
@@ -446,6 +484,17 @@ def test_cli_writes_splits_and_manifest(tmp_path: Path) -> None:
     assert manifest["seed"] == 0 and manifest["counts"]["duplicate prompts removed"] == 351
     assert "adversarial removed" in result.stdout and "391" in result.stdout
     assert len((tmp_path / "out" / "train.jsonl").read_text(encoding="utf-8").splitlines()) == 160
+
+
+def test_cli_subset_high_writes_helpfulness_4_splits(tmp_path: Path) -> None:
+    result = run_cli("--dataset", str(SHIPPED_SAMPLE), "--out", str(tmp_path / "out"), "--subset", "high")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["subset"] == "high" and manifest["counts"]["helpfulness 4"] == 367
+    rows = [json.loads(line) for line in (tmp_path / "out" / "dev.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 40 and {row["helpfulness"] for row in rows} == {4}
+    bad = run_cli("--dataset", str(SHIPPED_SAMPLE), "--out", str(tmp_path / "bad"), "--subset", "low")
+    assert bad.returncode == 2 and "invalid choice: 'low'" in bad.stderr
 
 
 def test_cli_reports_bad_input_in_one_line_and_exits_2(tmp_path: Path) -> None:
