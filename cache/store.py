@@ -4,6 +4,10 @@ Each value is the JSON text of ``{"key", "record", "digest"}``: ``record`` is wh
 (a full response with its usage, or a permanent refusal), and ``digest`` is the SHA-256 of its
 canonical JSON. A value whose digest or key does not match is corrupt: it is never returned.
 Values are stored as text, never pickled, so a cache directory cannot execute code when read.
+
+``CacheStore`` is the seam the gateway reads and writes through; ``ResponseCache`` (a directory on
+this machine) is the default store, and a store on Redis is the one a team shares. Every
+store keeps the same key contract (``cache/key.py``) and the same value (``entry_text``/``verify_entry``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import enum
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import diskcache
 
@@ -45,8 +49,27 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR)
 
 
+class CacheStore(Protocol):
+    """Where answers live, under keys from ``cache.key.request_key``."""
+
+    async def lookup(self, key: str) -> dict[str, Any] | None:
+        """The stored record for ``key``, None on a miss; raises CorruptEntry if it fails its check."""
+        ...
+
+    async def store(self, key: str, record: dict[str, Any]) -> None:
+        """Store ``record`` under ``key``; a reader never sees half of it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def entry_text(key: str, record: dict[str, Any]) -> str:
+    """The stored value of ``record`` under ``key``: JSON text carrying the key and the record's digest."""
+    return canonical_json({"key": key, "record": record, "digest": content_hash(record)})
+
+
 class ResponseCache:
-    """A disk cache of LLM answers keyed by ``cache.key.request_key``."""
+    """A disk cache of LLM answers keyed by ``cache.key.request_key``; a ``CacheStore``."""
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
@@ -64,12 +87,17 @@ class ResponseCache:
         raw = self._store.get(key)
         if raw is None:
             return None
-        return _verify(key, raw)
+        return verify_entry(key, raw)
 
     def set(self, key: str, record: dict[str, Any]) -> None:
         """Store ``record`` under ``key`` (atomically, as one SQLite transaction)."""
-        value = canonical_json({"key": key, "record": record, "digest": content_hash(record)})
-        self._store.set(key, value)
+        self._store.set(key, entry_text(key, record))
+
+    async def lookup(self, key: str) -> dict[str, Any] | None:
+        return self.get(key)
+
+    async def store(self, key: str, record: dict[str, Any]) -> None:
+        self.set(key, record)
 
     def delete(self, key: str) -> None:
         self._store.delete(key)
@@ -97,7 +125,8 @@ class ResponseCache:
         self.close()
 
 
-def _verify(key: str, raw: Any) -> dict[str, Any]:
+def verify_entry(key: str, raw: Any) -> dict[str, Any]:
+    """The record in a stored value, checked against its key and digest; raises CorruptEntry."""
     if not isinstance(raw, str):
         raise CorruptEntry(key, f"stored value is {type(raw).__name__}, not JSON text")
     try:

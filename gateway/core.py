@@ -7,11 +7,15 @@ The layers, in the order a call meets them::
         ▼
     in-flight dedupe ─ an identical request already on the wire? wait for its answer
         ▼
-    retry loop (tenacity) ── for each attempt:
-        budget check → call slots (concurrency, by priority) → rate limiter → transport (the only network I/O)
+    budget: reserve the call's worst case (waits near the cap)
         ▼
-    content-filter check → cache store → ledger (live, tokens, $ , retries)
+    retry loop (tenacity) ── for each attempt:
+        call slots (concurrency, by priority) → rate limiter → transport (the only network I/O)
+        ▼
+    content-filter check → cache store → ledger (live, tokens, $ , retries) → budget: settle the cost
 
+The cache store, the limiter and the budget are seams (``CacheStore``, ``Limiter``, ``Budget``): the
+caller picks their implementations (this process's, or shared ones) and the core never asks which.
 The cache key is computed once, before anything else. Clock, sleep and the jitter source are
 injectable, so tests observe every wait without waiting.
 """
@@ -27,10 +31,11 @@ from typing import Any
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from cache import CachePolicy, CorruptEntry, ResponseCache, request_key, short_digest
+from cache import CachePolicy, CacheStore, CorruptEntry, request_key, short_digest
 from gateway import errors
+from gateway.budget import Budget, LocalBudget
 from gateway.ledger import Ledger, price_model_for, price_usd
-from gateway.limits import RateLimiter, RateLimits
+from gateway.limits import Limiter, RateLimiter, RateLimits
 from gateway.retry import RetryPolicy
 from gateway.slots import CallSlots
 from gateway.transport import Transport
@@ -54,17 +59,23 @@ DEFAULT_COMPLETION_ESTIMATE = 512
 
 
 class Gateway:
-    """Cache, concurrency and rate limits, retries and accounting around one transport."""
+    """Cache, concurrency and rate limits, retries and accounting around one transport.
+
+    ``limiter`` defaults to this process's ``RateLimiter`` over ``limits``, and ``budget`` to this
+    process's ``LocalBudget`` over the ledger's ``max_cost_usd``.
+    """
 
     def __init__(
         self,
         transport: Transport,
         *,
-        cache: ResponseCache | None = None,
+        cache: CacheStore | None = None,
         policy: CachePolicy = CachePolicy.READ_WRITE,
         ledger: Ledger | None = None,
         concurrency: int = 16,
         limits: RateLimits | None = None,
+        limiter: Limiter | None = None,
+        budget: Budget | None = None,
         retry: RetryPolicy | None = None,
         seed: int = 42,
         clock: Callable[[], float] = time.monotonic,
@@ -80,12 +91,12 @@ class Gateway:
         self.ledger = ledger if ledger is not None else Ledger()
         self.concurrency = concurrency
         self.retry = retry or RetryPolicy()
-        self.limiter = RateLimiter(limits or RateLimits(), clock=clock, sleep=sleep)
+        self.limiter: Limiter = limiter or RateLimiter(limits or RateLimits(), clock=clock, sleep=sleep)
+        self.budget: Budget = budget or LocalBudget(self.ledger.max_cost_usd)
         self._sleep = sleep
         self._jitter = random.Random(seed)
         self._slots = CallSlots(concurrency)
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
-        self._budget_settled = asyncio.Condition()
         self.fatal_error: errors.GatewayError | None = None
         self.in_flight = 0
         self.max_in_flight = 0
@@ -105,7 +116,7 @@ class Gateway:
         phase = self.ledger.current_phase()
         price_model = price_model_for(call.endpoint.model, call.endpoint.price_model)
         try:
-            hit = self._lookup(key, call)
+            hit = await self._lookup(key, call)
             if hit is not None:
                 return self._serve_cached(hit, key, price_model, phase)
             if self.policy is CachePolicy.REPLAY:
@@ -134,11 +145,11 @@ class Gateway:
             raise
 
     # -- cache ----------------------------------------------------------------------------------
-    def _lookup(self, key: str, call: ChatCall) -> dict[str, Any] | None:
+    async def _lookup(self, key: str, call: ChatCall) -> dict[str, Any] | None:
         if self.cache is None or not self.policy.reads:
             return None
         try:
-            return self.cache.get(key)
+            return await self.cache.lookup(key)
         except CorruptEntry as exc:
             if self.policy is CachePolicy.REPLAY:
                 raise errors.CorruptCacheEntry(
@@ -160,9 +171,9 @@ class Gateway:
         self.ledger.record_cached(would_cost, phase)
         return Completion(response, cached=True, key=key, cost_usd=would_cost)
 
-    def _store(self, key: str, record: dict[str, Any]) -> None:
+    async def _store(self, key: str, record: dict[str, Any]) -> None:
         if self.cache is not None and self.policy.writes:
-            self.cache.set(key, record)
+            await self.cache.store(key, record)
 
     # -- live calls -----------------------------------------------------------------------------
     async def _fetch(self, call: ChatCall, key: str, price_model: str | None, phase: str) -> Completion:
@@ -172,7 +183,7 @@ class Gateway:
         async def attempt() -> dict[str, Any]:
             nonlocal attempts
             async with self._slots.slot():
-                await self.limiter.acquire(sum(estimate_tokens))
+                await self.limiter.acquire(sum(estimate_tokens), deployment=call.endpoint.identity)
                 attempts += 1
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -198,16 +209,16 @@ class Gateway:
             ),
             reraise=True,
         )
-        # The call's worst case (prompt + max_tokens) stays reserved until its real cost is recorded,
-        # so calls in flight together can never take the run past its cap.
-        reserved = price_usd(price_model, *estimate_tokens) or 0.0
-        await self._reserve_budget(reserved)
+        # The call's worst case (prompt + max_tokens) stays reserved until its real cost is settled,
+        # so calls in flight together can never take the budget past its cap.
+        hold = await self.budget.reserve(price_usd(price_model, *estimate_tokens))
+        cost: float | None = 0.0  # what a call that fails costs: nothing was billed
         try:
             try:
                 response = await retrying(attempt)
             except errors.ContentFiltered as exc:
                 self.ledger.record_error(max(0, attempts - 1), phase)
-                self._store(key, {"refusal": str(exc)})
+                await self._store(key, {"refusal": str(exc)})
                 raise
             except errors.GatewayError:
                 self.ledger.record_error(max(0, attempts - 1), phase)
@@ -215,27 +226,15 @@ class Gateway:
             prompt_tokens, completion_tokens = _usage(response)
             cost = price_usd(price_model, prompt_tokens, completion_tokens)
             self.ledger.record_live(prompt_tokens, completion_tokens, cost, max(0, attempts - 1), phase)
+            if _finish_reason(response) == "content_filter":
+                self.ledger.record_error(0, phase)
+                refusal = "content filter: the provider withheld the completion (finish_reason)"
+                await self._store(key, {"refusal": refusal})
+                raise errors.ContentFiltered(refusal)
+            await self._store(key, {"response": response})
         finally:
-            await self._release_budget(reserved)
-        if _finish_reason(response) == "content_filter":
-            self.ledger.record_error(0, phase)
-            refusal = "content filter: the provider withheld the completion (finish_reason)"
-            self._store(key, {"refusal": refusal})
-            raise errors.ContentFiltered(refusal)
-        self._store(key, {"response": response})
+            await self.budget.settle(hold, cost)
         return Completion(response, cached=False, key=key, attempts=attempts, cost_usd=cost)
-
-    async def _reserve_budget(self, estimate_usd: float) -> None:
-        # Near the cap, wait for calls in flight to settle rather than refuse a call that may still fit.
-        while not self.ledger.reserve(estimate_usd):
-            async with self._budget_settled:
-                await self._budget_settled.wait()
-
-    async def _release_budget(self, estimate_usd: float) -> None:
-        self.ledger.release(estimate_usd)
-        if self.ledger.max_cost_usd is not None:
-            async with self._budget_settled:
-                self._budget_settled.notify_all()
 
 
 def _usage(response: dict[str, Any]) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Token and cost accounting per phase of a run, and the run's budget cap.
+"""Token and cost accounting per phase of a run.
 
 The current phase is set with ``with ledger.phase("search"):``. It lives in a context variable, so it
 follows work into asyncio tasks and into threads started with a copy of the context; work handed to
@@ -7,6 +7,9 @@ on the ledger. Phases may overlap (a run evaluates its baseline while MIPROv2 bo
 phase's ``wall_s`` is the time it was open, and the total's is the time any phase was open. Each
 phase also reports when it was first opened and last closed (``started_s``, ``ended_s``, seconds
 after the ledger was made), so readers can tell which phases ran at the same time.
+
+The ledger only accounts. The spending cap is the gateway's ``Budget`` (``gateway/budget.py``);
+``max_cost_usd`` here is the cap the run ran under, recorded for whoever reads ``ledger.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from typing import Any
 
 import structlog
 
-from gateway.errors import BudgetExceeded
 
 log = structlog.get_logger("ledger")
 
@@ -62,7 +64,7 @@ class PhaseTotals:
 
 @dataclass
 class Ledger:
-    """Per-phase totals of every call the gateway makes, and the optional budget cap."""
+    """Per-phase totals of every call the gateway makes (and, for the record, the cap the run ran under)."""
 
     max_cost_usd: float | None = None
     phases: dict[str, PhaseTotals] = field(default_factory=dict)
@@ -74,8 +76,6 @@ class Ledger:
         self._spans: dict[str, list[float]] = {}  # phase -> [first opened, last closed], from _origin
         self._busy_since = 0.0  # when the first of the phases now open was opened
         self._busy_s = 0.0  # time with at least one phase open, phases closed so far
-        self._reserved_usd = 0.0
-        self._reservations = 0
 
     # -- phases -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -152,34 +152,11 @@ class Ledger:
             totals.errors += 1
             totals.retries += retries
 
-    # -- budget -------------------------------------------------------------------------------
+    # -- spend --------------------------------------------------------------------------------
     @property
     def spent_usd(self) -> float:
         with self._lock:
             return sum(t.cost_usd for t in self.phases.values())
-
-    def reserve(self, estimate_usd: float) -> bool:
-        """Admit one live call of estimated cost: True if admitted; False if it must wait for calls in
-        flight to settle; raises ``BudgetExceeded`` when even with nothing in flight it would not fit."""
-        if self.max_cost_usd is None:
-            return True
-        with self._lock:
-            spent = sum(t.cost_usd for t in self.phases.values())
-            if spent + self._reserved_usd + estimate_usd <= self.max_cost_usd:
-                self._reserved_usd += estimate_usd
-                self._reservations += 1
-                return True
-            if self._reservations > 0:
-                return False
-            raise BudgetExceeded(spent, self.max_cost_usd)
-
-    def release(self, estimate_usd: float) -> None:
-        if self.max_cost_usd is None:
-            return
-        with self._lock:
-            self._reservations = max(0, self._reservations - 1)
-            # Float sums drift; with nothing in flight the reservation is exactly zero.
-            self._reserved_usd = max(0.0, self._reserved_usd - estimate_usd) if self._reservations else 0.0
 
     # -- reporting ----------------------------------------------------------------------------
     def total(self) -> PhaseTotals:

@@ -3,6 +3,11 @@
 Azure enforces its quotas over short windows, so the buckets hold only ``burst_s`` seconds' worth of
 quota (never a whole minute's) and refill continuously. A request's tokens are counted at admission
 as prompt tokens plus ``max_tokens``, as Azure counts them. Clock and sleep are injectable.
+
+``Limiter`` is the seam the gateway admits calls through. ``RateLimiter`` here holds one process to
+its limits; the shared limiter (on Redis) holds every worker calling a deployment
+to that deployment's limits. The gateway names the deployment of each call (its endpoint identity);
+a process-local limiter has one pair of buckets whatever the deployment.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,16 @@ class RateLimits:
     @property
     def enabled(self) -> bool:
         return self.rpm is not None or self.tpm is not None
+
+
+class Limiter(Protocol):
+    """Admits one request at a time within a deployment's request and token rates."""
+
+    waited_s: float  # total time callers were held back, for reports
+
+    async def acquire(self, tokens: int, *, deployment: str = "") -> None:
+        """Return when one request of ``tokens`` admission tokens to ``deployment`` may be sent."""
+        ...
 
 
 class TokenBucket:
@@ -83,8 +99,8 @@ class RateLimiter:
         self._lock = asyncio.Lock()
         self.waited_s = 0.0
 
-    async def acquire(self, tokens: int) -> None:
-        """Wait until one request of ``tokens`` tokens fits in both buckets, then take it."""
+    async def acquire(self, tokens: int, *, deployment: str = "") -> None:
+        """Wait until one request of ``tokens`` tokens fits in both buckets, then take it (any deployment)."""
         if not self._buckets:
             return
         async with self._lock:  # one waiter at a time: first come, first served

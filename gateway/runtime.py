@@ -1,4 +1,8 @@
-"""Assembles the gateway for a process: one loop thread, one cache, one ledger, one transport."""
+"""Assembles the gateway for a process: one loop thread, one cache, one ledger, one transport.
+
+This is the one place that picks the implementations behind the gateway's seams (cache store,
+limiter, budget); every script that makes calls builds its gateway here.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ from typing import Any
 
 import dspy
 
-from cache import CachePolicy, ResponseCache
+from cache import CachePolicy, CacheStore, ResponseCache
+from gateway.budget import Budget, LocalBudget
 from gateway.core import Gateway
 from gateway.dspy_lm import make_lm
 from gateway.facade import GatewayLoop, SyncGateway
 from gateway.http_transport import TransportRouter, gateway_transport
 from gateway.ledger import Ledger
-from gateway.limits import RateLimits
+from gateway.limits import Limiter, RateLimiter, RateLimits
 from gateway.retry import RetryPolicy
 from gateway.transport import Transport
 from gateway.types import Endpoint
@@ -46,19 +51,24 @@ class Runtime:
         if transport is None:
             owned = transport = gateway_transport(settings.transport, max_connections=settings.concurrency)
         self.transport = transport
-        self.cache = None if settings.policy is CachePolicy.OFF else ResponseCache(settings.cache_dir)
         self.ledger = Ledger(max_cost_usd=settings.max_cost_usd)
         self.loop = GatewayLoop()
         if owned is not None:
             # Built here, so closed here: its HTTP session lives on the gateway loop and closes with it.
             self.loop.on_close(owned.aclose)
+        self.cache: CacheStore | None = (
+            None if settings.policy is CachePolicy.OFF else ResponseCache(settings.cache_dir)
+        )
+        self.limiter: Limiter = RateLimiter(settings.limits)
+        self.budget: Budget = LocalBudget(settings.max_cost_usd)
         self.gateway = Gateway(
             self.transport,
             cache=self.cache,
             policy=settings.policy,
             ledger=self.ledger,
             concurrency=settings.concurrency,
-            limits=settings.limits,
+            limiter=self.limiter,
+            budget=self.budget,
             retry=settings.retry,
             seed=settings.seed,
         )

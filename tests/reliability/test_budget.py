@@ -14,7 +14,7 @@ import pytest
 from cache import CachePolicy
 from gateway import errors
 from gateway.core import Gateway
-from gateway.ledger import Ledger
+from gateway.budget import LocalBudget
 from gateway.testing import ScriptedTransport, chat_response
 from gateway.types import ChatCall, Endpoint
 from optimizer.run import run_optimization
@@ -65,11 +65,11 @@ def test_a_call_that_cannot_fit_is_refused_even_after_rounding_residue():
     sizes = [2095, 1991, 1659, 1243]
 
     async def scenario() -> None:
-        ledger = Ledger(max_cost_usd=0.05)
+        budget = LocalBudget(max_cost_usd=0.05)
         transport = ScriptedTransport(
             delay_s=0.01, fallback=lambda c: chat_response("ok", prompt_tokens=10, completion_tokens=5)
         )
-        gateway = Gateway(transport, policy=CachePolicy.OFF, ledger=ledger)
+        gateway = Gateway(transport, policy=CachePolicy.OFF, budget=budget)
         endpoint = Endpoint(model="openai/gpt-4o", identity="test", price_model="gpt-4o")
         small = [ChatCall(endpoint, [{"role": "user", "content": "x" * n}], {"max_tokens": 256}) for n in sizes]
         await asyncio.gather(*(gateway.complete(call) for call in small))
@@ -79,7 +79,7 @@ def test_a_call_that_cannot_fit_is_refused_even_after_rounding_residue():
         except errors.BudgetExceeded:
             return
         except TimeoutError:
-            pytest.fail(f"the call waited for a release that never comes ({ledger._reserved_usd!r} left reserved)")
+            pytest.fail(f"the call waited for a release that never comes ({budget.reserved_usd!r} left reserved)")
         pytest.fail("a call over the cap was answered")
 
     asyncio.run(scenario())
