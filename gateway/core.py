@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from cache import CachePolicy, CacheStore, CorruptEntry, request_key, short_digest
 from gateway import errors
@@ -198,13 +198,13 @@ class Gateway:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_attempts),
             retry=retry_if_exception(self.retry.should_retry),
-            wait=lambda state: self.retry.wait_s(state.attempt_number, state.outcome.exception(), self._jitter),
+            wait=lambda state: self.retry.wait_s(state.attempt_number, _failure(state), self._jitter),
             sleep=self._sleep,
             before_sleep=lambda state: log.info(
                 "gateway.retry",
                 attempt=state.attempt_number,
                 model=call.endpoint.model,
-                error=type(state.outcome.exception()).__name__,
+                error=type(_failure(state)).__name__,
                 wait_s=round(state.upcoming_sleep, 3),
             ),
             reraise=True,
@@ -215,7 +215,7 @@ class Gateway:
         cost: float | None = 0.0  # what a call that fails costs: nothing was billed
         try:
             try:
-                response = await retrying(attempt)
+                response: dict[str, Any] = await retrying(attempt)
             except errors.ContentFiltered as exc:
                 self.ledger.record_error(max(0, attempts - 1), phase)
                 await self._store(key, {"refusal": str(exc)})
@@ -235,6 +235,14 @@ class Gateway:
         finally:
             await self.budget.settle(hold, cost)
         return Completion(response, cached=False, key=key, attempts=attempts, cost_usd=cost)
+
+
+def _failure(state: RetryCallState) -> BaseException:
+    """The error of the attempt that just failed (tenacity asks for a wait, and logs, only after one)."""
+    exc = state.outcome.exception() if state.outcome is not None else None
+    if exc is None:
+        raise RuntimeError("tenacity asked for a retry without a failed attempt")
+    return exc
 
 
 def _usage(response: dict[str, Any]) -> tuple[int, int]:

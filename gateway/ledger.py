@@ -15,9 +15,9 @@ The ledger only accounts. The spending cap is the gateway's ``Budget`` (``gatewa
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib.util
 import json
-import contextvars
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-
 
 log = structlog.get_logger("ledger")
 
@@ -273,7 +272,9 @@ def format_ledger(data: dict[str, Any]) -> str:
     for i, row in enumerate(table):
         if i == len(table) - 1:
             lines.append("  ".join("-" * w for w in widths))
-        lines.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))))
+        lines.append(
+            "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
     if not data["total"].get("cost_known", True):
         lines.append("+? : some calls used a model with no known price (set --price-model)")
     return "\n".join(lines)

@@ -282,12 +282,16 @@ def format_report(r: dict[str, Any]) -> str:
         or "no client limits"
     )
     lines = [
-        f"load test: {r['requests']} requests to {r['model']} ({r['backend']}), concurrency {r['concurrency']}, "
-        f"max_tokens {r['max_tokens']}, {limits}",
+        (
+            f"load test: {r['requests']} requests to {r['model']} ({r['backend']}), concurrency {r['concurrency']}, "
+            f"max_tokens {r['max_tokens']}, {limits}"
+        ),
         f"  succeeded    {r['ok']} of {r['requests']}" + (f"  ({r['cached']} cached)" if r["cached"] else ""),
         f"  attempts     {r['attempts']}  ({r['retries']} retries, {r['rate_limited']} answered 429)",
-        f"  latency      p50 {ms(r['p50_ms'])}, p95 {ms(r['p95_ms'])} per request "
-        f"(per attempt: p50 {ms(r['attempt_p50_ms'])}, p95 {ms(r['attempt_p95_ms'])})",
+        (
+            f"  latency      p50 {ms(r['p50_ms'])}, p95 {ms(r['p95_ms'])} per request "
+            f"(per attempt: p50 {ms(r['attempt_p50_ms'])}, p95 {ms(r['attempt_p95_ms'])})"
+        ),
         f"  wall time    {r['wall_s']:.2f} s  (client limiter waited {r['limiter_wait_s']:.2f} s)",
         f"  throughput   {r['throughput_rps'] or 0:.2f} req/s",
     ]

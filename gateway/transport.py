@@ -39,7 +39,7 @@ class LiteLLMTransport:
 
     async def _client(self) -> Any:
         if self._litellm is None:
-            litellm = await asyncio.to_thread(importlib.import_module, "litellm")
+            litellm: Any = await asyncio.to_thread(importlib.import_module, "litellm")
             litellm.telemetry = False
             litellm.suppress_debug_info = True
             # LiteLLM can leave an un-awaited coroutine behind when a call is cancelled at shutdown.
@@ -147,7 +147,8 @@ def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
 def _is_content_filter(exc: BaseException) -> bool:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        error = body.get("error") if isinstance(body.get("error"), dict) else body
+        inner = body.get("error")
+        error = inner if isinstance(inner, dict) else body
         if error.get("code") == "content_filter":
             return True
     return getattr(exc, "code", None) == "content_filter"

@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cache import CacheError, CachePolicy
 from evaluation.data import DEFAULT_DATASET, DEFAULT_SUBSET, SUBSETS, DataError
@@ -70,7 +70,7 @@ def non_negative_float(text: str) -> float:
 class OneLineParser(argparse.ArgumentParser):
     """Reports a bad flag as one line (and exit 2), not the whole usage block."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see --help)\n")
 
 

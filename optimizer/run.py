@@ -17,16 +17,16 @@ import structlog
 
 from cache import CachePolicy
 from evaluation.data import DEFAULT_SUBSET, LoadedData, Row, Splits, load_rows, prepare_splits
-from evaluation.engine import EvaluationResult, Evaluator, root_gateway_error, judged_as_dict
+from evaluation.engine import EvaluationResult, Evaluator, judged_as_dict, root_gateway_error
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
-from evaluation.stats import GatePolicy, test_report
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
+from evaluation.stats import GatePolicy, test_report
 from gateway.errors import GatewayError
 from gateway.limits import RateLimits
 from gateway.runtime import GatewaySettings, Runtime
 from gateway.slots import background_calls
-from optimizer.backend import Backend, open_backend
 from optimizer.artifacts import point_latest, write_atomically, write_json
+from optimizer.backend import Backend, open_backend
 from optimizer.estimate import estimate_run, format_estimate
 from optimizer.mipro import PhasedMIPROv2, SearchConfig
 from optimizer.progress import Progress
@@ -246,7 +246,7 @@ def _optimize(
         if task.cancelled():
             baseline_dev_ready.cancel()
         elif task.exception() is not None:
-            baseline_dev_ready.set_exception(task.exception())  # type: ignore[arg-type]
+            baseline_dev_ready.set_exception(task.exception())
         else:
             baseline_dev_ready.set_result(task.result())
 

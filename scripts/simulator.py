@@ -21,7 +21,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from simulator import SIM_VERSION, FaultConfig, SimConfig, Simulator  # noqa: E402
+from simulator import SIM_VERSION, FaultConfig, SimConfig, Simulator  # noqa: E402  (after the path set-up above)
 
 
 class _OneLineErrors(argparse.ArgumentParser):

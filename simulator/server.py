@@ -395,7 +395,8 @@ class Simulator:
         """The normal completion: ``n`` choices, each cut to ``max_tokens`` when it would exceed it."""
         contents: list[str | None] = []
         reasons = []
-        count = body.get("n") if isinstance(body.get("n"), int) else 1
+        n = body.get("n")
+        count = n if isinstance(n, int) else 1
         for index in range(max(1, min(MAX_CHOICES, count))):
             choice_digest = digest if index == 0 else hashlib.sha256(digest + index.to_bytes(2, "big")).digest()
             answer = respond(body, choice_digest)
@@ -422,7 +423,9 @@ class Simulator:
             return web.json_response(
                 {
                     "error": {
-                        "message": "The response was filtered due to the prompt triggering the content management policy.",
+                        "message": (
+                            "The response was filtered due to the prompt triggering the content management policy."
+                        ),
                         "type": None,
                         "param": "prompt",
                         "code": "content_filter",

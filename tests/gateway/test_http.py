@@ -39,7 +39,7 @@ from gateway.retry import RetryPolicy
 from gateway.testing import VirtualClock
 from gateway.transport import LiteLLMTransport, Transport
 from gateway.types import ChatCall, Completion, Endpoint
-from simulator import SIM_VERSION, FaultConfig, SimConfig, Simulator
+from simulator import SIM_VERSION, FaultConfig, Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -363,7 +363,7 @@ def test_two_processes_share_one_cache_directory(start_sim, tmp_path):
         for name in ("alpha", "beta")
     ]
     outputs = [w.communicate(timeout=120) for w in workers]
-    for worker, (out, err) in zip(workers, outputs, strict=True):
+    for worker, (_out, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err[-2000:]
     answers = [json.loads(out) for out, _ in outputs]
     assert all(text for texts in answers for text in texts)

@@ -13,8 +13,8 @@ import pytest
 
 from cache import CachePolicy
 from gateway import errors
-from gateway.core import Gateway
 from gateway.budget import LocalBudget
+from gateway.core import Gateway
 from gateway.testing import ScriptedTransport, chat_response
 from gateway.types import ChatCall, Endpoint
 from optimizer.run import run_optimization

@@ -78,7 +78,7 @@ def outcomes(request: pytest.FixtureRequest) -> tuple[Counter[int], dict[int, st
 def test_only_408_409_429_and_5xx_are_retried(outcomes):
     hits, raised, sleeps = outcomes
     attempts = RetryPolicy().max_attempts
-    expected = {status: attempts for status in RETRIED} | {status: 1 for status in NOT_RETRIED}
+    expected = dict.fromkeys(RETRIED, attempts) | dict.fromkeys(NOT_RETRIED, 1)
     assert dict(hits) == expected, json.dumps({"hits": hits, "raised": raised}, default=str)
     assert len(sleeps) == (attempts - 1) * len(RETRIED)
     transient = {
