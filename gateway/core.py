@@ -9,7 +9,7 @@ The layers, in the order a call meets them::
         ▼
     budget: reserve the call's worst case (waits near the cap)
         ▼
-    retry loop (tenacity) ── for each attempt:
+    retry loop (tenacity, gateway.retry's policy) ── for each attempt:
         call slots (concurrency, by priority) → rate limiter → transport (the only network I/O)
         ▼
     content-filter check → cache store → ledger (live, tokens, $ , retries) → budget: settle the cost
@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from cache import CachePolicy, CacheStore, CorruptEntry, request_key, short_digest
 from gateway import errors
@@ -178,7 +178,9 @@ class Gateway:
     # -- live calls -----------------------------------------------------------------------------
     async def _fetch(self, call: ChatCall, key: str, price_model: str | None, phase: str) -> Completion:
         attempts = 0
+        other_failures = 0  # failures that named no wait: bounded in number (see gateway.retry)
         estimate_tokens = _estimate_tokens(call)
+        policy = self.retry
 
         async def attempt() -> dict[str, Any]:
             nonlocal attempts
@@ -190,15 +192,28 @@ class Gateway:
                 try:
                     return await self.transport.send(call)
                 except errors.RateLimited as exc:
-                    self.retry.check_retry_after(exc)
+                    policy.check_retry_after(exc)
                     raise
                 finally:
                     self.in_flight -= 1
 
+        def stop(state: RetryCallState) -> bool:
+            nonlocal other_failures
+            exc = _failure(state)
+            if not policy.told_to_wait(exc):
+                other_failures += 1
+            return policy.should_stop(exc, other_failures, state.idle_for, state.upcoming_sleep)
+
+        def give_up(state: RetryCallState) -> Any:
+            exc = _failure(state)
+            # The error keeps its type (callers and the ledger go by it); its message says why it is final.
+            exc.args = (f"{exc} ({policy.give_up_note(exc, state.attempt_number, state.idle_for)})",)
+            raise exc
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
-            retry=retry_if_exception(self.retry.should_retry),
-            wait=lambda state: self.retry.wait_s(state.attempt_number, _failure(state), self._jitter),
+            stop=stop,
+            retry=retry_if_exception(policy.should_retry),
+            wait=lambda state: policy.wait_s(state.attempt_number, _failure(state), self._jitter),
             sleep=self._sleep,
             before_sleep=lambda state: log.info(
                 "gateway.retry",
@@ -207,7 +222,7 @@ class Gateway:
                 error=type(_failure(state)).__name__,
                 wait_s=round(state.upcoming_sleep, 3),
             ),
-            reraise=True,
+            retry_error_callback=give_up,
         )
         # The call's worst case (prompt + max_tokens) stays reserved until its real cost is settled,
         # so calls in flight together can never take the budget past its cap.

@@ -8,7 +8,7 @@ import datetime
 import hashlib
 import json
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, i
 from evaluation.stats import GatePolicy, test_report
 from gateway.errors import GatewayError
 from gateway.limits import RateLimits
+from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings, Runtime
 from gateway.slots import background_calls
 from optimizer.artifacts import point_latest, write_atomically, write_json
@@ -66,6 +67,7 @@ class RunConfig:
     concurrency: int = 16
     rpm: float | None = None
     tpm: float | None = None
+    max_wait_s: float = RetryPolicy().max_wait_s
     max_cost_usd: float | None = None
     cache_dir: Path | None = None
     policy: CachePolicy = CachePolicy.READ_WRITE
@@ -198,6 +200,7 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
             seed=config.seed,
             transport=config.transport,
         )
+        settings = replace(settings, retry=replace(settings.retry, max_wait_s=config.max_wait_s))
         with Runtime(settings) as runtime:
             try:
                 outcome = _optimize(config, runtime, backend, splits, loaded, run_dir, progress)
