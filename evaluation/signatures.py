@@ -77,5 +77,4 @@ class Generator(dspy.Module):
 def instruction_of(program: dspy.Module) -> str:
     """The instruction currently set on a generator program's single predictor."""
     (predictor,) = program.predictors()
-    instructions: str = predictor.signature.instructions
-    return instructions
+    return predictor.signature.instructions
