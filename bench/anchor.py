@@ -32,12 +32,12 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-import dspy  # noqa: E402
-from dspy.teleprompt import MIPROv2  # noqa: E402
+import dspy  # noqa: E402  (after the set-up above)
+from dspy.teleprompt import MIPROv2  # noqa: E402  (after the set-up above)
 
-from evaluation.data import load_rows, prepare_splits  # noqa: E402
-from evaluation.metric import DEFAULT_WEIGHTS  # noqa: E402
-from evaluation.signatures import ATTRIBUTES, RUBRICS, Generator, JudgeSignature, instruction_of  # noqa: E402
+from evaluation.data import load_rows, prepare_splits  # noqa: E402  (after the set-up above)
+from evaluation.metric import DEFAULT_WEIGHTS  # noqa: E402  (after the set-up above)
+from evaluation.signatures import ATTRIBUTES, RUBRICS, Generator, JudgeSignature, instruction_of  # noqa: E402  (after the set-up above)
 
 # The same request settings as our run (optimizer/run.py), so both send the same bodies.
 TASK_MAX_TOKENS = 1024
@@ -106,7 +106,7 @@ def run_anchor(args: argparse.Namespace, api_base: str, requests: Callable[[], i
     if args.preimport_litellm:
         # Our runs import LiteLLM before their first phase; so does this, so that the phases compare.
         # (Not for a replay: stock DSPy answers from its cache without ever importing LiteLLM.)
-        import litellm  # noqa: F401
+        import litellm  # noqa: F401  (imported for its start-up cost alone)
 
     def lm(max_tokens: int) -> dspy.LM:
         return dspy.LM(

@@ -45,7 +45,7 @@ class PhaseBound:
         return max(self.critical_s, self.throughput_s)
 
 
-def _chain_s(phase: str, live: int, *, num_candidates: int, search_rounds: int | None, L: float) -> float:  # noqa: N803
+def _chain_s(phase: str, live: int, *, num_candidates: int, search_rounds: int | None, L: float) -> float:
     """The calls of one of our phases that must follow one another, in seconds."""
     if live == 0:
         return 0.0
@@ -101,7 +101,7 @@ def run_bound(
     """The bound of every segment of one of our runs, from its ``ledger.json`` (and its trials' rounds)."""
     phases = ledger["phases"]
     live = {name: int(totals["live_calls"]) for name, totals in phases.items()}
-    L = mean_latency_s  # noqa: N806
+    L = mean_latency_s
     bounds = []
     for group in segments(phases):
         calls = sum(live[name] for name in group)

@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from bench.simctl import SimSettings, SimulatorProcess  # noqa: E402
+from bench.simctl import SimSettings, SimulatorProcess  # noqa: E402  (after the set-up above)
 
 SAMPLE = ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"
 HEARTBEAT_S = 0.002
@@ -125,17 +125,17 @@ def instrumented(probe: Probe) -> Iterator[None]:
         loop_init(self)
         asyncio.run_coroutine_threadsafe(probe.heartbeat(), self.loop)
 
-    runtime.gateway_transport = timed_transport  # type: ignore[assignment]
-    facade.GatewayLoop.__init__ = loop_with_heartbeat  # type: ignore[method-assign]
-    aiohttp.ClientSession._request = timed_request  # type: ignore[method-assign]
+    runtime.gateway_transport = timed_transport
+    facade.GatewayLoop.__init__ = loop_with_heartbeat  # type: ignore[method-assign]  # instrumented for the run, restored after
+    aiohttp.ClientSession._request = timed_request  # type: ignore[method-assign,assignment]  # instrumented for the run, restored after
     gc.callbacks.append(probe.on_gc)
     try:
         yield
     finally:
         gc.callbacks.remove(probe.on_gc)
-        aiohttp.ClientSession._request = request  # type: ignore[method-assign]
-        runtime.gateway_transport = make_transport  # type: ignore[assignment]
-        facade.GatewayLoop.__init__ = loop_init  # type: ignore[method-assign]
+        aiohttp.ClientSession._request = request  # type: ignore[method-assign]  # instrumented for the run, restored after
+        runtime.gateway_transport = make_transport
+        facade.GatewayLoop.__init__ = loop_init  # type: ignore[method-assign]  # instrumented for the run, restored after
 
 
 def diagnose_run(sim: SimulatorProcess, concurrency: int, *, stock_gc: bool, work: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -38,13 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from cache import ResponseCache  # noqa: E402
-from gateway.config import simulator_endpoint  # noqa: E402
-from gateway.core import Gateway  # noqa: E402
-from gateway.testing import ScriptedTransport, chat_response  # noqa: E402
-from gateway.transport import LiteLLMTransport  # noqa: E402
-from gateway.types import ChatCall, Endpoint  # noqa: E402
-from simulator import SIM_VERSION  # noqa: E402
+from cache import ResponseCache  # noqa: E402  (after the set-up above)
+from gateway.config import simulator_endpoint  # noqa: E402  (after the set-up above)
+from gateway.core import Gateway  # noqa: E402  (after the set-up above)
+from gateway.testing import ScriptedTransport, chat_response  # noqa: E402  (after the set-up above)
+from gateway.transport import LiteLLMTransport  # noqa: E402  (after the set-up above)
+from gateway.types import ChatCall, Endpoint  # noqa: E402  (after the set-up above)
+from simulator import SIM_VERSION  # noqa: E402  (after the set-up above)
 
 # A prompt about the size of a DSPy generator request, so hashing and storing cost what they do in a run.
 PROMPT = (
@@ -125,8 +126,8 @@ async def overhead_ms(api_base: str, cache_dir: Path, pairs: int) -> dict[str, f
             await through_gateway(-1 - i)
         bare_s, gateway_s = [], []
         for i in range(pairs):  # interleaved, so drift in the machine's load hits both alike
-            bare_s.append(await timed(lambda: bare(i)))
-            gateway_s.append(await timed(lambda: through_gateway(i)))
+            bare_s.append(await timed(functools.partial(bare, i)))
+            gateway_s.append(await timed(functools.partial(through_gateway, i)))
     bare_ms, gateway_ms = statistics.median(bare_s) * 1000, statistics.median(gateway_s) * 1000
     return {"bare_median_ms": bare_ms, "gateway_median_ms": gateway_ms, "overhead_ms": gateway_ms - bare_ms}
 

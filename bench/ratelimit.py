@@ -29,14 +29,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from cache import CachePolicy  # noqa: E402
-from evaluation.data import load_rows  # noqa: E402
-from gateway import errors  # noqa: E402
-from gateway.config import resolve_endpoint  # noqa: E402
-from gateway.limits import RateLimits  # noqa: E402
-from gateway.runtime import GatewaySettings, Runtime  # noqa: E402
-from gateway.transport import LiteLLMTransport, Transport  # noqa: E402
-from gateway.types import ChatCall  # noqa: E402
+from cache import CachePolicy  # noqa: E402  (after the set-up above)
+from evaluation.data import load_rows  # noqa: E402  (after the set-up above)
+from gateway import errors  # noqa: E402  (after the set-up above)
+from gateway.config import resolve_endpoint  # noqa: E402  (after the set-up above)
+from gateway.limits import RateLimits  # noqa: E402  (after the set-up above)
+from gateway.runtime import GatewaySettings, Runtime  # noqa: E402  (after the set-up above)
+from gateway.transport import LiteLLMTransport, Transport  # noqa: E402  (after the set-up above)
+from gateway.types import ChatCall  # noqa: E402  (after the set-up above)
 
 MAX_TOKENS = 256
 

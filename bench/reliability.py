@@ -209,8 +209,10 @@ def instrumented(
 
     saved = (run_module.GatewaySettings, gw_runtime.Gateway, gw_config.resolve_endpoint)
     if retry is not None:
-        run_module.GatewaySettings = functools.partial(GatewaySettings, retry=retry)  # type: ignore[misc]
-    gw_runtime.Gateway = recording_gateway  # type: ignore[misc,assignment]
+        # A factory with the retry policy bound stands in for the class.
+        settings = functools.partial(GatewaySettings, retry=retry)
+        run_module.GatewaySettings = settings  # type: ignore[misc,assignment]  # swapped for the block, restored after
+    gw_runtime.Gateway = recording_gateway  # type: ignore[misc,assignment]  # swapped for the block, restored after
     gw_config.resolve_endpoint = functools.partial(saved[2], timeout_s=client_timeout_s, api_key=api_key)
     structlog.configure(
         processors=[capture], wrapper_class=structlog.make_filtering_bound_logger(0), cache_logger_on_first_use=False
@@ -218,7 +220,7 @@ def instrumented(
     try:
         yield record
     finally:
-        (run_module.GatewaySettings, gw_runtime.Gateway, gw_config.resolve_endpoint) = saved  # type: ignore[misc]
+        (run_module.GatewaySettings, gw_runtime.Gateway, gw_config.resolve_endpoint) = saved  # type: ignore[misc]  # swapped for the block, restored after
         structlog.configure(**saved_logging)
 
 
@@ -333,7 +335,7 @@ def _paired(record: Instruments) -> list[tuple[dict[str, Any], float]]:
     for index, (kind, item) in enumerate(sequence):
         if kind != "retry":
             continue
-        following = sequence[index + 1] if index + 1 < len(sequence) else ("missing", None)
+        following: tuple[str, Any] = sequence[index + 1] if index + 1 < len(sequence) else ("missing", None)
         if following[0] != "sleep":
             raise AssertionError(f"retry {item} was not followed by its sleep but by {following}")
         pairs.append((item, float(following[1])))

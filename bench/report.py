@@ -19,9 +19,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     peak = max(run["max_rss_mib"] for run in report["ours"].values())
     hits = (replay["ours"]["server"]["requests"], replay["anchor"]["server"]["requests"])
     rows = [
-        ("wall(anchor) / wall(ours, C=%d)" % c, round(speedup, 2), ">= 7.5", speedup >= 7.5),
+        (f"wall(anchor) / wall(ours, C={c:d})", round(speedup, 2), ">= 7.5", speedup >= 7.5),
         (
-            "efficiency at C=%d (bound / phases wall)" % c,
+            f"efficiency at C={c:d} (bound / phases wall)",
             ours["efficiency"],
             ">= 0.90",
             (ours["efficiency"] or 0) >= 0.90,
@@ -49,15 +49,21 @@ def format_report(report: dict[str, Any]) -> str:
     anchor, runs = report["anchor"], report["ours"]
     levels = sorted(runs, key=int)
     lines = [
-        f"workload {w['name']}: train/dev/test {w['train_size']}/{w['dev_size']}/{w['test_size']}, "
-        f"{w['num_candidates']} candidates, {w['num_trials']} trials, seed {w['seed']}; simulator latency "
-        f"median {sim['median_latency_ms']:g} ms, sigma {sim['sigma']:g} (mean {sim['mean_latency_ms']:g} ms)",
+        (
+            f"workload {w['name']}: train/dev/test {w['train_size']}/{w['dev_size']}/{w['test_size']}, "
+            f"{w['num_candidates']} candidates, {w['num_trials']} trials, seed {w['seed']}; simulator latency "
+            f"median {sim['median_latency_ms']:g} ms, sigma {sim['sigma']:g} (mean {sim['mean_latency_ms']:g} ms)"
+        ),
         "",
-        f"{'run':<22}{'C':>4}{'server calls':>14}{'wall s':>9}{'phases s':>10}{'bound s':>9}{'effic.':>8}"
-        f"{'speed-up':>10}{'peak MiB':>10}{'load':>7}",
-        f"{'anchor (stock DSPy)':<22}{'2 thr':>4}{anchor['server']['requests']:>14}{anchor['wall_s']:>9.1f}"
-        f"{anchor['phases_wall_s']:>10.1f}{anchor['bound_s']:>9.1f}{_f(anchor['efficiency'], 2):>8}{'1.00x':>10}"
-        f"{anchor['max_rss_mib']:>10.0f}{anchor['load_before']:>7.1f}",
+        (
+            f"{'run':<22}{'C':>4}{'server calls':>14}{'wall s':>9}{'phases s':>10}{'bound s':>9}{'effic.':>8}"
+            f"{'speed-up':>10}{'peak MiB':>10}{'load':>7}"
+        ),
+        (
+            f"{'anchor (stock DSPy)':<22}{'2 thr':>4}{anchor['server']['requests']:>14}{anchor['wall_s']:>9.1f}"
+            f"{anchor['phases_wall_s']:>10.1f}{anchor['bound_s']:>9.1f}{_f(anchor['efficiency'], 2):>8}{'1.00x':>10}"
+            f"{anchor['max_rss_mib']:>10.0f}{anchor['load_before']:>7.1f}"
+        ),
     ]
     rows = [("ours", level, runs[level]) for level in levels]
     if "ours_embedded" in report:
@@ -96,15 +102,21 @@ def format_report(report: dict[str, Any]) -> str:
     lines += [
         "",
         "replay (second run, all from cache)",
-        f"  ours --replay     {replay['ours']['wall_s']:6.1f} s  (phases {replay['ours']['phases_wall_s']:.1f} s)"
-        f"  server hits {replay['ours']['server']['requests']}",
-        f"  stock DSPy cache  {replay['anchor']['wall_s']:6.1f} s  (phases {replay['anchor']['phases_wall_s']:.1f} s)"
-        f"  server hits {replay['anchor']['server']['requests']}",
+        (
+            f"  ours --replay     {replay['ours']['wall_s']:6.1f} s  (phases {replay['ours']['phases_wall_s']:.1f} s)"
+            f"  server hits {replay['ours']['server']['requests']}"
+        ),
+        (
+            f"  stock DSPy cache  {replay['anchor']['wall_s']:6.1f} s  "
+            f"(phases {replay['anchor']['phases_wall_s']:.1f} s)  server hits {replay['anchor']['server']['requests']}"
+        ),
     ]
     lines += [
         "",
-        f"rate limit: simulator quota {report['tpm_limit']} TPM, {report['ratelimit']['limiter_on']['concurrency']}"
-        " requests in flight",
+        (
+            f"rate limit: simulator quota {report['tpm_limit']} TPM, {report['ratelimit']['limiter_on']['concurrency']}"
+            " requests in flight"
+        ),
     ]
     for key, label in (("limiter_on", "client limiter on "), ("limiter_off", "client limiter off")):
         r = report["ratelimit"][key]

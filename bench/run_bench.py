@@ -132,7 +132,7 @@ class Bench:
         sim.reset()
         figures = self._run(label, cmd)
         stats = sim.stats()
-        data = json.loads(result_path.read_text())
+        data: dict[str, Any] = json.loads(result_path.read_text())
         data.update(figures.as_dict())
         data["server"] = _server_figures(stats)
         if not replay:
@@ -201,7 +201,7 @@ class Bench:
         # Phases overlap in our runs: the ledger's total wall is the time any phase was open.
         phases_wall = float(ledger["total"]["wall_s"])
         bound = sum(b.bound_s for b in bounds)
-        data = figures.as_dict()
+        data: dict[str, Any] = dict(figures.as_dict())
         data.update(
             {
                 "concurrency": concurrency,

@@ -131,7 +131,7 @@ def verify_entry(key: str, raw: Any) -> dict[str, Any]:
         raise CorruptEntry(key, f"stored value is {type(raw).__name__}, not JSON text")
     try:
         entry = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise CorruptEntry(key, f"not valid JSON ({exc.msg})") from None
     if not isinstance(entry, dict) or not isinstance(entry.get("record"), dict):
         raise CorruptEntry(key, "missing record")

@@ -186,11 +186,12 @@ def calibration_rows(
     """Up to ``n`` rows whose prompts would not be in train/dev/test for this seed, these sizes and this subset.
 
     A row is excluded when its (normalised) prompt is in any split, so a second response to an
-    optimization prompt is excluded too. The rows left are those the pipeline filtered out
-    (helpfulness outside the subset, e.g. 0, 1 or 4 for ``middle``; adversarial prompts) and the unique prompts it did not sample. They are
-    sampled with ``random.Random(seed)`` from a canonical order, so the choice does not depend on
-    the file's row order. When the dataset is too small for the splits, ``optimize.py`` with those
-    sizes could not run on it, and every row is eligible (the description says so).
+    optimization prompt is excluded too. The rows left are those the pipeline filtered out (helpfulness
+    outside the subset, e.g. 0, 1 or 4 for ``middle``; adversarial prompts) and the unique prompts it
+    did not sample. They are sampled with ``random.Random(seed)`` from a canonical order, so the choice
+    does not depend on the file's row order. When the dataset is too small for the splits,
+    ``optimize.py`` with those sizes could not run on it, and every row is eligible (the description
+    says so).
     """
     if n < 1:
         raise DataError(f"--n must be at least 1, got {n}")

@@ -158,7 +158,7 @@ class Splits:
             "seed": self.seed,
             "subset": self.subset,
             "sizes": dict(self.sizes),
-            "counts": {step: count for step, count in self.counts},
+            "counts": dict(self.counts),
             "splits": {
                 name: {"rows": len(self.split(name)), "sha256": split_fingerprint(self.split(name))}
                 for name in SPLIT_NAMES
@@ -229,7 +229,7 @@ def _score(record: Mapping[str, Any], name: str) -> int:
     elif isinstance(value, numbers.Integral):
         number = int(value)
     elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-        number = int(value)
+        number = int(float(value))
     elif isinstance(value, str):
         try:
             number = int(value.strip())
@@ -315,7 +315,7 @@ def _read_csv(data: bytes, path: Path) -> _Records:
             raise DataError(f"{path}: missing column(s): {', '.join(missing)}")
         for index, record in enumerate(reader):
             location = f"row index {index} (line {reader.line_num})"
-            extra = record.get(None)  # type: ignore[call-overload]  # DictReader files surplus fields under None
+            extra = record.get(None)  # DictReader files surplus fields under None
             if extra:
                 yield location, _Unreadable(f"{len(header) + len(extra)} fields but the header has {len(header)}")
             else:

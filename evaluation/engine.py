@@ -22,7 +22,6 @@ from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.signatures import ATTRIBUTES, RUBRICS, JudgeSignature
 from gateway import errors as gateway_errors
 
-
 RETRY_TEMPERATURE = 1.0
 
 
@@ -167,8 +166,8 @@ class Evaluator:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        scores = {a: r[0] for a, r in zip(ATTRIBUTES, results, strict=True)}  # type: ignore[index]
-        notes = {a: r[1] for a, r in zip(ATTRIBUTES, results, strict=True)}  # type: ignore[index]
+        scores = {a: r[0] for a, r in zip(ATTRIBUTES, results, strict=True)}  # type: ignore[index]  # the loop above raised every exception
+        notes = {a: r[1] for a, r in zip(ATTRIBUTES, results, strict=True)}  # type: ignore[index]  # the loop above raised every exception
         return JudgeScores(scores, notes)
 
     async def generate(self, program: dspy.Module, prompt: str) -> str:
@@ -248,7 +247,7 @@ def _per_attribute(examples: Sequence[ExampleResult]) -> dict[str, float]:
     return {a: round(sum(j.scores[a] for j in scored) / len(scored), 4) for a in ATTRIBUTES}
 
 
-def root_gateway_error(exc: BaseException) -> BaseException | None:
+def root_gateway_error(exc: BaseException) -> gateway_errors.GatewayError | None:
     """The gateway error behind an exception DSPy wrapped (it re-raises engine errors as its own)."""
     seen: set[int] = set()
     current: BaseException | None = exc

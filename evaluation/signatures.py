@@ -77,4 +77,5 @@ class Generator(dspy.Module):
 def instruction_of(program: dspy.Module) -> str:
     """The instruction currently set on a generator program's single predictor."""
     (predictor,) = program.predictors()
-    return predictor.signature.instructions
+    instructions: str = predictor.signature.instructions
+    return instructions

@@ -251,10 +251,14 @@ def release_gate(overall: Interval, per_attribute: Mapping[str, Interval], polic
     if blockers:
         return GateVerdict("hold", blockers + ([note] if note else []))
     reasons = [
-        f"composite change {_pp(overall.mean_diff)} over {overall.n_pairs} paired examples, {level} CI "
-        f"[{_pp(overall.low)}, {_pp(overall.high)}]: the lower bound clears {_pp(policy.min_improvement)}",
-        f"no attribute clearly regressed (every attribute's CI upper bound is at or above "
-        f"{_pp(-policy.max_attribute_regression)})",
+        (
+            f"composite change {_pp(overall.mean_diff)} over {overall.n_pairs} paired examples, {level} CI "
+            f"[{_pp(overall.low)}, {_pp(overall.high)}]: the lower bound clears {_pp(policy.min_improvement)}"
+        ),
+        (
+            f"no attribute clearly regressed (every attribute's CI upper bound is at or above "
+            f"{_pp(-policy.max_attribute_regression)})"
+        ),
     ]
     return GateVerdict("promote", reasons + ([note] if note else []))
 
@@ -363,4 +367,4 @@ def test_report(
 
 
 # pytest collects module-level names starting with "test" when a test module imports them.
-test_report.__test__ = False  # type: ignore[attr-defined]
+test_report.__test__ = False  # type: ignore[attr-defined]  # a marker pytest reads

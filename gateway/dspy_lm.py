@@ -17,8 +17,8 @@ from typing import Any
 
 import dspy
 
-from gateway.facade import GatewayLoop
 from gateway.core import Gateway
+from gateway.facade import GatewayLoop
 from gateway.types import ChatCall, Completion, Endpoint
 
 # Keys of DSPy's request dict that are not request parameters.
@@ -144,5 +144,5 @@ def install_type_adapter_cache() -> None:
         except TypeError:  # unhashable annotation
             return build(annotation)
 
-    type_adapter._hsopt_cached = True  # type: ignore[attr-defined]
-    adapter_utils.TypeAdapter = type_adapter  # type: ignore[assignment]
+    type_adapter._hsopt_cached = True  # type: ignore[attr-defined]  # marks the wrapper as installed
+    adapter_utils.TypeAdapter = type_adapter

@@ -1,9 +1,9 @@
 """Errors of the LLM gateway. Imports nothing of ours.
 
 GatewayError
-├── TransientError              retried with backoff; raised only once attempts run out
-│   ├── RateLimited             HTTP 429; carries the server's retry_after (seconds) if it sent one
-│   ├── RequestTimeout          the call timed out (client side, or HTTP 408)
+├── TransientError              retried; raised only once the retry policy gives up (see gateway.retry)
+│   ├── RateLimited             HTTP 429; carries the wait the provider asked for, if it said
+│   ├── RequestTimeout          the call timed out (client side, or HTTP 408 / 504)
 │   └── Unavailable             HTTP 409 / 5xx, dropped or refused connections
 ├── PermanentError              never retried
 │   ├── AuthenticationFailed    HTTP 401 / 403
@@ -11,16 +11,23 @@ GatewayError
 │   │   ├── ContentFiltered     provider refused the content (Azure content_filter, 400 or finish_reason)
 │   │   └── ContextWindowExceeded
 │   ├── ModelNotFound           HTTP 404: unknown model or deployment
-│   ├── QuotaExhausted          Retry-After longer than the cap: the quota is spent for hours
+│   ├── QuotaExhausted          Retry-After longer than the cap (the quota is spent for hours), or
+│   │                           OpenAI's insufficient_quota (billing): no retry can help
 │   └── ConfigurationError      missing credentials, unknown provider: nothing was sent
-│       └── PriceUnknown        --max-cost set but a call cannot be priced: nothing more is sent
 ├── BudgetExceeded              the run's cost cap is reached; no new live call is made
 ├── CacheMiss                   replay policy and the answer is not cached; no network call was made
 ├── CorruptCacheEntry           replay policy and the cached answer failed its integrity check
 └── RunAborted                  an earlier fatal error (budget, replay miss) stops every later call
+
+Every transient error carries ``retry_after``, the wait in seconds the provider asked for (its
+``Retry-After`` or ``retry-after-ms`` header, whatever the status; for a 429 without either, the time
+until its ``x-ratelimit-reset-*`` says the quota refills), or None; and ``headers``, the provider's
+rate-limit headers of that answer (lower-cased), which the gateway's pacing reads.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 
 class GatewayError(Exception):
@@ -30,13 +37,16 @@ class GatewayError(Exception):
 class TransientError(GatewayError):
     """A failure that may go away on retry."""
 
-    retry_after: float | None = None
+    def __init__(
+        self, message: str, retry_after: float | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers: Mapping[str, str] = headers or {}
 
 
 class RateLimited(TransientError):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    """HTTP 429: the provider says "later"."""
 
 
 class RequestTimeout(TransientError):
@@ -79,17 +89,13 @@ class ModelNotFound(PermanentError):
 
 
 class QuotaExhausted(PermanentError):
-    def __init__(self, message: str, retry_after: float) -> None:
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
 class ConfigurationError(PermanentError):
     pass
-
-
-class PriceUnknown(ConfigurationError):
-    """A budget cap is set but a call's price is not known, so the cap could not count it."""
 
 
 class BudgetExceeded(GatewayError):

@@ -33,8 +33,9 @@ from urllib.parse import urlsplit
 
 from gateway import errors
 from gateway.logs import REDACTED
-from gateway.transport import LiteLLMTransport, Transport, redacted_message, retry_after_from_headers
-from gateway.types import ChatCall
+from gateway.provider_headers import kept_headers, retry_after_from_headers, throttle_wait
+from gateway.transport import LiteLLMTransport, Transport, insufficient_quota_message, redacted_message
+from gateway.types import ChatCall, ProviderReply
 
 if TYPE_CHECKING:
     import ssl
@@ -242,9 +243,13 @@ class ProviderHTTPError(Exception):
 
     @property
     def codes(self) -> set[str]:
-        """The provider's error codes: OpenAI's ``code``, Azure's ``innererror.code``."""
+        """The provider's error codes: OpenAI's ``code`` and ``type``, Azure's ``innererror.code``."""
         inner = self.error.get("innererror")
-        found = {self.error.get("code"), inner.get("code") if isinstance(inner, dict) else None}
+        found = {
+            self.error.get("code"),
+            self.error.get("type"),
+            inner.get("code") if isinstance(inner, dict) else None,
+        }
         return {str(c) for c in found if c}
 
 
@@ -271,10 +276,14 @@ def map_http_error(exc: BaseException, *, api_key: str | None = None) -> errors.
 
 def _status_error(exc: ProviderHTTPError, message: str) -> errors.GatewayError:
     status = exc.status_code
+    headers = kept_headers(exc.headers)
     if status == 429:
-        return errors.RateLimited(message, retry_after=retry_after_from_headers(exc.headers))
+        if "insufficient_quota" in exc.codes:  # billing, not a rate: waiting cannot help
+            return errors.QuotaExhausted(insufficient_quota_message(message))
+        return errors.RateLimited(message, retry_after=throttle_wait(headers), headers=headers)
+    retry_after = retry_after_from_headers(headers)
     if status in (408, 504):
-        return errors.RequestTimeout(message)
+        return errors.RequestTimeout(message, retry_after=retry_after, headers=headers)
     if status in (401, 403):
         return errors.AuthenticationFailed(message)
     if status == 404:
@@ -284,7 +293,7 @@ def _status_error(exc: ProviderHTTPError, message: str) -> errors.GatewayError:
     if status == 400 and "context_length_exceeded" in exc.codes:
         return errors.ContextWindowExceeded(message)
     if status == 409 or status >= 500:
-        return errors.Unavailable(message)
+        return errors.Unavailable(message, retry_after=retry_after, headers=headers)
     if 400 <= status < 500:
         return errors.BadRequest(message)
     return errors.Unavailable(message)  # a redirect or an informational status: not an answer
@@ -354,6 +363,7 @@ class OpenAIHTTPTransport:
                 payload = await response.read()
                 if not 200 <= response.status < 300:
                     raise ProviderHTTPError(response.status, response.headers, payload, api_key=route.api_key)
+                headers = response.headers
         except Exception as exc:  # every aiohttp/socket failure and error status is classified here, once
             raise map_http_error(exc, api_key=route.api_key) from exc
         body = _json_object(payload)
@@ -362,7 +372,8 @@ class OpenAIHTTPTransport:
                 f"HTTP {response.status}: the body is not a chat completion ({len(payload)} bytes)"
             )
             raise map_http_error(malformed, api_key=route.api_key) from malformed
-        return body
+        # The headers are aiohttp's (names looked up without regard to case), kept by reference: no copy.
+        return ProviderReply(body, headers)
 
     async def aclose(self) -> None:
         """Close the session and its connections (await it on the loop the transport was used from)."""

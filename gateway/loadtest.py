@@ -15,7 +15,8 @@ deleted at exit, so a load test never reads from or writes into the run cache (`
 ``--cache-dir`` produces live calls. With ``--repeat`` every request is the same prompt: one live
 call, the rest answered by in-flight sharing or the cache, which measures the gateway's own path.
 One uncounted warm-up request (max_tokens 1) goes first, so LiteLLM's one-time start-up (about a
-second) does not distort the figures.
+second) does not distort the figures; it goes through the gateway's retry path with the same policy
+as the measured requests (a 429 at the start is waited out, not taken for a broken endpoint).
 
 Exit status: 0 when every request succeeded, 1 when any failed, 2 for a usage mistake (bad flag,
 missing credentials, unknown model), reported as one ``error: ...`` line on stderr.
@@ -118,7 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-attempts",
         type=_number(int, 1, True),
         default=RetryPolicy().max_attempts,
-        help=f"attempts per request, first included ({RetryPolicy().max_attempts})",
+        help="attempts per request that fail without being told to wait, first included "
+        f"({RetryPolicy().max_attempts})",
+    )
+    p.add_argument(
+        "--max-wait-s",
+        type=_number(float, 0, True),
+        default=RetryPolicy().max_wait_s,
+        metavar="S",
+        help="how long a request keeps retrying while the endpoint answers 429 or asks to wait, in seconds "
+        f"of waiting ({RetryPolicy().max_wait_s:g})",
     )
     p.add_argument(
         "--cache-dir",
@@ -184,16 +194,21 @@ async def drive(gateway: Gateway, calls: list[ChatCall], workers: int) -> tuple[
     return outcomes, time.perf_counter() - started
 
 
-async def warm_up(transport: Transport, endpoint: Endpoint) -> float:
-    """Send one uncounted request (max_tokens 1) so LiteLLM's one-time start-up stays out of the figures."""
+async def warm_up(transport: Transport, endpoint: Endpoint, retry: RetryPolicy) -> float:
+    """Send one uncounted request (max_tokens 1) so LiteLLM's one-time start-up stays out of the figures.
+
+    It goes through a gateway of its own (no cache, its own ledger) with the measured requests' retry
+    policy, so it is retried exactly as they are but counted nowhere.
+    """
     call = ChatCall(
         endpoint,
         [{"role": "user", "content": f"[load test warm-up {secrets.token_hex(4)}] ping"}],
         {"max_tokens": 1, "temperature": 0.0},
     )
+    gateway = Gateway(transport, policy=CachePolicy.OFF, concurrency=1, retry=retry)
     started = time.perf_counter()
     with contextlib.suppress(errors.GatewayError):  # a broken endpoint shows up in the measured requests
-        await transport.send(call)
+        await gateway.complete(call)
     return time.perf_counter() - started
 
 
@@ -282,12 +297,16 @@ def format_report(r: dict[str, Any]) -> str:
         or "no client limits"
     )
     lines = [
-        f"load test: {r['requests']} requests to {r['model']} ({r['backend']}), concurrency {r['concurrency']}, "
-        f"max_tokens {r['max_tokens']}, {limits}",
+        (
+            f"load test: {r['requests']} requests to {r['model']} ({r['backend']}), concurrency {r['concurrency']}, "
+            f"max_tokens {r['max_tokens']}, {limits}"
+        ),
         f"  succeeded    {r['ok']} of {r['requests']}" + (f"  ({r['cached']} cached)" if r["cached"] else ""),
         f"  attempts     {r['attempts']}  ({r['retries']} retries, {r['rate_limited']} answered 429)",
-        f"  latency      p50 {ms(r['p50_ms'])}, p95 {ms(r['p95_ms'])} per request "
-        f"(per attempt: p50 {ms(r['attempt_p50_ms'])}, p95 {ms(r['attempt_p95_ms'])})",
+        (
+            f"  latency      p50 {ms(r['p50_ms'])}, p95 {ms(r['p95_ms'])} per request "
+            f"(per attempt: p50 {ms(r['attempt_p50_ms'])}, p95 {ms(r['attempt_p95_ms'])})"
+        ),
         f"  wall time    {r['wall_s']:.2f} s  (client limiter waited {r['limiter_wait_s']:.2f} s)",
         f"  throughput   {r['throughput_rps'] or 0:.2f} req/s",
     ]
@@ -378,11 +397,11 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
             cache_dir=cache_dir,
             policy=CachePolicy.READ_WRITE,
             limits=RateLimits(rpm=args.rpm, tpm=args.tpm),
-            retry=RetryPolicy(max_attempts=args.max_attempts),
+            retry=RetryPolicy(max_attempts=args.max_attempts, max_wait_s=args.max_wait_s),
         )
         runtime = stack.enter_context(Runtime(settings, transport=transport))
         calls = make_calls(endpoint, args.requests, args.max_tokens, args.repeat)
-        warmup_s = runtime.loop.run(warm_up(transport.inner, endpoint))
+        warmup_s = runtime.loop.run(warm_up(transport.inner, endpoint, settings.retry))
         cpu_started = time.process_time()
         outcomes, wall_s = runtime.loop.run(drive(runtime.gateway, calls, args.concurrency))
         cpu_s = time.process_time() - cpu_started

@@ -4,29 +4,35 @@ Everything above it (cache, limits, retry, ledger) talks to the ``Transport`` pr
 swap in ``gateway.testing.ScriptedTransport``. LiteLLM's exceptions are mapped to ours here, in
 ``map_litellm_error``, by type and status code, never by matching message text. OpenAI-compatible and
 Azure calls that LiteLLM would send unchanged take the cheaper direct path of
-``gateway.http_transport``, which shares the helpers below (Retry-After parsing, redacted messages).
+``gateway.http_transport``, which shares the helpers below (redacted messages); both read the
+provider's Retry-After and rate-limit headers with ``gateway.provider_headers``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import importlib
 import os
-import time
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from gateway import errors
-from gateway.types import ChatCall
+from gateway.provider_headers import kept_headers, retry_after_from_headers, throttle_wait
+from gateway.types import ChatCall, ProviderReply
+
+__all__ = ["LiteLLMTransport", "Transport", "map_litellm_error", "redacted_message", "retry_after_from_headers"]
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 class Transport(Protocol):
     async def send(self, call: ChatCall) -> dict[str, Any]:
-        """Send one request, once; return the response JSON or raise a ``GatewayError``."""
+        """Send one request, once; return the response JSON or raise a ``GatewayError``.
+
+        A transport that can read the answer's headers returns a ``ProviderReply`` (the JSON with
+        them), so that the gateway can pace to the quota the provider reports.
+        """
         ...
 
 
@@ -39,7 +45,7 @@ class LiteLLMTransport:
 
     async def _client(self) -> Any:
         if self._litellm is None:
-            litellm = await asyncio.to_thread(importlib.import_module, "litellm")
+            litellm: Any = await asyncio.to_thread(importlib.import_module, "litellm")
             litellm.telemetry = False
             litellm.suppress_debug_info = True
             # LiteLLM can leave an un-awaited coroutine behind when a call is cancelled at shutdown.
@@ -64,7 +70,9 @@ class LiteLLMTransport:
         except Exception as exc:  # every LiteLLM/SDK/socket failure is classified here, once
             raise map_litellm_error(exc) from exc
         response: dict[str, Any] = raw.model_dump(mode="json")
-        return response
+        hidden = getattr(raw, "_hidden_params", None) or {}
+        headers = kept_headers(hidden.get("additional_headers") if isinstance(hidden, dict) else None)
+        return ProviderReply(response, headers) if headers else response
 
 
 def map_litellm_error(exc: BaseException) -> errors.GatewayError:
@@ -73,24 +81,28 @@ def map_litellm_error(exc: BaseException) -> errors.GatewayError:
 
     message = redacted_message(exc)
     status = getattr(exc, "status_code", None)
+    headers = exception_headers(exc)
+    retry_after = retry_after_from_headers(headers)
     if isinstance(exc, litellm.ContentPolicyViolationError) or _is_content_filter(exc):
         return errors.ContentFiltered(message)
     if isinstance(exc, litellm.ContextWindowExceededError):
         return errors.ContextWindowExceeded(message)
     if isinstance(exc, litellm.RateLimitError) or status == 429:
-        return errors.RateLimited(message, retry_after=retry_after_seconds(exc))
+        if _error_code(exc) == "insufficient_quota":
+            return errors.QuotaExhausted(insufficient_quota_message(message))
+        return errors.RateLimited(message, retry_after=throttle_wait(headers), headers=headers)
     if isinstance(exc, litellm.Timeout) or status == 408:
-        return errors.RequestTimeout(message)
+        return errors.RequestTimeout(message, retry_after=retry_after, headers=headers)
     if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (401, 403):
         return errors.AuthenticationFailed(message)
     if isinstance(exc, litellm.NotFoundError) or status == 404:
         return errors.ModelNotFound(message)
     if status == 409:
-        return errors.Unavailable(message)
+        return errors.Unavailable(message, retry_after=retry_after, headers=headers)
     if isinstance(status, int) and 400 <= status < 500:
         return errors.BadRequest(message)
     if isinstance(status, int) and status >= 500:
-        return errors.Unavailable(message)
+        return errors.Unavailable(message, retry_after=retry_after, headers=headers)
     if isinstance(exc, litellm.BadRequestError):
         # LiteLLM raises BadRequestError for requests it cannot route (unknown provider, bad params).
         return errors.BadRequest(message)
@@ -110,47 +122,39 @@ def map_litellm_error(exc: BaseException) -> errors.GatewayError:
     return errors.Unavailable(message)
 
 
-def retry_after_seconds(exc: BaseException) -> float | None:
-    """The wait a 429 asked for, from the response headers an exception carries (``retry_after_from_headers``)."""
+def exception_headers(exc: BaseException) -> dict[str, str]:
+    """The Retry-After and rate-limit headers of the answer an exception carries (lower-case names)."""
     headers: Any = None
     response = getattr(exc, "response", None)
     if response is not None:
         headers = getattr(response, "headers", None)
     if not headers:
         headers = getattr(exc, "headers", None) or getattr(exc, "litellm_response_headers", None)
-    if not headers:
-        return None
-    return retry_after_from_headers(dict(headers))
+    return kept_headers(headers) if isinstance(headers, Mapping) else {}
 
 
-def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
-    """The wait a 429 asked for, from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
-    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
-    if "retry-after-ms" in lowered:
-        try:
-            return max(0.0, float(lowered["retry-after-ms"]) / 1000.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            parsed = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):  # neither seconds nor a date: no usable hint
-            return None
-        return max(0.0, parsed.timestamp() - time.time())
+def insufficient_quota_message(message: str) -> str:
+    """What a user reads when the provider refuses for billing: no retry can help."""
+    return f"{message} (insufficient_quota: the account has no quota or credit left; check its plan and billing)"
+
+
+def _error_code(exc: BaseException) -> str | None:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error")
+        error = inner if isinstance(inner, dict) else body
+        for key in ("code", "type"):
+            if error.get(key) in ("content_filter", "insufficient_quota"):
+                return str(error[key])
+    for key in ("code", "type"):
+        value = getattr(exc, key, None)
+        if value in ("content_filter", "insufficient_quota"):
+            return str(value)
+    return None
 
 
 def _is_content_filter(exc: BaseException) -> bool:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error") if isinstance(body.get("error"), dict) else body
-        if error.get("code") == "content_filter":
-            return True
-    return getattr(exc, "code", None) == "content_filter"
+    return _error_code(exc) == "content_filter"
 
 
 def redacted_message(exc: BaseException, *, secrets: Sequence[str] = ()) -> str:

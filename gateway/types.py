@@ -45,6 +45,18 @@ class ChatCall:
     rollout_id: Any = None
 
 
+class ProviderReply(dict[str, Any]):
+    """A response's JSON as the provider sent it, with the headers of that answer in ``headers``.
+
+    It is the JSON dict itself (cached and handed on as such); ``headers`` is read by the gateway's
+    pacing and never stored.
+    """
+
+    def __init__(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> None:
+        super().__init__(body)
+        self.headers = headers
+
+
 @dataclass(frozen=True)
 class Completion:
     """The gateway's answer: the provider's response JSON and how it was obtained."""

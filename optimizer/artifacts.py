@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 
-def write_atomically(path: Path, writer: Callable[[Path], None]) -> None:
+def write_atomically(path: Path, writer: Callable[[Path], object]) -> None:
     """Have ``writer`` fill a temporary file beside ``path``, fsync it, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

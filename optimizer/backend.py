@@ -56,7 +56,9 @@ def open_backend(
                 "the simulator serves all three roles or none: drop --prompt-model/--judge-model simulator"
             )
 
-    def endpoint(name: str | None) -> Endpoint:
+    def live_endpoint(name: str | None) -> Endpoint:
         return gw_config.resolve_endpoint(name or model, api_base=api_base, price_model=price_model)
 
-    yield Backend("live", endpoint(model), endpoint(prompt_model), endpoint(judge_model), LIVE_CALL_LATENCY_S)
+    yield Backend(
+        "live", live_endpoint(model), live_endpoint(prompt_model), live_endpoint(judge_model), LIVE_CALL_LATENCY_S
+    )

@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cache import CacheError, CachePolicy
 from evaluation.data import DEFAULT_DATASET, DEFAULT_SUBSET, SUBSETS, DataError
@@ -20,6 +20,7 @@ from gateway.config import load_env
 from gateway.http_transport import TRANSPORT_CHOICES
 from gateway.ledger import format_ledger
 from gateway.logs import configure_logging
+from gateway.retry import RetryPolicy
 from optimizer.mipro import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
@@ -70,7 +71,7 @@ def non_negative_float(text: str) -> float:
 class OneLineParser(argparse.ArgumentParser):
     """Reports a bad flag as one line (and exit 2), not the whole usage block."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see --help)\n")
 
 
@@ -119,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the estimate and stop")
     p.add_argument("--rpm", type=positive_float, help="client-side requests-per-minute limit")
     p.add_argument("--tpm", type=positive_float, help="client-side tokens-per-minute limit")
+    p.add_argument(
+        "--max-wait-s",
+        type=non_negative_float,
+        default=RetryPolicy().max_wait_s,
+        metavar="S",
+        help="how long one call keeps retrying while the provider answers 429 or asks to wait "
+        f"(Retry-After), in seconds of waiting ({RetryPolicy().max_wait_s:g})",
+    )
     p.add_argument("--sim-latency-ms", type=non_negative_float, help="the simulator's median latency in ms")
     p.add_argument(
         "--transport",
@@ -185,6 +194,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         concurrency=args.concurrency,
         rpm=args.rpm,
         tpm=args.tpm,
+        max_wait_s=args.max_wait_s,
         max_cost_usd=args.max_cost,
         cache_dir=args.cache_dir,
         policy=policy,

@@ -170,7 +170,7 @@ class ConcurrentGroundedProposer(GroundedProposer):
 
     def propose_instructions_for_program(
         self, trainset: Any, program: Any, demo_candidates: Any, trial_logs: Any, N: int
-    ) -> dict[int, list[str]]:  # noqa: N803
+    ) -> dict[int, list[str]]:
         self._deferred: list[Callable[[], str]] = []
         proposed = super().propose_instructions_for_program(trainset, program, demo_candidates, trial_logs, N)
         answers = iter(run_concurrently(self._deferred))
@@ -193,7 +193,7 @@ class ConcurrentGroundedProposer(GroundedProposer):
         stock = GroundedProposer.propose_instruction_for_predictor
 
         def propose() -> str:
-            return stock(
+            instruction: str = stock(
                 frozen,
                 program=program,
                 predictor=predictor,
@@ -203,6 +203,7 @@ class ConcurrentGroundedProposer(GroundedProposer):
                 trial_logs=trial_logs,
                 tip=tip,
             )
+            return instruction
 
         self._deferred.append(propose)
         return f"<deferred proposal {len(self._deferred)}>"

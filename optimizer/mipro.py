@@ -160,11 +160,11 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         deferred = DeferredBootstrap(stop=self.stop_reason)
         saved = teleprompt_utils.BootstrapFewShot
         with self.ledger.phase("bootstrap"):
-            teleprompt_utils.BootstrapFewShot = deferred  # type: ignore[assignment,misc]
+            teleprompt_utils.BootstrapFewShot = deferred
             try:
                 demo_candidates = super()._bootstrap_fewshot_examples(*args, **kwargs)
             finally:
-                teleprompt_utils.BootstrapFewShot = saved  # type: ignore[misc]
+                teleprompt_utils.BootstrapFewShot = saved
             deferred.run()
         return demo_candidates
 
@@ -289,7 +289,7 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         self._evaluated[_evaluation_key(program, prompts)] = result
 
     def evaluated(self, program: dspy.Module, prompts: list[str]) -> EvaluationResult | None:
-        """The result of evaluating ``program`` on ``prompts`` earlier in the run, if it was (waits if it is running)."""
+        """The result of evaluating ``program`` on ``prompts`` earlier in the run, if any (waits while it runs)."""
         known = self._evaluated.get(_evaluation_key(program, prompts))
         return known.result() if known is not None else None
 
@@ -363,9 +363,9 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
             mipro_optimizer_v2.GroundedProposer,
             mipro_optimizer_v2._import_optuna,
         )
-        mipro_optimizer_v2.Evaluate = EngineEvaluate  # type: ignore[misc,assignment]
-        mipro_optimizer_v2.eval_candidate_program = eval_candidate_program  # type: ignore[assignment]
-        mipro_optimizer_v2.GroundedProposer = ConcurrentGroundedProposer  # type: ignore[misc]
+        mipro_optimizer_v2.Evaluate = EngineEvaluate
+        mipro_optimizer_v2.eval_candidate_program = eval_candidate_program
+        mipro_optimizer_v2.GroundedProposer = ConcurrentGroundedProposer
         mipro_optimizer_v2._import_optuna = lambda: PrefetchingOptuna(optuna, self._check_prefetch)
         try:
             yield

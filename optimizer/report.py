@@ -170,8 +170,10 @@ def _intervals_svg(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
         return left + (v + extent) / (2 * extent) * (width - left - right)
 
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="Confidence intervals of the change per attribute">'
+        (
+            f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="Confidence intervals of the change per attribute">'
+        )
     ]
     for tick in _ticks(-extent, extent):
         parts.append(

@@ -8,27 +8,27 @@ import datetime
 import hashlib
 import json
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import dspy
 import structlog
 
-from cache import CachePolicy, ResponseCache, default_cache_dir
+from cache import CachePolicy
 from evaluation.data import DEFAULT_SUBSET, LoadedData, Row, Splits, load_rows, prepare_splits
-from evaluation.engine import EvaluationResult, Evaluator, root_gateway_error, judged_as_dict
+from evaluation.engine import EvaluationResult, Evaluator, judged_as_dict, root_gateway_error
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
-from evaluation.stats import GatePolicy, test_report
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
+from evaluation.stats import GatePolicy, test_report
 from gateway.errors import GatewayError
 from gateway.limits import RateLimits
-from gateway.pricing import PriceBook, price_of
+from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings, Runtime
 from gateway.slots import background_calls
-from optimizer.backend import Backend, open_backend
 from optimizer.artifacts import point_latest, write_atomically, write_json
-from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate
+from optimizer.backend import Backend, open_backend
+from optimizer.estimate import estimate_run, format_estimate
 from optimizer.mipro import PhasedMIPROv2, SearchConfig
 from optimizer.progress import Progress
 from optimizer.report import write_report
@@ -67,6 +67,7 @@ class RunConfig:
     concurrency: int = 16
     rpm: float | None = None
     tpm: float | None = None
+    max_wait_s: float = RetryPolicy().max_wait_s
     max_cost_usd: float | None = None
     cache_dir: Path | None = None
     policy: CachePolicy = CachePolicy.READ_WRITE
@@ -166,9 +167,19 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
                 "*** SIMULATED BACKEND: answers come from the embedded LLM simulator, not a real model. "
                 "Scores show the optimizer working, not GPT-4o quality. ***"
             )
-        prices = _recorded_prices(config, backend)
-        _check_prices(config, backend, prices)
-        estimate = _estimate(config, backend, prices, splits)
+        mean_prompt_tokens = sum(len(r.prompt) for r in splits.train) / max(1, len(splits.train)) / 4
+        estimate = estimate_run(
+            train_size=len(splits.train),
+            dev_size=len(splits.dev),
+            test_size=len(splits.test),
+            num_candidates=config.search.num_candidates,
+            num_trials=config.search.num_trials,
+            mean_prompt_tokens=mean_prompt_tokens,
+            price_model=backend.task.price_model or backend.task.model,
+            concurrency=config.concurrency,
+            call_latency_s=backend.mean_latency_s,
+            minibatch=config.search.minibatch,
+        )
         progress.note(format_estimate(estimate, concurrency=config.concurrency))
         estimate_total_usd = sum(r.cost_usd or 0.0 for r in estimate)
         if config.max_cost_usd is not None and estimate_total_usd > config.max_cost_usd:
@@ -189,6 +200,7 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
             seed=config.seed,
             transport=config.transport,
         )
+        settings = replace(settings, retry=replace(settings.retry, max_wait_s=config.max_wait_s))
         with Runtime(settings) as runtime:
             try:
                 outcome = _optimize(config, runtime, backend, splits, loaded, run_dir, progress)
@@ -197,45 +209,6 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
                 write_json(run_dir / "ledger.json", runtime.ledger.as_dict())
         write_report(run_dir)  # after ledger.json exists: the report shows calls and cost per phase
         return outcome
-
-
-def _recorded_prices(config: RunConfig, backend: Backend) -> PriceBook:
-    """The price book as the run will start: served models noted in an existing cache; nothing is written."""
-    book = PriceBook()
-    directory = config.cache_dir or default_cache_dir()
-    if config.policy is not CachePolicy.OFF and (directory / "cache.db").exists():
-        with ResponseCache(directory) as cache:
-
-            async def recall() -> None:
-                for endpoint in (backend.task, backend.prompt, backend.judge):
-                    await book.recall(cache, endpoint)
-
-            asyncio.run(recall())
-    return book
-
-
-def _check_prices(config: RunConfig, backend: Backend, prices: PriceBook) -> None:
-    """Before any call: a --price-model must be priced, and --max-cost needs a price for every role."""
-    for endpoint in (backend.task, backend.prompt, backend.judge):
-        if config.max_cost_usd is not None or (endpoint.price_model and price_of(endpoint.price_model) is None):
-            prices.require(endpoint)  # PriceUnknown: one line naming --price-model
-
-
-def _estimate(config: RunConfig, backend: Backend, prices: PriceBook, splits: Splits) -> list[PhaseEstimate]:
-    return estimate_run(
-        train_size=len(splits.train),
-        dev_size=len(splits.dev),
-        test_size=len(splits.test),
-        num_candidates=config.search.num_candidates,
-        num_trials=config.search.num_trials,
-        mean_prompt_tokens=sum(len(r.prompt) for r in splits.train) / max(1, len(splits.train)) / 4,
-        task_price=prices.price(backend.task),
-        judge_price=prices.price(backend.judge),
-        prompt_price=prices.price(backend.prompt),
-        concurrency=config.concurrency,
-        call_latency_s=backend.mean_latency_s,
-        minibatch=config.search.minibatch,
-    )
 
 
 def _optimize(
@@ -276,7 +249,7 @@ def _optimize(
         if task.cancelled():
             baseline_dev_ready.cancel()
         elif task.exception() is not None:
-            baseline_dev_ready.set_exception(task.exception())  # type: ignore[arg-type]
+            baseline_dev_ready.set_exception(task.exception())
         else:
             baseline_dev_ready.set_result(task.result())
 
@@ -347,7 +320,6 @@ def _optimize(
         raise
 
     results = _results(
-        runtime.gateway.prices,
         config,
         backend,
         splits,
@@ -366,7 +338,6 @@ def _optimize(
 
 
 def _results(
-    prices: PriceBook,
     config: RunConfig,
     backend: Backend,
     splits: Splits,
@@ -458,11 +429,6 @@ def _results(
             "prompt": backend.prompt.model,
             "judge": backend.judge.model,
             "price_model": backend.task.price_model,
-            # What each role's calls were priced as (gateway/pricing.py); None: unknown.
-            "priced_as": {
-                role: prices.pricing_name(endpoint)
-                for role, endpoint in (("task", backend.task), ("prompt", backend.prompt), ("judge", backend.judge))
-            },
         },
         "config": config.public(),
         "seed": config.seed,

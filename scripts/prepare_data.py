@@ -15,14 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
-try:
-    import evaluation.data  # noqa: F401  (installed with `pip install -e .`, or PYTHONPATH=.)
-except ImportError:  # running from a checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
 
-from evaluation.data import DEFAULT_DATASET, DataError, load_rows, prepare_splits, write_splits  # noqa: E402
-from optimizer.cli import add_subset_flag  # noqa: E402
-from optimizer.cli import non_negative_int as non_negative  # noqa: E402
+from evaluation.data import DEFAULT_DATASET, DataError, load_rows, prepare_splits, write_splits
+from optimizer.cli import add_subset_flag
+from optimizer.cli import non_negative_int as non_negative
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

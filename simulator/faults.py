@@ -143,7 +143,7 @@ class AdmissionLimiter:
                 charges.append((self._requests, 1.0))
             if self._tokens is not None:
                 charges.append((self._tokens, min(float(tokens), self._tokens.capacity)))
-            for bucket, amount in charges:
+            for bucket, _ in charges:
                 bucket.refill(now)
             wait = max((bucket.wait_for(amount) for bucket, amount in charges), default=0.0)
             if wait > 0:

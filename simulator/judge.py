@@ -14,6 +14,7 @@ the same score.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -37,7 +38,7 @@ def _interpolate(x: float, points: tuple[tuple[float, float], ...]) -> float:
     """Piecewise-linear curve through ``points`` (sorted by x), flat beyond both ends."""
     if x <= points[0][0]:
         return points[0][1]
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         if x <= x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return points[-1][1]

@@ -31,10 +31,14 @@ CLAUSES: tuple[Clause, ...] = (
     Clause(
         "adaptive",
         (
-            "Match the length and depth of your answer to the complexity of the question: a short reply for simple "
-            "questions and a fuller one for complex or multi-part requests.",
-            "Tailor each response to the complexity of the prompt, keeping simple answers brief and giving detailed "
-            "questions a thorough treatment.",
+            (
+                "Match the length and depth of your answer to the complexity of the question: a short reply for simple "
+                "questions and a fuller one for complex or multi-part requests."
+            ),
+            (
+                "Tailor each response to the complexity of the prompt, keeping simple answers brief and giving "
+                "detailed questions a thorough treatment."
+            ),
         ),
         0.5,
     ),
@@ -225,8 +229,10 @@ def describe_dataset(inputs: dict[str, str], digest: bytes, *, with_prior: bool)
         return "COMPLETE"
     examples = inputs.get("examples", "")
     notes = [
-        "The examples are open-ended requests that users put to a general-purpose assistant, each paired with "
-        "a reference response.",
+        (
+            "The examples are open-ended requests that users put to a general-purpose assistant, each paired with "
+            "a reference response."
+        ),
     ]
     if "extra_id_1" in examples:
         notes.append(
@@ -238,20 +244,28 @@ def describe_dataset(inputs: dict[str, str], digest: bytes, *, with_prior: bool)
     notes.append(
         rng.choice(
             (
-                "Prompts range from quick factual questions to multi-part technical explanations and writing tasks, so "
-                "the right length and depth of a response varies a great deal.",
-                "The requests mix simple one-line questions with long, detailed asks, and the best responses seem to "
-                "match their length to the question.",
+                (
+                    "Prompts range from quick factual questions to multi-part technical explanations and writing "
+                    "tasks, so the right length and depth of a response varies a great deal."
+                ),
+                (
+                    "The requests mix simple one-line questions with long, detailed asks, and the best responses seem "
+                    "to match their length to the question."
+                ),
             )
         )
     )
     notes.append(
         rng.choice(
             (
-                "The task appears to be producing helpful, accurate and well-organised replies that human raters would "
-                "score highly.",
-                "This dataset likely supports training or evaluating assistants on helpfulness, correctness, coherence, "
-                "complexity and verbosity.",
+                (
+                    "The task appears to be producing helpful, accurate and well-organised replies that human raters "
+                    "would score highly."
+                ),
+                (
+                    "This dataset likely supports training or evaluating assistants on helpfulness, correctness, "
+                    "coherence, complexity and verbosity."
+                ),
             )
         )
     )
@@ -262,8 +276,10 @@ def summarize_observations(inputs: dict[str, str], digest: bytes) -> str:
     """A two or three sentence summary of dataset observations."""
     rng = rng_for(digest, "summary")
     sentences = [
-        "The dataset pairs diverse user prompts, from simple factual questions to multi-part technical and "
-        "creative requests, with assistant responses.",
+        (
+            "The dataset pairs diverse user prompts, from simple factual questions to multi-part technical and "
+            "creative requests, with assistant responses."
+        ),
         rng.choice(
             (
                 "Good responses adapt their length and structure to the prompt and stay accurate and on topic.",
@@ -281,10 +297,14 @@ def describe_program(inputs: dict[str, str], digest: bytes) -> str:
     rng = rng_for(digest, "program")
     return rng.choice(
         (
-            "The program answers open-ended user requests: it passes the user's prompt, which may be a multi-turn "
-            "conversation, to a single language-model call that writes the assistant's reply.",
-            "This is a single-step question-answering pipeline: one predictor reads the user's prompt and produces a "
-            "response intended to be helpful, correct and well organised.",
+            (
+                "The program answers open-ended user requests: it passes the user's prompt, which may be a multi-turn "
+                "conversation, to a single language-model call that writes the assistant's reply."
+            ),
+            (
+                "This is a single-step question-answering pipeline: one predictor reads the user's prompt and produces "
+                "a response intended to be helpful, correct and well organised."
+            ),
         )
     )
 

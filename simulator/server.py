@@ -337,8 +337,6 @@ class Simulator:
 
         model = str(body.get("model") or deployment or "gpt-4o")
         digest = request_digest(body, model)
-        # Azure answers with the model a deployment serves, whatever the deployment is called.
-        served = self.config.azure_served_model if route == "azure" else model
         prompt_tokens = sum(estimate_tokens(message_text(m)) + 4 for m in messages) + 3
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         limit = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
@@ -357,7 +355,7 @@ class Simulator:
                 )
 
         verdict = self._plan.decide(digest, "\n".join(message_text(m) for m in messages))
-        answer = self._answer(body, served, digest, prompt_tokens, limit) if verdict.fault is None else None
+        answer = self._answer(body, model, digest, prompt_tokens, limit) if verdict.fault is None else None
         if verdict.latency_s > 0:
             self._stats.add_latency(verdict.latency_s)
             remaining = arrived + verdict.latency_s - time.monotonic()
@@ -369,7 +367,7 @@ class Simulator:
             return answer
         assert verdict.fault is not None
         self._stats.bump("injected", verdict.fault)
-        return await self._fault_response(request, verdict.fault, served, digest, prompt_tokens)
+        return await self._fault_response(request, verdict.fault, model, digest, prompt_tokens)
 
     def _check_access(self, request: web.Request, route: str, key: str) -> web.Response | None:
         """The 400/401 a request gets for a missing api-version or a wrong key; None when it may pass."""
@@ -397,7 +395,8 @@ class Simulator:
         """The normal completion: ``n`` choices, each cut to ``max_tokens`` when it would exceed it."""
         contents: list[str | None] = []
         reasons = []
-        count = body.get("n") if isinstance(body.get("n"), int) else 1
+        n = body.get("n")
+        count = n if isinstance(n, int) else 1
         for index in range(max(1, min(MAX_CHOICES, count))):
             choice_digest = digest if index == 0 else hashlib.sha256(digest + index.to_bytes(2, "big")).digest()
             answer = respond(body, choice_digest)
@@ -424,7 +423,9 @@ class Simulator:
             return web.json_response(
                 {
                     "error": {
-                        "message": "The response was filtered due to the prompt triggering the content management policy.",
+                        "message": (
+                            "The response was filtered due to the prompt triggering the content management policy."
+                        ),
                         "type": None,
                         "param": "prompt",
                         "code": "content_filter",

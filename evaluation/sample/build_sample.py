@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+# Run as a script from anywhere: the checkout's root goes on the path for the text bank beside this file.
+if str(HERE.parents[1]) not in sys.path:
+    sys.path.insert(0, str(HERE.parents[1]))
 
-from sample_content import (  # noqa: E402  (the folder is not a package)
+from evaluation.sample.sample_content import (  # noqa: E402  (after the path set-up above)
     ADVERSARIAL_PROMPTS,
     CODING_TASKS,
     CONCEPTS,
@@ -64,7 +65,10 @@ LEVEL_SCORES: dict[int, tuple[int, int, int, int, int]] = {
 LEVEL_ZERO = (
     "I'm sorry, but I can't help with that request.",
     "Could you clarify what you mean? I'm not sure I understand the question.",
-    "Here's a recipe for banana bread instead: mash three ripe bananas, mix in flour, sugar, melted butter and an egg, and bake for about an hour.",
+    (
+        "Here's a recipe for banana bread instead: mash three ripe bananas, mix in flour, sugar, melted butter and an "
+        "egg, and bake for about an hour."
+    ),
 )
 PAD_OPENINGS = ("Great question! ", "Sure, I'd be happy to help with that. ", "Absolutely! ")
 PAD_CLOSING = "\n\nI hope this helps! Let me know if you have any other questions."
@@ -121,9 +125,18 @@ BEGINNER_FORMS = (
     "I keep hearing about {name} at work but I'm too embarrassed to ask. What {is} {it} and why {does} {it} matter?",
 )
 DESIGN_FORMS = (
-    "We're building {scenario}. Could you walk me through {name}: (1) how it works, (2) when it's the right tool, and (3) one mistake teams often make with it?",
-    "Context: we're working on {scenario}. Our tech lead suggested {name}. Please explain 1) how it works, 2) when we should use it, 3) common pitfalls. Keep it practical.",
-    "I'm preparing for a system design interview. For {name}, explain how it works, when you'd use it, and a common mistake. Use {scenario} as the running example.",
+    (
+        "We're building {scenario}. Could you walk me through {name}: (1) how it works, (2) when it's the right tool, "
+        "and (3) one mistake teams often make with it?"
+    ),
+    (
+        "Context: we're working on {scenario}. Our tech lead suggested {name}. Please explain 1) how it works, 2) when "
+        "we should use it, 3) common pitfalls. Keep it practical."
+    ),
+    (
+        "I'm preparing for a system design interview. For {name}, explain how it works, when you'd use it, and a "
+        "common mistake. Use {scenario} as the running example."
+    ),
 )
 WIKI_FORMS = (
     "Write a short paragraph for our internal engineering wiki introducing {name} to new hires.",
@@ -263,7 +276,10 @@ def coding_item(task: CodingTask, index: int) -> Item:
     def render(level: int) -> str:
         return {
             0: LEVEL_ZERO[index % len(LEVEL_ZERO)],
-            1: f"You can do this in a few lines of {task.language}. Check the documentation for the functions you need and test with a few examples.",
+            1: (
+                f"You can do this in a few lines of {task.language}. Check the documentation for the functions you "
+                "need and test with a few examples."
+            ),
             2: block,
             3: f"{block}\n\n{task.explanation}",
             4: f"Here's one way to do it:\n\n{block}\n\n{task.explanation}\n\n{task.note}",

@@ -25,7 +25,7 @@ def outcome(run_dir: Path | None = None, **results: Any) -> RunOutcome:
 
 
 def test_differing_keys_names_only_compared_keys_that_differ():
-    reference = {key: 1 for key in reliability.COMPARED_KEYS} | {"timing": 5}
+    reference = dict.fromkeys(reliability.COMPARED_KEYS, 1) | {"timing": 5}
     assert reliability.differing_keys(dict(reference, timing=9), reference) == []
     changed = dict(reference, optimized_score=2, trials=[1])
     assert reliability.differing_keys(changed, reference) == ["optimized_score", "trials"]

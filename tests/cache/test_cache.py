@@ -7,12 +7,12 @@ from cache import CorruptEntry, ResponseCache, canonical_json, request_key
 
 
 def _key(**overrides):
-    args = dict(
-        endpoint="azure|host|2024-10-21|dep",
-        model="azure/dep",
-        messages=[{"role": "user", "content": "hi"}],
-        params={"temperature": 0.0, "max_tokens": 100},
-    )
+    args = {
+        "endpoint": "azure|host|2024-10-21|dep",
+        "model": "azure/dep",
+        "messages": [{"role": "user", "content": "hi"}],
+        "params": {"temperature": 0.0, "max_tokens": 100},
+    }
     args.update(overrides)
     return request_key(**args)
 

@@ -138,7 +138,7 @@ def test_shipped_sample_is_recognised_by_its_bytes(tmp_path, sample):
     shutil.copy(SHIPPED_SAMPLE, copy)
     assert is_shipped_sample(load_file(copy))
     other = tmp_path / "other.jsonl"
-    other.write_text(json.dumps({"prompt": "p", "response": "r", **{a: 2 for a in ATTRIBUTES}}) + "\n")
+    other.write_text(json.dumps({"prompt": "p", "response": "r", **dict.fromkeys(ATTRIBUTES, 2)}) + "\n")
     assert not is_shipped_sample(load_file(other))
 
 

@@ -388,7 +388,7 @@ def test_missing_file_and_unknown_type(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
         load_rows("./not/here")
     (tmp_path / "rows.txt").write_text("hello", encoding="utf-8")
-    with pytest.raises(DataError, match="unsupported file type '.txt'"):
+    with pytest.raises(DataError, match=r"unsupported file type '\.txt'"):
         load_rows(str(tmp_path / "rows.txt"))
 
 
@@ -518,5 +518,5 @@ def test_cli_uses_the_shipped_sample_offline(tmp_path: Path) -> None:
 def test_rows_are_frozen() -> None:
     row = Row(**make_row())
     with pytest.raises(AttributeError):
-        row.prompt = "changed"  # type: ignore[misc]
+        row.prompt = "changed"  # type: ignore[misc]  # the assignment must fail
     assert replace(row, helpfulness=2).helpfulness == 2 and asdict(row)["helpfulness"] == 3

@@ -56,7 +56,7 @@ def test_examples_in_flight_bounds_the_examples_started_not_the_results(tmp_path
     assert 5 < two["max_in_flight"] <= 10
     assert [e.judged for e in one_at_a_time.examples] == [e.judged for e in many.examples]
     with pytest.raises(ValueError, match="examples_in_flight"):
-        Evaluator(None, None, examples_in_flight=0)  # type: ignore[arg-type]
+        Evaluator(None, None, examples_in_flight=0)  # type: ignore[arg-type]  # a bad value on purpose
 
 
 def test_five_judges_of_one_example_are_in_flight_together(tmp_path):

@@ -148,7 +148,7 @@ def test_per_attribute_intervals_use_the_normalised_values():
 
 
 def test_per_attribute_intervals_drop_failed_examples():
-    scores = {a: 2 for a in ATTRIBUTES}
+    scores = dict.fromkeys(ATTRIBUTES, 2)
     cis = per_attribute_cis([scores, None, scores], [scores, scores, None])
     assert all(ci.n_pairs == 1 and ci.dropped == 2 for ci in cis.values())
 

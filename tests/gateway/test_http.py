@@ -39,7 +39,7 @@ from gateway.retry import RetryPolicy
 from gateway.testing import VirtualClock
 from gateway.transport import LiteLLMTransport, Transport
 from gateway.types import ChatCall, Completion, Endpoint
-from simulator import SIM_VERSION, FaultConfig, SimConfig, Simulator
+from simulator import SIM_VERSION, FaultConfig, Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -164,7 +164,7 @@ def test_client_rate_limiter_keeps_the_server_within_its_limit(loop, start_sim, 
 
     # Without a client limit a burst is refused: the server really enforces its quota. (Each of these
     # needs a second of refill, so how fast this process sends them does not matter.)
-    unlimited = make_gateway(retry=RetryPolicy(max_attempts=1))
+    unlimited = make_gateway(retry=RetryPolicy(max_attempts=1, max_wait_s=0))
     refused = run(loop, gather(unlimited, [chat(endpoint, f"burst {i}", max_tokens=1000) for i in range(10)]))
     assert sum(isinstance(r, errors.RateLimited) for r in refused) >= 8
     assert all(r.retry_after and r.retry_after > 0 for r in refused if isinstance(r, errors.RateLimited))
@@ -203,7 +203,8 @@ def test_transient_fault_is_retried_then_raised_as_its_error(loop, start_sim, ma
     # A short client timeout only where the server hangs: elsewhere a busy machine could trip it.
     endpoint = sim_endpoint(sim, timeout_s=0.6 if kind == "timeout" else 10.0)
     clock = VirtualClock()
-    gateway = make_gateway(clock=clock, retry=RetryPolicy(max_attempts=2))
+    # Two attempts: one for the faults that name no wait, 3 s of waiting for the 429's 2 s Retry-After.
+    gateway = make_gateway(clock=clock, retry=RetryPolicy(max_attempts=2, max_wait_s=3.0))
     with pytest.raises(expected) as info:
         run(loop, gateway.complete(chat(endpoint, f"fault {kind}")))
     assert type(info.value) is expected
@@ -363,7 +364,7 @@ def test_two_processes_share_one_cache_directory(start_sim, tmp_path):
         for name in ("alpha", "beta")
     ]
     outputs = [w.communicate(timeout=120) for w in workers]
-    for worker, (out, err) in zip(workers, outputs, strict=True):
+    for worker, (_out, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err[-2000:]
     answers = [json.loads(out) for out, _ in outputs]
     assert all(text for texts in answers for text in texts)

@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from gateway.runtime import GatewaySettings, Runtime
 from gateway.testing import ScriptedTransport, VirtualClock
 from gateway.transport import LiteLLMTransport
 from gateway.types import ChatCall, Endpoint
-from simulator import SIM_VERSION, FaultConfig, SimConfig, Simulator
+from simulator import SIM_VERSION, FaultConfig
 from simulator.faults import MALFORMED_REPLY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -410,7 +410,7 @@ def test_the_litellm_setting_routes_every_call_through_litellm_and_bad_settings_
     with pytest.raises(ValueError, match="auto, litellm"):
         gateway_transport("httpx")
     with pytest.raises(ValueError, match="transport must be one of"):
-        Runtime(GatewaySettings(transport="httpx"))  # type: ignore[arg-type]
+        Runtime(GatewaySettings(transport="httpx"))  # type: ignore[arg-type]  # a bad value on purpose
 
 
 def test_azure_endpoint_from_the_environment_takes_the_direct_path(loop, start_sim, monkeypatch, direct):

@@ -7,7 +7,6 @@ import asyncio
 import pytest
 
 from cache import CachePolicy
-
 from gateway.core import Gateway
 from gateway.slots import BACKGROUND, FOREGROUND, CallSlots, background_calls, current_priority
 from gateway.testing import ScriptedTransport, chat_response

@@ -12,7 +12,7 @@ import pytest
 from dspy.propose import GroundedProposer
 from dspy.teleprompt import mipro_optimizer_v2
 
-from evaluation.data import prepare_splits, load_rows
+from evaluation.data import load_rows, prepare_splits
 from evaluation.engine import Evaluator
 from evaluation.signatures import Generator
 from gateway.config import simulator_endpoint
@@ -164,7 +164,7 @@ def test_deferred_proposal_refuses_a_second_draw():
     assert draw.randint(0, 10**9) == 12345
     with pytest.raises(RuntimeError, match="twice"):
         draw.randint(0, 10**9)
-    with pytest.raises(RuntimeError, match="rng.choice"):
+    with pytest.raises(RuntimeError, match=r"rng\.choice"):
         draw.choice([1, 2])
     random.Random(0)  # the real generator is untouched by the stand-in
 
@@ -199,7 +199,7 @@ def test_predicted_trials_are_the_ones_the_study_then_picks_whatever_the_scores(
     for scores in (random.Random(seed).random, lambda: 0.0):
         study = _study(optuna.samplers.TPESampler(seed=seed, multivariate=True))
         picks: list[int] = []
-        study.optimize(lambda trial: picks.append(_pick(trial, 0)) or scores(), n_trials=12)
+        study.optimize(lambda trial, picks=picks, scores=scores: picks.append(_pick(trial, 0)) or scores(), n_trials=12)
         assert picks[:9] == predicted
 
 

@@ -27,7 +27,7 @@ def example(index: int, scores: dict[str, int] | None, failure: str | None = Non
         "prompt": f"question {index}",
         "response": None if failure else f"answer {index}",
         "scores": scores,
-        "justifications": {a: "fine" for a in ATTRIBUTES} if scores else None,
+        "justifications": dict.fromkeys(ATTRIBUTES, "fine") if scores else None,
         "composite": DEFAULT_WEIGHTS.composite(scores) if scores else None,
         "failure": failure,
     }

@@ -41,7 +41,7 @@ def script(name: str, *args: str, env: dict[str, str], cwd: Path) -> subprocess.
 
 
 def secret_env(harness) -> dict[str, str]:
-    env = harness.optimize_env(**{name: SECRET for name in KEY_VARIABLES})
+    env = harness.optimize_env(**dict.fromkeys(KEY_VARIABLES, SECRET))
     env.pop("AZURE_OPENAI_DEPLOYMENT_NAME", None)
     return env
 

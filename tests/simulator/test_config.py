@@ -26,7 +26,7 @@ def test_defaults_have_every_fault_off() -> None:
 )
 def test_fault_config_rejects_bad_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        FaultConfig(**kwargs)  # type: ignore[arg-type]
+        FaultConfig(**kwargs)  # type: ignore[arg-type]  # a bad value on purpose
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_fault_config_rejects_bad_values(kwargs: dict[str, object], message: str
 )
 def test_sim_config_rejects_bad_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        SimConfig(**kwargs)  # type: ignore[arg-type]
+        SimConfig(**kwargs)  # type: ignore[arg-type]  # a bad value on purpose
 
 
 def test_describe_never_shows_the_key() -> None:
