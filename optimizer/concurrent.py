@@ -21,19 +21,15 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import copy
-import logging
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dspy.propose import GroundedProposer
-from dspy.teleprompt import bootstrap as bootstrap_module
 from dspy.teleprompt.bootstrap import BootstrapFewShot
 
 T = TypeVar("T")
-
-_BOOTSTRAP_LOG = logging.getLogger("dspy.teleprompt.bootstrap")
 
 
 def run_concurrently(jobs: Sequence[Callable[[], T]]) -> list[T]:
@@ -69,8 +65,8 @@ class DeferredBootstrap:
 
     ``stop`` names the error that ends the run (a spent budget, a replay miss), if any. DSPy's
     bootstrap catches and logs every failed example and moves on to the next; once the run is
-    ending, each set stops before its next example instead and DSPy's log lines about it are
-    dropped, so the run reports its one error once.
+    ending, each set stops before its next example instead (and the optimizer drops DSPy's log
+    lines about it), so the run reports its one error once.
     """
 
     stop: StopReason = lambda: None
@@ -100,19 +96,10 @@ class DeferredBootstrap:
 
             return bootstrap
 
-        def quiet_when_stopping(record: logging.LogRecord) -> bool:
-            return stop() is None
-
         pending, self.pending = self.pending, []
-        _BOOTSTRAP_LOG.addFilter(quiet_when_stopping)
-        # Each set would draw a tqdm bar of its own on stderr, all at once; the run reports progress itself.
-        saved_tqdm = bootstrap_module.tqdm
-        bootstrap_module.tqdm = types.SimpleNamespace(tqdm=lambda iterable, *_, **__: iterable)
-        try:
-            run_concurrently([job(item) for item in pending])
-        finally:
-            bootstrap_module.tqdm = saved_tqdm
-            _BOOTSTRAP_LOG.removeFilter(quiet_when_stopping)
+        # Inside an optimizer the sets draw no tqdm bars and, once the run is ending, log no
+        # per-example failures (optimizer/stand_ins.py): the run reports progress and its error itself.
+        run_concurrently([job(item) for item in pending])
 
 
 class _DeferredCompile:

@@ -3,7 +3,8 @@
 Stock MIPROv2 evaluates candidates with ``dspy.Evaluate`` (a thread pool, one example at a time per
 thread, judge calls one after another inside the metric) and ``eval_candidate_program`` turns any
 exception into a silent score of 0. While ``compile`` runs, ``PhasedMIPROv2`` puts our engine in
-their place inside the ``mipro_optimizer_v2`` module: every example's generation and 5 judge calls
+their place inside the ``mipro_optimizer_v2`` module (for its own calls only, so that several
+optimizers can run at once in one process: ``optimizer/stand_ins.py``): every example's generation and 5 judge calls
 run concurrently on the gateway loop, failures are left out of the mean, and a fatal error (budget,
 replay miss, too many failures) stops the search instead of scoring 0. Everything else — bootstrap,
 proposal, the Optuna TPE search, the seed — is MIPROv2's own code, with its independent steps run at
@@ -16,11 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import inspect
-import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,13 +28,13 @@ import optuna  # here, not when the search starts: importing it holds the interp
 import structlog
 from dspy.evaluate.evaluate import EvaluationResult as DSPyEvaluationResult
 from dspy.teleprompt import mipro_optimizer_v2
-from dspy.teleprompt import utils as teleprompt_utils
 from dspy.teleprompt.utils import create_minibatch
 
 from evaluation.engine import EvaluationResult, Evaluator, JudgeFailure
 from evaluation.signatures import instruction_of
 from gateway.facade import GatewayLoop
 from gateway.ledger import Ledger
+from optimizer import stand_ins
 from optimizer.concurrent import (
     ConcurrentGroundedProposer,
     DeferredBootstrap,
@@ -93,7 +92,13 @@ ProgressFactory = Callable[[str, int], Callable[[int, int], None]]
 
 
 class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
-    """MIPROv2 whose steps are ledger phases and whose evaluations run on our engine."""
+    """MIPROv2 whose steps are ledger phases and whose evaluations run on our engine.
+
+    Several may run at once in one process, each on its own thread (a sweep's cells): what they put
+    in DSPy's place answers each one's own calls (optimizer/stand_ins.py).
+    """
+
+    proposer_class: Callable[..., Any] = ConcurrentGroundedProposer  # stands in for GroundedProposer
 
     def __init__(
         self,
@@ -139,8 +144,9 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
 
     def optimize(self, program: dspy.Module, trainset: list[dspy.Example], valset: list[dspy.Example]) -> dspy.Module:
         """Run bootstrap, proposal and search; return the best program."""
-        # MIPROv2 and its helpers print progress of their own to stdout; ours goes to stderr.
-        with self._engine_in_place(), contextlib.redirect_stdout(io.StringIO()):
+        # Our engine, proposer and Optuna stand in for DSPy's for calls from this context (other
+        # optimizers may run at the same time in this process); MIPROv2's own prints are dropped.
+        with stand_ins.dispatching(self._hooks()):
             return self.compile(
                 program,
                 trainset=trainset,
@@ -158,13 +164,9 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         # MIPROv2's loop runs as written, drawing each set's shuffle and size in order; the sets
         # themselves are bootstrapped afterwards, all at once (see optimizer/concurrent.py).
         deferred = DeferredBootstrap(stop=self.stop_reason)
-        saved = teleprompt_utils.BootstrapFewShot
         with self.ledger.phase("bootstrap"):
-            teleprompt_utils.BootstrapFewShot = deferred
-            try:
+            with stand_ins.bootstrapping(deferred):
                 demo_candidates = super()._bootstrap_fewshot_examples(*args, **kwargs)
-            finally:
-                teleprompt_utils.BootstrapFewShot = saved
             deferred.run()
         return demo_candidates
 
@@ -326,8 +328,8 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         )
         return result
 
-    @contextlib.contextmanager
-    def _engine_in_place(self) -> Iterator[None]:
+    def _hooks(self) -> stand_ins.Hooks:
+        """What this optimizer puts in place of DSPy's evaluation, proposer and Optuna (see optimizer/stand_ins.py)."""
         optimizer = self
 
         class EngineEvaluate:
@@ -356,26 +358,13 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
                 return evaluate(candidate_program, devset=trainset)
             return evaluate(candidate_program, devset=create_minibatch(trainset, batch_size, rng))
 
-        optuna = mipro_optimizer_v2._import_optuna()
-        saved = (
-            mipro_optimizer_v2.Evaluate,
-            mipro_optimizer_v2.eval_candidate_program,
-            mipro_optimizer_v2.GroundedProposer,
-            mipro_optimizer_v2._import_optuna,
+        return stand_ins.Hooks(
+            evaluate=EngineEvaluate,
+            eval_candidate_program=eval_candidate_program,
+            proposer=self.proposer_class,
+            import_optuna=lambda: PrefetchingOptuna(optuna, self._check_prefetch),
+            stop_reason=self.stop_reason,
         )
-        mipro_optimizer_v2.Evaluate = EngineEvaluate
-        mipro_optimizer_v2.eval_candidate_program = eval_candidate_program
-        mipro_optimizer_v2.GroundedProposer = ConcurrentGroundedProposer
-        mipro_optimizer_v2._import_optuna = lambda: PrefetchingOptuna(optuna, self._check_prefetch)
-        try:
-            yield
-        finally:
-            (
-                mipro_optimizer_v2.Evaluate,
-                mipro_optimizer_v2.eval_candidate_program,
-                mipro_optimizer_v2.GroundedProposer,
-                mipro_optimizer_v2._import_optuna,
-            ) = saved
 
 
 def _evaluation_key(program: dspy.Module, prompts: list[str]) -> str:

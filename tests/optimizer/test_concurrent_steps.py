@@ -69,13 +69,7 @@ class SequentialStepsMIPROv2(PhasedMIPROv2):
         with self.ledger.phase("bootstrap"):
             return mipro_optimizer_v2.MIPROv2._bootstrap_fewshot_examples(self, *args, **kwargs)
 
-    def _propose_instructions(self, *args: Any, **kwargs: Any) -> Any:
-        saved = mipro_optimizer_v2.GroundedProposer
-        mipro_optimizer_v2.GroundedProposer = GroundedProposer
-        try:
-            return super()._propose_instructions(*args, **kwargs)
-        finally:
-            mipro_optimizer_v2.GroundedProposer = saved
+    proposer_class = GroundedProposer
 
 
 def optimize(tmp_path, name: str, cls: type[PhasedMIPROv2]) -> tuple[PhasedMIPROv2, dspy.Module, PhaseWatch, Any]:
