@@ -37,6 +37,7 @@ from gateway.budget import Budget, LocalBudget
 from gateway.ledger import Ledger, price_model_for, price_usd
 from gateway.limits import Limiter, RateLimiter, RateLimits
 from gateway.retry import RetryPolicy
+from gateway.runs import RunLedgers
 from gateway.slots import CallSlots
 from gateway.transport import Transport
 from gateway.types import ChatCall, Completion
@@ -71,7 +72,7 @@ class Gateway:
         *,
         cache: CacheStore | None = None,
         policy: CachePolicy = CachePolicy.READ_WRITE,
-        ledger: Ledger | None = None,
+        ledger: Ledger | RunLedgers | None = None,  # RunLedgers: one gateway serving several runs
         concurrency: int = 16,
         limits: RateLimits | None = None,
         limiter: Limiter | None = None,
@@ -88,7 +89,7 @@ class Gateway:
         self.transport = transport
         self.cache = cache
         self.policy = policy
-        self.ledger = ledger if ledger is not None else Ledger()
+        self.ledger: Ledger | RunLedgers = ledger if ledger is not None else Ledger()
         self.concurrency = concurrency
         self.retry = retry or RetryPolicy()
         self.limiter: Limiter = limiter or RateLimiter(limits or RateLimits(), clock=clock, sleep=sleep)

@@ -17,7 +17,8 @@ GatewayError
 ├── BudgetExceeded              the run's cost cap is reached; no new live call is made
 ├── CacheMiss                   replay policy and the answer is not cached; no network call was made
 ├── CorruptCacheEntry           replay policy and the cached answer failed its integrity check
-└── RunAborted                  an earlier fatal error (budget, replay miss) stops every later call
+├── RunAborted                  an earlier fatal error (budget, replay miss) stops every later call
+└── Interrupted                 the user interrupted the process; no new call is made
 
 Every transient error carries ``retry_after``, the wait in seconds the provider asked for (its
 ``Retry-After`` or ``retry-after-ms`` header, whatever the status; for a 429 without either, the time
@@ -120,3 +121,8 @@ class RunAborted(GatewayError):
     def __init__(self, cause: GatewayError) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+class Interrupted(GatewayError):
+    def __init__(self) -> None:
+        super().__init__("interrupted: completed calls are cached; rerun the same command to resume")

@@ -22,6 +22,7 @@ from gateway.http_transport import TransportRouter, gateway_transport
 from gateway.ledger import Ledger
 from gateway.limits import Limiter, RateLimiter, RateLimits
 from gateway.retry import RetryPolicy
+from gateway.runs import RunLedgers
 from gateway.transport import Transport
 from gateway.types import Endpoint
 
@@ -45,13 +46,18 @@ class GatewaySettings:
 class Runtime:
     """The process's gateway and the loop it runs on; close it when done (or use ``with``)."""
 
-    def __init__(self, settings: GatewaySettings, transport: Transport | None = None) -> None:
+    def __init__(
+        self, settings: GatewaySettings, transport: Transport | None = None, *, runs: RunLedgers | None = None
+    ) -> None:
+        """``runs``: the gateway serves several runs, each recording its calls in a ledger of its own
+        (``runs.run(ledger)``) under one budget; ``ledger`` is then where calls made outside any run go."""
         self.settings = settings
         owned: TransportRouter | None = None
         if transport is None:
             owned = transport = gateway_transport(settings.transport, max_connections=settings.concurrency)
         self.transport = transport
-        self.ledger = Ledger(max_cost_usd=settings.max_cost_usd)
+        self.runs = runs
+        self.ledger = runs.unattributed if runs is not None else Ledger(max_cost_usd=settings.max_cost_usd)
         self.loop = GatewayLoop()
         if owned is not None:
             # Built here, so closed here: its HTTP session lives on the gateway loop and closes with it.
@@ -65,7 +71,7 @@ class Runtime:
             self.transport,
             cache=self.cache,
             policy=settings.policy,
-            ledger=self.ledger,
+            ledger=runs if runs is not None else self.ledger,
             concurrency=settings.concurrency,
             limiter=self.limiter,
             budget=self.budget,
