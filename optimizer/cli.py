@@ -85,8 +85,9 @@ def add_subset_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(
+def build_parser(parser_class: type[argparse.ArgumentParser] = OneLineParser) -> argparse.ArgumentParser:
+    """optimize.py's flags (``parser_class``: how a bad one is reported; one line and exit 2 by default)."""
+    p = parser_class(
         prog="optimize.py",
         description="Optimize the HelpSteer2 generator's instruction with DSPy MIPROv2 through the caching gateway.",
     )

@@ -22,13 +22,14 @@ from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
 from evaluation.stats import GatePolicy, test_report
 from gateway.errors import GatewayError
+from gateway.ledger import Ledger
 from gateway.limits import RateLimits
 from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings, Runtime
 from gateway.slots import background_calls
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.backend import Backend, open_backend
-from optimizer.estimate import estimate_run, format_estimate
+from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate
 from optimizer.mipro import PhasedMIPROv2, SearchConfig
 from optimizer.progress import Progress
 from optimizer.report import write_report
@@ -121,7 +122,8 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _check_run_dir(config: RunConfig) -> Path:
+def check_run_dir(config: RunConfig) -> Path:
+    """The run's output directory, created and checked writable (RunError if not)."""
     run_dir = config.out_dir or (config.runs_dir / _run_id(config))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -136,15 +138,17 @@ def _check_run_dir(config: RunConfig) -> Path:
 
 
 # -- the run -----------------------------------------------------------------------------------------
-def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> RunOutcome:
-    """Optimize the generator's instruction and write the run's artifacts; raises RunError/GatewayError."""
-    progress = progress or Progress(enabled=False)
-    loaded: LoadedData = load_rows(config.dataset, skip_bad_rows=config.skip_bad_rows)
-    if loaded.fallback_message:
-        progress.note(loaded.fallback_message)
-    if loaded.skipped:
-        progress.note(f"skipped {loaded.skipped} bad rows")
-    splits: Splits = prepare_splits(
+def load_splits(
+    config: RunConfig, progress: Progress, *, loaded: LoadedData | None = None
+) -> tuple[LoadedData, Splits]:
+    """The run's rows and its train/dev/test splits (``loaded``: rows already read from ``config.dataset``)."""
+    if loaded is None:
+        loaded = load_rows(config.dataset, skip_bad_rows=config.skip_bad_rows)
+        if loaded.fallback_message:
+            progress.note(loaded.fallback_message)
+        if loaded.skipped:
+            progress.note(f"skipped {loaded.skipped} bad rows")
+    splits = prepare_splits(
         loaded,
         seed=config.seed,
         train_size=config.train_size,
@@ -152,6 +156,50 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
         test_size=config.test_size,
         subset=config.subset,
     )
+    return loaded, splits
+
+
+def estimate_for(config: RunConfig, splits: Splits, backend: Backend) -> list[PhaseEstimate]:
+    """The pre-run estimate of one run (calls, tokens, cost, minutes per phase)."""
+    mean_prompt_tokens = sum(len(r.prompt) for r in splits.train) / max(1, len(splits.train)) / 4
+    return estimate_run(
+        train_size=len(splits.train),
+        dev_size=len(splits.dev),
+        test_size=len(splits.test),
+        num_candidates=config.search.num_candidates,
+        num_trials=config.search.num_trials,
+        mean_prompt_tokens=mean_prompt_tokens,
+        price_model=backend.task.price_model or backend.task.model,
+        concurrency=config.concurrency,
+        call_latency_s=backend.mean_latency_s,
+        minibatch=config.search.minibatch,
+    )
+
+
+def gateway_settings(config: RunConfig) -> GatewaySettings:
+    """The gateway a run makes its calls through."""
+    settings = GatewaySettings(
+        concurrency=config.concurrency,
+        cache_dir=config.cache_dir,
+        policy=config.policy,
+        limits=RateLimits(rpm=config.rpm, tpm=config.tpm),
+        max_cost_usd=config.max_cost_usd,
+        seed=config.seed,
+        transport=config.transport,
+    )
+    return replace(settings, retry=replace(settings.retry, max_wait_s=config.max_wait_s))
+
+
+SIMULATED_NOTE = (
+    "*** SIMULATED BACKEND: answers come from the embedded LLM simulator, not a real model. "
+    "Scores show the optimizer working, not GPT-4o quality. ***"
+)
+
+
+def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> RunOutcome:
+    """Optimize the generator's instruction and write the run's artifacts; raises RunError/GatewayError."""
+    progress = progress or Progress(enabled=False)
+    loaded, splits = load_splits(config, progress)
     progress.note("data: " + " -> ".join(f"{step} {count}" for step, count in splits.counts))
 
     with open_backend(
@@ -163,23 +211,8 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
         sim_latency_ms=config.sim_latency_ms,
     ) as backend:
         if backend.name == "simulator":
-            progress.note(
-                "*** SIMULATED BACKEND: answers come from the embedded LLM simulator, not a real model. "
-                "Scores show the optimizer working, not GPT-4o quality. ***"
-            )
-        mean_prompt_tokens = sum(len(r.prompt) for r in splits.train) / max(1, len(splits.train)) / 4
-        estimate = estimate_run(
-            train_size=len(splits.train),
-            dev_size=len(splits.dev),
-            test_size=len(splits.test),
-            num_candidates=config.search.num_candidates,
-            num_trials=config.search.num_trials,
-            mean_prompt_tokens=mean_prompt_tokens,
-            price_model=backend.task.price_model or backend.task.model,
-            concurrency=config.concurrency,
-            call_latency_s=backend.mean_latency_s,
-            minibatch=config.search.minibatch,
-        )
+            progress.note(SIMULATED_NOTE)
+        estimate = estimate_for(config, splits, backend)
         progress.note(format_estimate(estimate, concurrency=config.concurrency))
         estimate_total_usd = sum(r.cost_usd or 0.0 for r in estimate)
         if config.max_cost_usd is not None and estimate_total_usd > config.max_cost_usd:
@@ -190,37 +223,44 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
             )
         if config.dry_run:
             return RunOutcome(None, {"estimate": [asdict(r) for r in estimate]}, {})
-        run_dir = _check_run_dir(config)
-        settings = GatewaySettings(
-            concurrency=config.concurrency,
-            cache_dir=config.cache_dir,
-            policy=config.policy,
-            limits=RateLimits(rpm=config.rpm, tpm=config.tpm),
-            max_cost_usd=config.max_cost_usd,
-            seed=config.seed,
-            transport=config.transport,
-        )
-        settings = replace(settings, retry=replace(settings.retry, max_wait_s=config.max_wait_s))
-        with Runtime(settings) as runtime:
-            try:
-                outcome = _optimize(config, runtime, backend, splits, loaded, run_dir, progress)
-            finally:
-                # The ledger is written even when the run stops early (budget, replay miss, failures).
-                write_json(run_dir / "ledger.json", runtime.ledger.as_dict())
-        write_report(run_dir)  # after ledger.json exists: the report shows calls and cost per phase
-        return outcome
+        run_dir = check_run_dir(config)
+        with Runtime(gateway_settings(config)) as runtime:
+            return execute_run(config, runtime, runtime.ledger, backend, splits, loaded, run_dir, progress)
 
 
-def _optimize(
+def execute_run(
     config: RunConfig,
     runtime: Runtime,
+    ledger: Ledger,
     backend: Backend,
     splits: Splits,
     loaded: LoadedData,
     run_dir: Path,
     progress: Progress,
 ) -> RunOutcome:
-    ledger = runtime.ledger
+    """The run itself, on a gateway it may share with other runs; its calls are recorded in ``ledger``.
+
+    Writes every output into ``run_dir``: ``ledger.json`` even when the run stops early (budget,
+    replay miss, failures), the report once the ledger exists.
+    """
+    try:
+        outcome = _optimize(config, runtime, ledger, backend, splits, loaded, run_dir, progress)
+    finally:
+        write_json(run_dir / "ledger.json", ledger.as_dict())
+    write_report(run_dir)  # after ledger.json exists: the report shows calls and cost per phase
+    return outcome
+
+
+def _optimize(
+    config: RunConfig,
+    runtime: Runtime,
+    ledger: Ledger,
+    backend: Backend,
+    splits: Splits,
+    loaded: LoadedData,
+    run_dir: Path,
+    progress: Progress,
+) -> RunOutcome:
     task_lm = runtime.lm(backend.task, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
     judge_lm = runtime.lm(backend.judge, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
     prompt_lm = runtime.lm(backend.prompt, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
