@@ -164,6 +164,154 @@ def per_attribute_cis(
     }
 
 
+def bootstrap_mean_ci(
+    values: Sequence[float | None],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> tuple[float, float, float, int]:
+    """(mean, low, high, n): a percentile bootstrap interval of the mean of ``values`` (None left out).
+
+    With no value all three numbers are NaN. The resampling is ``paired_bootstrap_ci``'s on the
+    differences from zero, so both draw the same examples for the same seed.
+    """
+    kept = [float(v) for v in values if v is not None]
+    interval = paired_bootstrap_ci([0.0] * len(kept), kept, resamples=resamples, seed=seed, confidence=confidence)
+    return interval.mean_diff, interval.low, interval.high, interval.n_pairs
+
+
+# -- across runs (seeds) -----------------------------------------------------------------------------
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz's method)."""
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for numerator in (
+            m * (b - m) * x / ((qam + m2) * (a + m2)),
+            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _incomplete_beta(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b), 0 <= x <= 1."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def student_t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` degrees of freedom (df > 0, not necessarily whole)."""
+    tail = 0.5 * _incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t > 0 else tail
+
+
+def student_t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (bisection on the CDF)."""
+    if not 0.0 < p < 1.0 or not df > 0:
+        raise ValueError(f"need 0 < p < 1 and df > 0, got p={p}, df={df}")
+    if p < 0.5:
+        return -student_t_quantile(1.0 - p, df)
+    low, high = 0.0, 1.0
+    while student_t_cdf(high, df) < p:
+        high *= 2.0
+    for _ in range(200):
+        middle = (low + high) / 2.0
+        if student_t_cdf(middle, df) < p:
+            low = middle
+        else:
+            high = middle
+        if high - low < 1e-12:
+            break
+    return (low + high) / 2.0
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Mean, sample standard deviation and a Student-t interval of the mean of a few runs' figures.
+
+    With one run the standard deviation and the interval are undefined (None). The interval
+    treats the runs (e.g. seeds) as independent draws: it says where the mean over many seeds
+    would likely be, not where one more seed's figure would fall.
+    """
+
+    n: int
+    mean: float | None
+    sd: float | None
+    low: float | None
+    high: float | None
+    confidence: float = DEFAULT_CONFIDENCE
+
+    def as_dict(self, digits: int = 4) -> dict[str, Any]:
+        def number(value: float | None) -> float | None:
+            return None if value is None else round(value, digits)
+
+        return {
+            "n": self.n,
+            "mean": number(self.mean),
+            "sd": number(self.sd),
+            "ci95": None if self.low is None else [number(self.low), number(self.high)],
+            "method": "Student t over runs",
+        }
+
+
+def spread(values: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE) -> Spread:
+    """The ``Spread`` of ``values`` (one figure per run)."""
+    n = len(values)
+    if n == 0:
+        return Spread(0, None, None, None, None, confidence)
+    mean = math.fsum(values) / n
+    if n == 1:
+        return Spread(1, mean, None, None, None, confidence)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = student_t_quantile(1.0 - (1.0 - confidence) / 2.0, n - 1) * sd / math.sqrt(n)
+    return Spread(n, mean, sd, mean - half, mean + half, confidence)
+
+
+def welch_difference(
+    first: Sequence[float], second: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE
+) -> dict[str, Any]:
+    """mean(second) − mean(first) with Welch's t interval (unequal variances); JSON-ready.
+
+    Each side needs two values or more; the interval is None otherwise. When both sides have no
+    spread at all the interval is the difference itself.
+    """
+    n1, n2 = len(first), len(second)
+    result: dict[str, Any] = {"n": [n1, n2], "difference": None, "ci95": None, "df": None, "method": "Welch t"}
+    if n1 == 0 or n2 == 0:
+        return result
+    m1, m2 = math.fsum(first) / n1, math.fsum(second) / n2
+    diff = m2 - m1
+    result["difference"] = round(diff, 4)
+    if n1 < 2 or n2 < 2:
+        return result
+    v1 = math.fsum((v - m1) ** 2 for v in first) / (n1 - 1) / n1
+    v2 = math.fsum((v - m2) ** 2 for v in second) / (n2 - 1) / n2
+    if v1 + v2 == 0.0:
+        result["ci95"] = [round(diff, 4), round(diff, 4)]
+        return result
+    df = (v1 + v2) ** 2 / ((v1 * v1) / (n1 - 1) + (v2 * v2) / (n2 - 1))
+    half = student_t_quantile(1.0 - (1.0 - confidence) / 2.0, df) * math.sqrt(v1 + v2)
+    result.update(ci95=[round(diff - half, 4), round(diff + half, 4)], df=round(df, 2))
+    return result
+
+
 # -- the release gate --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GatePolicy:

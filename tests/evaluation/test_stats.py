@@ -13,9 +13,14 @@ from evaluation.signatures import ATTRIBUTES
 from evaluation.stats import (
     GatePolicy,
     Interval,
+    bootstrap_mean_ci,
     paired_bootstrap_ci,
     per_attribute_cis,
     release_gate,
+    spread,
+    student_t_cdf,
+    student_t_quantile,
+    welch_difference,
 )
 from evaluation.stats import test_report as build_test_report
 
@@ -290,3 +295,49 @@ def test_test_report_refuses_records_that_do_not_pair():
     other_prompt = [dict(r, prompt="something else") if r["index"] == 4 else r for r in records(0.0)]
     with pytest.raises(ValueError, match="different prompt"):
         build_test_report(base, other_prompt)
+
+
+# -- across runs -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "df, expected",  # two-sided 95% critical values of Student's t, from printed tables
+    [(1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (9, 2.262), (29, 2.045), (120, 1.980)],
+)
+def test_student_t_quantiles_match_the_tables(df, expected):
+    assert student_t_quantile(0.975, df) == pytest.approx(expected, abs=5e-4)
+    assert student_t_quantile(0.025, df) == pytest.approx(-expected, abs=5e-4)
+
+
+def test_student_t_cdf_is_symmetric_and_monotone():
+    assert student_t_cdf(0.0, 3.5) == pytest.approx(0.5)
+    assert student_t_cdf(1.0, 4) + student_t_cdf(-1.0, 4) == pytest.approx(1.0)
+    values = [student_t_cdf(t / 4, 2.5) for t in range(-20, 21)]
+    assert values == sorted(values)
+
+
+def test_spread_over_seeds():
+    result = spread([1.0, 2.0, 6.0])
+    assert result.mean == pytest.approx(3.0) and result.sd == pytest.approx(math.sqrt(7.0))
+    half = 4.303 * math.sqrt(7.0) / math.sqrt(3)
+    assert (result.low, result.high) == pytest.approx((3.0 - half, 3.0 + half), abs=1e-3)
+    one = spread([2.5])
+    assert (one.mean, one.sd, one.low) == (2.5, None, None)
+    assert spread([]).as_dict()["mean"] is None
+
+
+def test_welch_difference():
+    result = welch_difference([1.0, 2.0, 3.0], [2.0, 4.0, 6.0, 8.0])
+    assert result["difference"] == pytest.approx(3.0)
+    # Welch-Satterthwaite: v1 = 1/3, v2 = 20/12; df = (v1+v2)^2 / (v1^2/2 + v2^2/3)
+    v1, v2 = 1 / 3, 20 / 12
+    df = (v1 + v2) ** 2 / (v1**2 / 2 + v2**2 / 3)
+    assert result["df"] == pytest.approx(df, abs=0.01)
+    half = student_t_quantile(0.975, df) * math.sqrt(v1 + v2)
+    assert result["ci95"] == pytest.approx([3.0 - half, 3.0 + half], abs=1e-3)
+    assert welch_difference([1.0], [2.0, 3.0])["ci95"] is None
+    assert welch_difference([1.0, 1.0], [2.0, 2.0])["ci95"] == [1.0, 1.0]
+
+
+def test_bootstrap_mean_interval_brackets_the_mean_and_skips_missing_values():
+    mean, low, high, n = bootstrap_mean_ci([0.2, 0.4, None, 0.6, 0.8], seed=3)
+    assert n == 4 and mean == pytest.approx(0.5) and low < mean < high
+    assert bootstrap_mean_ci([0.2, 0.4, 0.6, 0.8], seed=3) == (mean, low, high, n)
