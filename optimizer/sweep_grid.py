@@ -53,7 +53,18 @@ SEED_AXIS = "seed"
 SIZES_AXIS = "sizes"  # "train/dev/test" sizes of one cell
 # Options that shape the one gateway (and simulator) all cells share: the same for every cell.
 SHARED_OPTIONS = frozenset(
-    {"concurrency", "cache-dir", "replay", "no-cache", "refresh", "rpm", "tpm", "transport", "sim-latency-ms"}
+    {
+        "concurrency",
+        "cache-dir",
+        "replay",
+        "no-cache",
+        "refresh",
+        "rpm",
+        "tpm",
+        "max-wait-s",
+        "transport",
+        "sim-latency-ms",
+    }
 )
 # Options that belong to the sweep as a whole, never to one cell.
 SWEEP_OPTIONS = frozenset({"out", "max-cost", "dry-run", "quiet", "log-json"})
