@@ -10,7 +10,8 @@ The layers, in the order a call meets them::
     budget: reserve the call's worst case (waits near the cap)
         ▼
     retry loop (tenacity, gateway.retry's policy) ── for each attempt:
-        call slots (concurrency, by priority) → rate limiter → transport (the only network I/O)
+        call slots (concurrency, by priority) → rate limiter → pacing to the provider's reported
+        quota (gateway.pacing) → transport (the only network I/O) → pacing reads the answer's headers
         ▼
     content-filter check → cache store → ledger (live, tokens, $ , retries) → budget: settle the cost
 
@@ -32,10 +33,11 @@ import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from cache import CachePolicy, CacheStore, CorruptEntry, request_key, short_digest
-from gateway import errors
+from gateway import errors, tokens
 from gateway.budget import Budget, LocalBudget
 from gateway.ledger import Ledger, price_model_for, price_usd
 from gateway.limits import Limiter, RateLimiter, RateLimits
+from gateway.pacing import Pacing
 from gateway.retry import RetryPolicy
 from gateway.runs import RunLedgers
 from gateway.slots import CallSlots
@@ -78,6 +80,8 @@ class Gateway:
         limiter: Limiter | None = None,
         budget: Budget | None = None,
         retry: RetryPolicy | None = None,
+        pacing: Pacing | None = None,
+        exact_tokens: bool | None = None,
         seed: int = 42,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -94,6 +98,10 @@ class Gateway:
         self.retry = retry or RetryPolicy()
         self.limiter: Limiter = limiter or RateLimiter(limits or RateLimits(), clock=clock, sleep=sleep)
         self.budget: Budget = budget or LocalBudget(self.ledger.max_cost_usd)
+        self.pacing = pacing or Pacing(clock=clock, sleep=sleep)
+        # Count admission tokens with the model's tokenizer for the limiter (by default when it has
+        # limits); calls to an endpoint that reports its quota are always counted so.
+        self._exact_tokens = bool(limits is not None and limits.enabled) if exact_tokens is None else exact_tokens
         self._sleep = sleep
         self._jitter = random.Random(seed)
         self._slots = CallSlots(concurrency)
@@ -182,21 +190,32 @@ class Gateway:
         other_failures = 0  # failures that named no wait: bounded in number (see gateway.retry)
         estimate_tokens = _estimate_tokens(call)
         policy = self.retry
+        pace = self.pacing.for_endpoint(call.endpoint.identity)
+        admission_tokens = 0
 
         async def attempt() -> dict[str, Any]:
-            nonlocal attempts
+            nonlocal attempts, admission_tokens
             async with self._slots.slot():
-                await self.limiter.acquire(sum(estimate_tokens), deployment=call.endpoint.identity)
+                if not admission_tokens:
+                    admission_tokens = await self._admission_tokens(call, estimate_tokens, pace.active)
+                await self.limiter.acquire(admission_tokens, deployment=call.endpoint.identity)
+                ticket = await pace.acquire(admission_tokens)
                 attempts += 1
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
-                    return await self.transport.send(call)
+                    response = await self.transport.send(call)
                 except errors.RateLimited as exc:
+                    pace.throttled(ticket, exc.retry_after, exc.headers)
                     policy.check_retry_after(exc)
+                    raise
+                except errors.TransientError as exc:
+                    pace.observe(ticket, exc.headers)
                     raise
                 finally:
                     self.in_flight -= 1
+                pace.observe(ticket, getattr(response, "headers", None))
+                return response
 
         def stop(state: RetryCallState) -> bool:
             nonlocal other_failures
@@ -252,6 +271,15 @@ class Gateway:
             await self.budget.settle(hold, cost)
         return Completion(response, cached=False, key=key, attempts=attempts, cost_usd=cost)
 
+    async def _admission_tokens(self, call: ChatCall, estimate: tuple[int, int], reported_quota: bool) -> int:
+        """What the call counts against a quota: prompt tokens plus max_tokens, exactly when a quota is in play."""
+        if not (self._exact_tokens or reported_quota):
+            return sum(estimate)
+        model = call.endpoint.price_model or call.endpoint.model
+        if not tokens.ready(model):
+            await asyncio.to_thread(tokens.prepare, model)  # about half a second, once per encoding
+        return tokens.count_prompt_tokens(model, call.messages) + estimate[1]
+
 
 def _failure(state: RetryCallState) -> BaseException:
     """The error of the attempt that just failed (tenacity asks for a wait, and logs, only after one)."""
@@ -273,8 +301,9 @@ def _finish_reason(response: dict[str, Any]) -> str | None:
 
 
 def _estimate_tokens(call: ChatCall) -> tuple[int, int]:
-    """(prompt, completion) tokens counted at admission as the provider does: about 4 characters a
-    token rounded up, 4 tokens of framing per message and 3 for the reply's primer; plus max_tokens."""
-    prompt = sum(-(-len(str(m.get("content") or "")) // 4) + 4 for m in call.messages) + 3
+    """(prompt, completion) tokens of a call, cheaply: about 4 characters a prompt token rounded up, 4
+    tokens of framing per message and 3 for the reply's primer (over the real count for English); plus
+    max_tokens."""
+    prompt = tokens.estimate_prompt_tokens(call.messages)
     max_tokens = call.params.get("max_tokens") or call.params.get("max_completion_tokens")
     return prompt, int(max_tokens or DEFAULT_COMPLETION_ESTIMATE)

@@ -76,6 +76,7 @@ class Runtime:
             limiter=self.limiter,
             budget=self.budget,
             retry=settings.retry,
+            exact_tokens=settings.limits.enabled,
             seed=settings.seed,
         )
         self.sync = SyncGateway(self.gateway, self.loop)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway import errors
-from gateway.types import ChatCall
+from gateway.types import ChatCall, ProviderReply
 
 
 def chat_response(
@@ -72,10 +72,17 @@ class ScriptedTransport:
                 result = step(call)
                 if isinstance(result, errors.GatewayError):
                     raise result
-                return dict(result)
-            return dict(step)
+                return _copy(result)
+            return _copy(step)
         finally:
             self.in_flight -= 1
+
+
+def _copy(response: Any) -> dict[str, Any]:
+    # A scripted answer may carry headers (a ProviderReply), as a real transport's can.
+    if isinstance(response, ProviderReply):
+        return ProviderReply(response, response.headers)
+    return dict(response)
 
 
 class VirtualClock:
