@@ -24,8 +24,8 @@ the whole pool; a 429 also holds every admission until its Retry-After has passe
 ``QuotaPacer`` is that arithmetic, pure: it is given the time and never sleeps. ``PacedAdmission``
 drives one pacer for one endpoint with an injectable clock and sleep (``acquire`` before sending,
 ``observe`` or ``throttled`` with the answer), and ``Pacing`` holds one per endpoint. A pacer that
-has not seen a reading (the provider sends none, or no answer has come back yet) admits at once,
-except while a 429's wait lasts. Explicit ``--rpm``/``--tpm`` limits (``gateway.limits``) are
+has not seen a reading (the provider sends none, or no answer has come back yet) admits at once:
+its 429s are retried call by call, as any transient failure. Explicit ``--rpm``/``--tpm`` limits (``gateway.limits``) are
 separate and compose with it: a call passes the limiter, then the pacer.
 """
 
@@ -130,9 +130,9 @@ class QuotaPacer:
 
     def delay(self, tokens: float, now: float) -> float:
         """Seconds until a request of ``tokens`` may be admitted (0: now)."""
-        wait = self.paused_until - now
         if not self.active:
-            return max(0.0, wait)
+            return 0.0
+        wait = self.paused_until - now
         for dim, need in ((REQUESTS, 1.0), (TOKENS, float(tokens))):
             bucket = self._buckets[dim]
             if bucket is None or bucket.rate_per_s <= 0:
@@ -175,9 +175,15 @@ class QuotaPacer:
             self.share = min(1.0, self.share * (1.0 + self.policy.increase_per_s * elapsed))
 
     def throttled(self, ticket: Ticket, retry_after: float | None, reading: QuotaReading | None, now: float) -> None:
-        """The request of ``ticket`` was answered 429: hold admissions for its wait, halve the share."""
+        """The request of ``ticket`` was answered 429: hold admissions for its wait, halve the share.
+
+        A provider that reports no quota at all (no reading, now or before) is not paced: its 429s are
+        retried call by call, as any transient failure.
+        """
         if reading is not None:
             self._read(ticket, reading)
+        if not self.active:
+            return
         if retry_after is not None:
             self.paused_until = max(self.paused_until, now + retry_after)
         if now - self._last_decrease >= self.policy.decrease_every_s:
@@ -225,8 +231,8 @@ class PacedAdmission:
     async def acquire(self, tokens: int) -> Ticket:
         """Wait until a request of ``tokens`` fits this process's share of the provider's quota; admit it."""
         pacer = self.pacer
-        if not pacer.active and pacer.paused_until == float("-inf"):
-            return pacer.take(tokens, self._clock())  # no reading and no 429 yet: nothing to pace by
+        if not pacer.active:
+            return pacer.take(tokens, self._clock())  # no reading yet: nothing to pace by
         async with self._lock:
             waited = False
             while True:
@@ -235,7 +241,7 @@ class PacedAdmission:
                 if wait <= 0:
                     return pacer.take(tokens, now, waited=waited)
                 waited = True
-                step = min(wait, pacer.policy.poll_s) if pacer.active else wait
+                step = min(wait, pacer.policy.poll_s)
                 self.waited_s += step
                 await self._sleep(step)
 

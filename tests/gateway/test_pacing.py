@@ -104,10 +104,10 @@ def test_a_429_holds_admissions_for_its_wait_and_halves_the_share_once_a_burst()
     assert pacer.share == 0.5 and pacer.decreases == 1
     pacer.throttled(ticket, 0.1, None, 11.5)
     assert pacer.share == 0.25
-    # Even without any reading (a provider that sends none), a 429's wait holds admissions.
+    # A provider that reports no quota is not paced: its 429s are for the retry loop alone.
     bare = QuotaPacer()
     bare.throttled(bare.take(1, 0.0), 3.0, None, 0.0)
-    assert bare.delay(1, 1.0) == pytest.approx(2.0)
+    assert bare.delay(1, 1.0) == 0.0 and bare.share == 1.0
 
 
 def test_a_process_claims_only_its_share_of_the_pool():
@@ -182,7 +182,13 @@ def test_the_gateway_paces_by_the_headers_of_the_answers_and_counts_tokens_exact
 
 def test_a_429_pauses_the_other_calls_to_that_endpoint_for_its_wait():
     clock = VirtualClock(start=0.0)
-    steps = [errors.RateLimited("429", retry_after=3.0), chat_response("a"), chat_response("b")]
+    quota = {"x-ratelimit-limit-tokens": "600000", "x-ratelimit-remaining-tokens": "0"}
+    steps = [
+        ProviderReply(chat_response("zero"), {**quota, "x-ratelimit-remaining-tokens": "500000"}),
+        errors.RateLimited("429", retry_after=3.0, headers=quota),
+        chat_response("a"),
+        chat_response("b"),
+    ]
     transport = ScriptedTransport(steps)
     gateway = Gateway(transport, policy=CachePolicy.OFF, clock=clock, sleep=clock.sleep, concurrency=4)
     sent_at: list[float] = []
@@ -195,6 +201,7 @@ def test_a_429_pauses_the_other_calls_to_that_endpoint_for_its_wait():
     transport.send = recording_send  # type: ignore[method-assign]  # note the virtual time of each attempt
 
     async def scenario() -> None:
+        await gateway.complete(chat("zero"))  # a reading: this endpoint reports its quota
         first = asyncio.ensure_future(gateway.complete(chat("one")))
         await asyncio.sleep(0)  # the first is on the wire and answered 429 before the second arrives
         await asyncio.sleep(0)
@@ -202,5 +209,5 @@ def test_a_429_pauses_the_other_calls_to_that_endpoint_for_its_wait():
         await first
 
     asyncio.run(scenario())
-    assert sent_at[0] == 0.0
-    assert min(sent_at[1:]) >= 3.0  # nobody went to that endpoint before the 429's wait was over
+    assert sent_at[:2] == [0.0, 0.0]
+    assert min(sent_at[2:]) >= 3.0  # nobody went to that endpoint before the 429's wait was over
