@@ -25,8 +25,8 @@ the whole pool; a 429 also holds every admission until its Retry-After has passe
 drives one pacer for one endpoint with an injectable clock and sleep (``acquire`` before sending,
 ``observe`` or ``throttled`` with the answer), and ``Pacing`` holds one per endpoint. A pacer that
 has not seen a reading (the provider sends none, or no answer has come back yet) admits at once:
-its 429s are retried call by call, as any transient failure. Explicit ``--rpm``/``--tpm`` limits (``gateway.limits``) are
-separate and compose with it: a call passes the limiter, then the pacer.
+its 429s are retried call by call, as any transient failure. Explicit ``--rpm``/``--tpm`` limits
+(``gateway.limits``) are separate and compose with it: a call passes the limiter, then the pacer.
 """
 
 from __future__ import annotations
