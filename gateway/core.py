@@ -5,9 +5,9 @@ The layers, in the order a call meets them::
     cache lookup ─hit──────────────────────────────────────────────► ledger (cached, saved $)
         │ miss (replay: CacheMiss, nothing sent)
         ▼
-    in-flight dedupe ─ an identical request already on the wire? wait for its answer
-        ▼
-    budget: reserve the call's worst case (waits near the cap)
+    in-flight dedupe ─ an identical request already on the wire? wait for its answer (if it ends
+        ▼              without one, look again: cached refusal, fatal error, or send it yourself)
+    price (gateway/pricing.py) → budget: reserve the call's worst case (waits near the cap)
         ▼
     retry loop (tenacity, gateway.retry's policy) ── for each attempt:
         call slots (concurrency, by priority) → rate limiter → pacing to the provider's reported
@@ -35,9 +35,10 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from cache import CachePolicy, CacheStore, CorruptEntry, request_key, short_digest
 from gateway import errors, tokens
 from gateway.budget import Budget, LocalBudget
-from gateway.ledger import Ledger, price_model_for, price_usd
+from gateway.ledger import Ledger
 from gateway.limits import Limiter, RateLimiter, RateLimits
 from gateway.pacing import Pacing
+from gateway.pricing import Price, PriceBook, served_model_key
 from gateway.retry import RetryPolicy
 from gateway.runs import RunLedgers
 from gateway.slots import CallSlots
@@ -82,6 +83,7 @@ class Gateway:
         retry: RetryPolicy | None = None,
         pacing: Pacing | None = None,
         exact_tokens: bool | None = None,
+        prices: PriceBook | None = None,
         seed: int = 42,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -96,6 +98,7 @@ class Gateway:
         self.ledger: Ledger | RunLedgers = ledger if ledger is not None else Ledger()
         self.concurrency = concurrency
         self.retry = retry or RetryPolicy()
+        self.prices = prices if prices is not None else PriceBook()
         self.limiter: Limiter = limiter or RateLimiter(limits or RateLimits(), clock=clock, sleep=sleep)
         self.budget: Budget = budget or LocalBudget(self.ledger.max_cost_usd)
         self.pacing = pacing or Pacing(clock=clock, sleep=sleep)
@@ -105,7 +108,7 @@ class Gateway:
         self._sleep = sleep
         self._jitter = random.Random(seed)
         self._slots = CallSlots(concurrency)
-        self._inflight: dict[str, asyncio.Future[Completion]] = {}
+        self._inflight: dict[str, asyncio.Future[Completion | None]] = {}
         self.fatal_error: errors.GatewayError | None = None
         self.in_flight = 0
         self.max_in_flight = 0
@@ -113,8 +116,6 @@ class Gateway:
     # -- the one entry point --------------------------------------------------------------------
     async def complete(self, call: ChatCall) -> Completion:
         """Answer one chat-completion request, from the cache or the provider."""
-        if self.fatal_error is not None:
-            raise errors.RunAborted(self.fatal_error)
         key = request_key(
             endpoint=call.endpoint.identity,
             model=call.endpoint.model,
@@ -123,32 +124,38 @@ class Gateway:
             rollout_id=call.rollout_id,
         )
         phase = self.ledger.current_phase()
-        price_model = price_model_for(call.endpoint.model, call.endpoint.price_model)
         try:
-            hit = await self._lookup(key, call)
-            if hit is not None:
-                return self._serve_cached(hit, key, price_model, phase)
-            if self.policy is CachePolicy.REPLAY:
-                raise errors.CacheMiss(call.endpoint.model, short_digest(key))
-            pending = self._inflight.get(key)
-            if pending is not None:
-                # The same request is already on the wire: share its answer, pay once.
+            if self.prices.needs_note(call.endpoint):
+                await self.prices.recall(self.cache, call.endpoint)
+            while True:
+                if self.fatal_error is not None:
+                    self.ledger.record_refused(phase)
+                    raise errors.RunAborted(self.fatal_error)
+                hit = await self._lookup(key, call)
+                if hit is not None:
+                    return await self._serve_cached(hit, key, call, phase)
+                if self.policy is CachePolicy.REPLAY:
+                    self.ledger.record_refused(phase)
+                    raise errors.CacheMiss(call.endpoint.model, short_digest(key))
+                pending = self._inflight.get(key)
+                if pending is None:
+                    break
+                # The same request is already on the wire: share its answer, pay once. If it ends
+                # without one (failed, or cancelled by its own caller), look again: a refusal is
+                # cached by then, a fatal error stops this call too, and otherwise this call is sent.
                 completion = await asyncio.shield(pending)
-                self.ledger.record_cached(completion.cost_usd, phase)
-                return Completion(completion.response, cached=True, key=key, cost_usd=completion.cost_usd)
-            future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+                if completion is not None:
+                    self.ledger.record_cached(completion.cost_usd, phase)
+                    return Completion(completion.response, cached=True, key=key, cost_usd=completion.cost_usd)
+            future: asyncio.Future[Completion | None] = asyncio.get_running_loop().create_future()
             self._inflight[key] = future
+            answer: Completion | None = None
             try:
-                completion = await self._fetch(call, key, price_model, phase)
-            except BaseException as exc:
-                future.set_exception(exc)
-                future.exception()  # mark retrieved: waiters re-raise it themselves
-                raise
-            else:
-                future.set_result(completion)
-                return completion
+                answer = await self._fetch(call, key, phase)
+                return answer
             finally:
                 del self._inflight[key]
+                future.set_result(answer)  # waiters get the answer, or None: never this caller's error
         except FATAL_ERRORS as exc:
             self.fatal_error = self.fatal_error or exc
             raise
@@ -167,16 +174,14 @@ class Gateway:
             log.warning("cache.corrupt_entry_refetched", digest=short_digest(key), reason=exc.reason)
             return None
 
-    def _serve_cached(self, record: dict[str, Any], key: str, price_model: str | None, phase: str) -> Completion:
+    async def _serve_cached(self, record: dict[str, Any], key: str, call: ChatCall, phase: str) -> Completion:
         refusal = record.get("refusal")
         if refusal is not None:
             self.ledger.record_cached(0.0, phase)
             raise errors.ContentFiltered(refusal, cached=True)
         response = record["response"]
-        usage = response.get("usage") or {}
-        would_cost = price_usd(
-            price_model, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-        )
+        await self._learn_served_model(call, response)
+        would_cost = self.prices.cost(call.endpoint, response)
         self.ledger.record_cached(would_cost, phase)
         return Completion(response, cached=True, key=key, cost_usd=would_cost)
 
@@ -184,8 +189,13 @@ class Gateway:
         if self.cache is not None and self.policy.writes:
             await self.cache.store(key, record)
 
+    async def _learn_served_model(self, call: ChatCall, response: dict[str, Any]) -> None:
+        note = self.prices.learn(call.endpoint, response)
+        if note is not None:  # noted beside the answers, so a later run knows the price before its first call
+            await self._store(served_model_key(call.endpoint.identity), note)
+
     # -- live calls -----------------------------------------------------------------------------
-    async def _fetch(self, call: ChatCall, key: str, price_model: str | None, phase: str) -> Completion:
+    async def _fetch(self, call: ChatCall, key: str, phase: str) -> Completion:
         attempts = 0
         other_failures = 0  # failures that named no wait: bounded in number (see gateway.retry)
         estimate_tokens = _estimate_tokens(call)
@@ -245,8 +255,18 @@ class Gateway:
             retry_error_callback=give_up,
         )
         # The call's worst case (prompt + max_tokens) stays reserved until its real cost is settled,
-        # so calls in flight together can never take the budget past its cap.
-        hold = await self.budget.reserve(price_usd(price_model, *estimate_tokens))
+        # so calls in flight together can never take the budget past its cap. Under a cap, a call
+        # whose price is not known is not sent: the cap could not count it.
+        try:
+            if self.budget.max_cost_usd is not None:
+                price: Price | None = self.prices.require(call.endpoint)
+            else:
+                price = self.prices.price(call.endpoint)
+            worst_case = price.cost(*estimate_tokens) if price is not None else None
+            hold = await self.budget.reserve(worst_case)
+        except (errors.BudgetExceeded, errors.ConfigurationError):
+            self.ledger.record_refused(phase)
+            raise
         cost: float | None = 0.0  # what a call that fails costs: nothing was billed
         try:
             try:
@@ -258,15 +278,29 @@ class Gateway:
             except errors.GatewayError:
                 self.ledger.record_error(max(0, attempts - 1), phase)
                 raise
+            except asyncio.CancelledError:
+                if attempts:
+                    # A request went out: the provider may bill it though nobody reads the answer. The
+                    # budget charges its whole reservation (cost unknown), the ledger its count.
+                    cost = None
+                    self.ledger.record_cancelled(attempts - 1, worst_case, phase)
+                raise
+            await self._learn_served_model(call, response)
             prompt_tokens, completion_tokens = _usage(response)
-            cost = price_usd(price_model, prompt_tokens, completion_tokens)
-            self.ledger.record_live(prompt_tokens, completion_tokens, cost, max(0, attempts - 1), phase)
+            cost = self.prices.cost(call.endpoint, response)
+            retries = attempts - 1
             if _finish_reason(response) == "content_filter":
-                self.ledger.record_error(0, phase)
+                # A billed answer whose content the provider withheld: one failed call, with its cost.
+                self.ledger.record_error(
+                    retries, phase, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost
+                )
                 refusal = "content filter: the provider withheld the completion (finish_reason)"
                 await self._store(key, {"refusal": refusal})
+                self._check_priced(call, response, cost)
                 raise errors.ContentFiltered(refusal)
+            self.ledger.record_live(prompt_tokens, completion_tokens, cost, retries, phase)
             await self._store(key, {"response": response})
+            self._check_priced(call, response, cost)
         finally:
             await self.budget.settle(hold, cost)
         return Completion(response, cached=False, key=key, attempts=attempts, cost_usd=cost)
@@ -279,6 +313,16 @@ class Gateway:
         if not tokens.ready(model):
             await asyncio.to_thread(tokens.prepare, model)  # about half a second, once per encoding
         return tokens.count_prompt_tokens(model, call.messages) + estimate[1]
+
+    def _check_priced(self, call: ChatCall, response: dict[str, Any], cost: float | None) -> None:
+        # Under a cap every answer must be counted. The budget charges an unpriced one its reservation,
+        # but that was priced as another model: stop rather than guess (fail closed).
+        if cost is None and self.budget.max_cost_usd is not None:
+            raise errors.PriceUnknown(
+                f"--max-cost cannot count an answer of {call.endpoint.model!r} served by "
+                f"{response.get('model')!r}, which LiteLLM's price map does not list; "
+                "give --price-model (e.g. --price-model gpt-4o)"
+            )
 
 
 def _failure(state: RetryCallState) -> BaseException:

@@ -14,6 +14,7 @@ GatewayError
 │   ├── QuotaExhausted          Retry-After longer than the cap (the quota is spent for hours), or
 │   │                           OpenAI's insufficient_quota (billing): no retry can help
 │   └── ConfigurationError      missing credentials, unknown provider: nothing was sent
+│       └── PriceUnknown        --max-cost set but a call cannot be priced: nothing more is sent
 ├── BudgetExceeded              the run's cost cap is reached; no new live call is made
 ├── CacheMiss                   replay policy and the answer is not cached; no network call was made
 ├── CorruptCacheEntry           replay policy and the cached answer failed its integrity check
@@ -97,6 +98,10 @@ class QuotaExhausted(PermanentError):
 
 class ConfigurationError(PermanentError):
     pass
+
+
+class PriceUnknown(ConfigurationError):
+    """A budget cap is set but a call's price is not known, so the cap could not count it."""
 
 
 class BudgetExceeded(GatewayError):

@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib.util
-import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -36,6 +32,16 @@ _current_phase: contextvars.ContextVar[str | None] = contextvars.ContextVar("led
 
 @dataclass
 class PhaseTotals:
+    """What one phase's calls did. Every call the gateway is asked for ends as exactly one of
+    ``live_calls`` (answered by the provider), ``cached_calls`` (answered without a request: from the
+    cache, a cached refusal, or an identical request already on the wire), ``errors`` (failed or
+    refused by the provider: retries spent, a content filter, a bad request), ``cancelled`` (given up
+    by its caller after a request was sent) or ``refused`` (never sent: the budget cap, a replay miss,
+    an earlier fatal error). The requests the provider received are ``live_calls + retries + errors +
+    cancelled``. Tokens and ``cost_usd`` count every billed answer, a filtered completion
+    (``finish_reason: content_filter``) included; ``cancelled_max_usd`` is the most the cancelled
+    requests can have cost (a provider may bill a request whose answer nobody read)."""
+
     live_calls: int = 0
     cached_calls: int = 0
     prompt_tokens: int = 0
@@ -45,17 +51,27 @@ class PhaseTotals:
     unpriced_calls: int = 0
     retries: int = 0
     errors: int = 0
+    cancelled: int = 0
+    cancelled_max_usd: float = 0.0
+    refused: int = 0
     wall_s: float = 0.0
 
     def add(self, other: PhaseTotals) -> None:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
 
+    @property
+    def requests(self) -> int:
+        """Requests the provider received for these calls, retries included."""
+        return self.live_calls + self.retries + self.errors + self.cancelled
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["cost_usd"] = round(self.cost_usd, 6)
         data["saved_usd"] = round(self.saved_usd, 6)
+        data["cancelled_max_usd"] = round(self.cancelled_max_usd, 6)
         data["wall_s"] = round(self.wall_s, 3)
+        data["requests"] = self.requests
         # A cost we could not price is unknown, never $0.
         data["cost_known"] = self.unpriced_calls == 0
         return data
@@ -127,35 +143,66 @@ class Ledger:
     def record_live(
         self, prompt_tokens: int, completion_tokens: int, cost_usd: float | None, retries: int, phase: str | None = None
     ) -> None:
+        """A call the provider answered, after ``retries`` failed attempts."""
         with self._lock:
             totals = self._totals(phase)
             totals.live_calls += 1
-            totals.prompt_tokens += prompt_tokens
-            totals.completion_tokens += completion_tokens
             totals.retries += retries
-            if cost_usd is None:
-                totals.unpriced_calls += 1
-            else:
-                totals.cost_usd += cost_usd
+            _add_billed(totals, prompt_tokens, completion_tokens, cost_usd)
 
     def record_cached(self, would_have_cost_usd: float | None, phase: str | None = None) -> None:
+        """A call answered without a request (cache, cached refusal, identical request in flight)."""
         with self._lock:
             totals = self._totals(phase)
             totals.cached_calls += 1
             if would_have_cost_usd is not None:
                 totals.saved_usd += would_have_cost_usd
 
-    def record_error(self, retries: int, phase: str | None = None) -> None:
+    def record_error(
+        self,
+        retries: int,
+        phase: str | None = None,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float | None = 0.0,
+    ) -> None:
+        """A call that failed after ``retries`` retries; a billed refusal also brings its tokens and cost."""
         with self._lock:
             totals = self._totals(phase)
             totals.errors += 1
             totals.retries += retries
+            if prompt_tokens or completion_tokens or cost_usd:
+                _add_billed(totals, prompt_tokens, completion_tokens, cost_usd)
+            elif cost_usd is None:
+                totals.unpriced_calls += 1
+
+    def record_cancelled(self, retries: int, max_cost_usd: float | None, phase: str | None = None) -> None:
+        """A call its caller gave up on while a request was on the wire (or between attempts)."""
+        with self._lock:
+            totals = self._totals(phase)
+            totals.cancelled += 1
+            totals.retries += retries
+            if max_cost_usd is None:
+                totals.unpriced_calls += 1
+            else:
+                totals.cancelled_max_usd += max_cost_usd
+
+    def record_refused(self, phase: str | None = None) -> None:
+        """A call the gateway did not send (budget cap, replay miss, an earlier fatal error)."""
+        with self._lock:
+            self._totals(phase).refused += 1
 
     # -- spend --------------------------------------------------------------------------------
     @property
     def spent_usd(self) -> float:
+        """What the cap counts as spent: the priced cost of every answer, and the most the cancelled
+        requests can have cost."""
         with self._lock:
-            return sum(t.cost_usd for t in self.phases.values())
+            return self._spent()
+
+    def _spent(self) -> float:
+        return sum(t.cost_usd + t.cancelled_max_usd for t in self.phases.values())
 
     # -- reporting ----------------------------------------------------------------------------
     def total(self) -> PhaseTotals:
@@ -182,57 +229,6 @@ class Ledger:
         return {"phases": phases, "total": self.total().as_dict(), "max_cost_usd": self.max_cost_usd}
 
 
-# -- prices -------------------------------------------------------------------------------------
-def price_usd(price_model: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Cost of a call from LiteLLM's price map; None when the model's price is unknown."""
-    entry = _price_entry(price_model) if price_model else None
-    if entry is None:
-        return None
-    return prompt_tokens * entry[0] + completion_tokens * entry[1]
-
-
-@lru_cache(maxsize=1)
-def _price_map() -> dict[str, Any]:
-    """LiteLLM's price map, read from the file it ships.
-
-    It is the map LiteLLM itself loads with ``LITELLM_LOCAL_MODEL_COST_MAP=True``; reading the file
-    keeps a replayed run from importing LiteLLM (seconds of start-up) only to price cached calls.
-    """
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or spec.origin is None:
-        return {}
-    path = Path(spec.origin).parent / "model_prices_and_context_window_backup.json"
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        import litellm
-
-        data = dict(litellm.model_cost)
-    return data
-
-
-@lru_cache(maxsize=64)
-def _price_entry(price_model: str) -> tuple[float, float] | None:
-    candidates = [price_model]
-    if "/" in price_model:
-        candidates.append(price_model.split("/", 1)[1])
-    prices = _price_map()
-    for name in candidates:
-        info = prices.get(name)
-        if info and info.get("input_cost_per_token") is not None:
-            return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
-    return None
-
-
-def price_model_for(model: str, explicit: str | None) -> str | None:
-    """The model name to price calls with: the explicit one, else the model unless it is an Azure deployment."""
-    if explicit:
-        return explicit
-    if model.startswith("azure/"):
-        return None  # an Azure deployment name is not a model name
-    return model
-
-
 LEDGER_COLUMNS = (
     "live_calls",
     "cached_calls",
@@ -244,6 +240,15 @@ LEDGER_COLUMNS = (
     "errors",
     "wall_s",
 )
+
+
+def _add_billed(totals: PhaseTotals, prompt_tokens: int, completion_tokens: int, cost_usd: float | None) -> None:
+    totals.prompt_tokens += prompt_tokens
+    totals.completion_tokens += completion_tokens
+    if cost_usd is None:
+        totals.unpriced_calls += 1
+    else:
+        totals.cost_usd += cost_usd
 
 
 def format_ledger(data: dict[str, Any]) -> str:
@@ -275,6 +280,14 @@ def format_ledger(data: dict[str, Any]) -> str:
         lines.append(
             "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True)))
         )
-    if not data["total"].get("cost_known", True):
+    total = data["total"]
+    if not total.get("cost_known", True):
         lines.append("+? : some calls used a model with no known price (set --price-model)")
+    if total.get("cancelled"):
+        lines.append(
+            f"cancelled with a request on the wire: {total['cancelled']} "
+            f"(the provider may bill them: at most ${total.get('cancelled_max_usd', 0.0):.4f})"
+        )
+    if total.get("refused"):
+        lines.append(f"not sent (budget cap, replay miss or a stopped run): {total['refused']}")
     return "\n".join(lines)

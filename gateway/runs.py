@@ -58,8 +58,24 @@ class RunLedgers:
     def record_cached(self, would_have_cost_usd: float | None, phase: str | None = None) -> None:
         self._of_call().record_cached(would_have_cost_usd, phase)
 
-    def record_error(self, retries: int, phase: str | None = None) -> None:
-        self._of_call().record_error(retries, phase)
+    def record_error(
+        self,
+        retries: int,
+        phase: str | None = None,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float | None = 0.0,
+    ) -> None:
+        self._of_call().record_error(
+            retries, phase, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd
+        )
+
+    def record_cancelled(self, retries: int, max_cost_usd: float | None, phase: str | None = None) -> None:
+        self._of_call().record_cancelled(retries, max_cost_usd, phase)
+
+    def record_refused(self, phase: str | None = None) -> None:
+        self._of_call().record_refused(phase)
 
     # -- reporting --------------------------------------------------------------------------------
     def total(self) -> PhaseTotals:

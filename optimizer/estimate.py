@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gateway.ledger import price_usd
+from gateway.pricing import Price
 
 PHASES = ("baseline_eval", "bootstrap", "propose", "search", "final_eval", "test_eval")
 CALLS_PER_EXAMPLE = 6  # one generation, five judge calls
@@ -50,12 +50,19 @@ def estimate_run(
     num_candidates: int,
     num_trials: int,
     mean_prompt_tokens: float,
-    price_model: str | None,
+    task_price: Price | None,
+    judge_price: Price | None,
+    prompt_price: Price | None,
     concurrency: int,
     call_latency_s: float,
     minibatch: bool = False,
 ) -> list[PhaseEstimate]:
-    """Upper-bound-ish estimate of every phase (search assumes every trial evaluates the full dev set)."""
+    """Upper-bound-ish estimate of every phase (search assumes every trial evaluates the full dev set).
+
+    Generations are priced as the task model, judge calls as the judge model and proposals as the
+    prompt model, each with the run's one price resolution (``gateway.pricing.PriceBook``); a role
+    without a known price makes the cost of its phases unknown.
+    """
     gen_in = GEN_OVERHEAD_TOKENS + mean_prompt_tokens
     judge_in = JUDGE_OVERHEAD_TOKENS + mean_prompt_tokens + GEN_COMPLETION_TOKENS
 
@@ -63,6 +70,10 @@ def estimate_run(
         calls = examples * CALLS_PER_EXAMPLE
         prompt = int(examples * (gen_in + 5 * judge_in))
         completion = int(examples * (GEN_COMPLETION_TOKENS + 5 * JUDGE_COMPLETION_TOKENS))
+        cost = _cost(
+            (task_price, examples * gen_in, examples * GEN_COMPLETION_TOKENS),
+            (judge_price, examples * 5 * judge_in, examples * 5 * JUDGE_COMPLETION_TOKENS),
+        )
         # Each example is a generation then its judges at once: two calls deep.
         if not examples:
             seconds = 0.0
@@ -70,9 +81,7 @@ def estimate_run(
             seconds = examples * 2 * call_latency_s
         else:
             seconds = max(2 * call_latency_s, calls * call_latency_s / concurrency)
-        return PhaseEstimate(
-            name, calls, prompt, completion, price_usd(price_model, prompt, completion), seconds / 60.0
-        )
+        return PhaseEstimate(name, calls, prompt, completion, cost, seconds / 60.0)
 
     proposals = proposer_calls(train_size, num_candidates)
     p_in, p_out = proposals * PROPOSER_PROMPT_TOKENS, proposals * PROPOSER_COMPLETION_TOKENS
@@ -81,7 +90,7 @@ def estimate_run(
         examples_phase("baseline_eval", dev_size + test_size),
         examples_phase("bootstrap", bootstrap_examples(num_candidates), sequential=True),
         PhaseEstimate(
-            "propose", proposals, p_in, p_out, price_usd(price_model, p_in, p_out), proposals * call_latency_s / 60.0
+            "propose", proposals, p_in, p_out, _cost((prompt_price, p_in, p_out)), proposals * call_latency_s / 60.0
         ),
         PhaseEstimate(
             search.phase,
@@ -95,6 +104,18 @@ def estimate_run(
         examples_phase("final_eval", dev_size if minibatch else 0),
         examples_phase("test_eval", test_size),
     ]
+
+
+def _cost(*parts: tuple[Price | None, float, float]) -> float | None:
+    """The cost of (price, prompt tokens, completion tokens) parts; None if any part with tokens is unpriced."""
+    total = 0.0
+    for price, prompt, completion in parts:
+        if not prompt and not completion:
+            continue
+        if price is None:
+            return None
+        total += price.cost(int(prompt), int(completion))
+    return total
 
 
 def format_estimate(rows: list[PhaseEstimate], *, concurrency: int, cached_note: str = "") -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import dspy
 import structlog
 
-from cache import CachePolicy
+from cache import CachePolicy, ResponseCache, default_cache_dir
 from evaluation.data import DEFAULT_SUBSET, LoadedData, Row, Splits, load_rows, prepare_splits
 from evaluation.engine import EvaluationResult, Evaluator, judged_as_dict, root_gateway_error
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
@@ -24,6 +24,7 @@ from evaluation.stats import GatePolicy, test_report
 from gateway.errors import GatewayError
 from gateway.ledger import Ledger
 from gateway.limits import RateLimits
+from gateway.pricing import PriceBook, price_of
 from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings, Runtime
 from gateway.slots import background_calls
@@ -159,17 +160,48 @@ def load_splits(
     return loaded, splits
 
 
-def estimate_for(config: RunConfig, splits: Splits, backend: Backend) -> list[PhaseEstimate]:
-    """The pre-run estimate of one run (calls, tokens, cost, minutes per phase)."""
-    mean_prompt_tokens = sum(len(r.prompt) for r in splits.train) / max(1, len(splits.train)) / 4
+def recorded_prices(config: RunConfig, backend: Backend) -> PriceBook:
+    """The price book as a run starts: served models noted in an existing cache; nothing is written."""
+    book = PriceBook()
+    directory = config.cache_dir or default_cache_dir()
+    if config.policy is not CachePolicy.OFF and (directory / "cache.db").exists():
+        with ResponseCache(directory) as cache:
+
+            async def recall() -> None:
+                for endpoint in (backend.task, backend.prompt, backend.judge):
+                    await book.recall(cache, endpoint)
+
+            asyncio.run(recall())
+    return book
+
+
+def check_prices(
+    config: RunConfig, backend: Backend, prices: PriceBook | None = None, *, capped: bool | None = None
+) -> None:
+    """Before any call: a --price-model must be priced, and under a cap (``--max-cost``, or ``capped``)
+    every role needs a price. Raises ``PriceUnknown``: one line naming --price-model."""
+    prices = prices if prices is not None else recorded_prices(config, backend)
+    capped = config.max_cost_usd is not None if capped is None else capped
+    for endpoint in (backend.task, backend.prompt, backend.judge):
+        if capped or (endpoint.price_model and price_of(endpoint.price_model) is None):
+            prices.require(endpoint)
+
+
+def estimate_for(
+    config: RunConfig, splits: Splits, backend: Backend, prices: PriceBook | None = None
+) -> list[PhaseEstimate]:
+    """The pre-run estimate of one run (calls, tokens, cost, minutes per phase), priced as the run will be."""
+    prices = prices if prices is not None else recorded_prices(config, backend)
     return estimate_run(
         train_size=len(splits.train),
         dev_size=len(splits.dev),
         test_size=len(splits.test),
         num_candidates=config.search.num_candidates,
         num_trials=config.search.num_trials,
-        mean_prompt_tokens=mean_prompt_tokens,
-        price_model=backend.task.price_model or backend.task.model,
+        mean_prompt_tokens=sum(len(r.prompt) for r in splits.train) / max(1, len(splits.train)) / 4,
+        task_price=prices.price(backend.task),
+        judge_price=prices.price(backend.judge),
+        prompt_price=prices.price(backend.prompt),
         concurrency=config.concurrency,
         call_latency_s=backend.mean_latency_s,
         minibatch=config.search.minibatch,
@@ -212,7 +244,9 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
     ) as backend:
         if backend.name == "simulator":
             progress.note(SIMULATED_NOTE)
-        estimate = estimate_for(config, splits, backend)
+        prices = recorded_prices(config, backend)
+        check_prices(config, backend, prices)
+        estimate = estimate_for(config, splits, backend, prices)
         progress.note(format_estimate(estimate, concurrency=config.concurrency))
         estimate_total_usd = sum(r.cost_usd or 0.0 for r in estimate)
         if config.max_cost_usd is not None and estimate_total_usd > config.max_cost_usd:
@@ -360,6 +394,7 @@ def _optimize(
         raise
 
     results = _results(
+        runtime.gateway.prices,
         config,
         backend,
         splits,
@@ -378,6 +413,7 @@ def _optimize(
 
 
 def _results(
+    prices: PriceBook,
     config: RunConfig,
     backend: Backend,
     splits: Splits,
@@ -469,6 +505,11 @@ def _results(
             "prompt": backend.prompt.model,
             "judge": backend.judge.model,
             "price_model": backend.task.price_model,
+            # What each role's calls were priced as (gateway/pricing.py); None: unknown.
+            "priced_as": {
+                role: prices.pricing_name(endpoint)
+                for role, endpoint in (("task", backend.task), ("prompt", backend.prompt), ("judge", backend.judge))
+            },
         },
         "config": config.public(),
         "seed": config.seed,

@@ -49,6 +49,7 @@ from optimizer.run import (
     SIMULATED_NOTE,
     RunConfig,
     RunOutcome,
+    check_prices,
     check_run_dir,
     estimate_for,
     execute_run,
@@ -189,6 +190,9 @@ def run_sweep(
         backends = _open_backends([settings.configs[c.name] for c in pending], stack)
         if any(b.name == "simulator" for b in backends.values()):
             display.note(SIMULATED_NOTE)
+        for c in pending:  # a sweep-wide cap needs a price for every role of every cell, before any call
+            config = settings.configs[c.name]
+            check_prices(config, backends[_backend_key(config)], capped=settings.max_cost_usd is not None)
         estimates = {
             c.name: estimate_for(
                 settings.configs[c.name], data[c.name][1], backends[_backend_key(settings.configs[c.name])]

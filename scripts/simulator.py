@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="varies latency and fault draws (never answers)")
     parser.add_argument("--rpm", type=int, default=0, help="requests per minute limit; 0 for none")
     parser.add_argument("--tpm", type=int, default=0, help="tokens per minute limit; 0 for none")
+    parser.add_argument(
+        "--azure-served-model",
+        default="gpt-4o-2024-08-06",
+        help="the model the Azure route's answers name, as Azure names a deployment's model (gpt-4o-2024-08-06)",
+    )
     faults = parser.add_argument_group("faults (probabilities between 0 and 1; all off by default)")
     for kind in ("429", "500", "503", "timeout", "drop", "malformed", "content-filter"):
         faults.add_argument(f"--rate-{kind}", type=float, default=0.0, metavar="P")
@@ -72,6 +77,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         seed=args.seed,
         rpm=args.rpm,
         tpm=args.tpm,
+        azure_served_model=args.azure_served_model,
         faults=faults,
     )
 

@@ -79,6 +79,7 @@ class SimConfig:
     a fixed delay and a median of 0 no delay at all. ``seed`` varies latency and fault draws, never the
     answers: those depend on the request body alone. ``rpm``/``tpm`` of 0 mean unlimited; ``tpm`` charges
     prompt tokens plus ``max_tokens`` (or ``default_max_tokens``) when a request is admitted, as Azure does.
+    ``azure_served_model`` is the model the Azure route's answers name.
     """
 
     port: int = 0
@@ -89,6 +90,9 @@ class SimConfig:
     rpm: int = 0
     tpm: int = 0
     default_max_tokens: int = 1000
+    # What the Azure route names as the serving model in every answer, as Azure does (a deployment's
+    # name is its owner's choice; the answer's ``model`` is the underlying model and version).
+    azure_served_model: str = "gpt-4o-2024-08-06"
     faults: FaultConfig = field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
@@ -102,6 +106,8 @@ class SimConfig:
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 0):
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+        if not (isinstance(self.azure_served_model, str) and self.azure_served_model.strip()):
+            raise ValueError(f"azure_served_model must be a model name, got {self.azure_served_model!r}")
         if not (isinstance(self.default_max_tokens, int) and self.default_max_tokens > 0):
             raise ValueError(f"default_max_tokens must be a whole number > 0, got {self.default_max_tokens!r}")
 

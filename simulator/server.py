@@ -337,6 +337,8 @@ class Simulator:
 
         model = str(body.get("model") or deployment or "gpt-4o")
         digest = request_digest(body, model)
+        # Azure answers with the model a deployment serves, whatever the deployment is called.
+        served = self.config.azure_served_model if route == "azure" else model
         prompt_tokens = sum(estimate_tokens(message_text(m)) + 4 for m in messages) + 3
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         limit = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
@@ -355,7 +357,7 @@ class Simulator:
                 )
 
         verdict = self._plan.decide(digest, "\n".join(message_text(m) for m in messages))
-        answer = self._answer(body, model, digest, prompt_tokens, limit) if verdict.fault is None else None
+        answer = self._answer(body, served, digest, prompt_tokens, limit) if verdict.fault is None else None
         if verdict.latency_s > 0:
             self._stats.add_latency(verdict.latency_s)
             remaining = arrived + verdict.latency_s - time.monotonic()
@@ -367,7 +369,7 @@ class Simulator:
             return answer
         assert verdict.fault is not None
         self._stats.bump("injected", verdict.fault)
-        return await self._fault_response(request, verdict.fault, model, digest, prompt_tokens)
+        return await self._fault_response(request, verdict.fault, served, digest, prompt_tokens)
 
     def _check_access(self, request: web.Request, route: str, key: str) -> web.Response | None:
         """The 400/401 a request gets for a missing api-version or a wrong key; None when it may pass."""

@@ -279,7 +279,8 @@ def test_phases_report_when_they_were_open_so_overlaps_show():
 
 
 def test_unknown_price_is_unknown_not_zero(tmp_path):
-    gw, _, _ = make(tmp_path)
+    # An Azure deployment serving a model LiteLLM's price map does not list.
+    gw, _, _ = make(tmp_path, [chat_response("ok", model="in-house-finetune-7")])
     deployment = Endpoint(model="azure/my-deployment", identity="azure|h|v|my-deployment")
     run(gw.complete(call(endpoint=deployment)))
     total = gw.ledger.as_dict()["total"]

@@ -83,3 +83,76 @@ def test_a_call_that_cannot_fit_is_refused_even_after_rounding_residue():
         pytest.fail("a call over the cap was answered")
 
     asyncio.run(scenario())
+
+
+# -- pricing an Azure deployment ---------------------------------------------------------------------
+SERVED_PRICE = "azure/gpt-4o-2024-08-06"  # what the simulator's Azure route names, as Azure does
+
+
+@pytest.fixture
+def azure_sim(monkeypatch, tmp_path):
+    """The simulator's Azure route, configured from the environment as a user would."""
+    from simulator import SimConfig, Simulator
+
+    monkeypatch.chdir(tmp_path)
+    with Simulator(SimConfig(latency_ms=0.0)) as sim:
+        monkeypatch.setenv("AZURE_API_KEY", "azure-key-for-the-simulator")
+        monkeypatch.setenv("AZURE_API_BASE", sim.base_url)
+        monkeypatch.setenv("AZURE_API_VERSION", "2024-10-21")
+        yield sim
+
+
+def azure_flags(harness, tmp_path: Path, *extra: str) -> list[str]:
+    # The deployment is called gpt-4o, as many are: its name must not be taken for the model's.
+    cache, out = str(tmp_path / "cache"), str(tmp_path / "run")
+    return [*harness.SMALL_FLAGS, "--model", "azure/gpt-4o", "--quiet", "--cache-dir", cache, "--out", out, *extra]
+
+
+def test_max_cost_refuses_to_start_until_the_deployment_has_a_price(harness, azure_sim, tmp_path, capsys):
+    from optimizer.cli import main
+
+    status = main(azure_flags(harness, tmp_path, "--max-cost", "5"))
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2 and len(lines) == 1 and "--price-model" in lines[0] and "azure/gpt-4o" in lines[0], err
+    assert not out.strip()
+    assert azure_sim.stats()["requests"] == 0  # nothing was spent
+    assert not (tmp_path / "run").exists() or list((tmp_path / "run").iterdir()) == []
+
+
+def test_the_estimate_does_not_price_a_deployment_by_its_name(harness, azure_sim, tmp_path, monkeypatch):
+    config = replace(
+        harness.SMALL, model="azure/gpt-4o", sim_latency_ms=None, dry_run=True, cache_dir=tmp_path / "cache"
+    )
+    rows = run_optimization(config).results["estimate"]
+    assert [row["cost_usd"] for row in rows if row["calls"]] == [None] * 5  # final_eval makes no call
+    priced = run_optimization(replace(config, price_model="gpt-4o")).results["estimate"]
+    assert all(row["cost_usd"] is not None for row in priced if row["calls"])
+    assert azure_sim.stats()["requests"] == 0
+
+
+def test_a_deployment_is_priced_from_its_answers_and_a_later_capped_run_starts(harness, azure_sim, tmp_path, capsys):
+    from gateway.pricing import price_of
+    from optimizer.cli import main
+
+    # Without a cap the run goes ahead and learns the served model from the first answer.
+    assert main(azure_flags(harness, tmp_path)) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    ledger = json.loads((tmp_path / "run" / "ledger.json").read_text())
+    total = ledger["total"]
+    assert total["cost_known"] is True and total["live_calls"] > 0
+    price = price_of(SERVED_PRICE)
+    assert price is not None
+    assert total["cost_usd"] == pytest.approx(price.cost(total["prompt_tokens"], total["completion_tokens"]), abs=1e-5)
+    results = json.loads((tmp_path / "run" / "optimization_results.json").read_text())
+    assert results["models"]["priced_as"] == {"task": SERVED_PRICE, "prompt": SERVED_PRICE, "judge": SERVED_PRICE}
+    # A later capped run on the same cache knows the price before its first call, and keeps to the cap.
+    requests_before = azure_sim.stats()["requests"]
+    cap = round(total["cost_usd"] / 4, 2)
+    status = main(azure_flags(harness, tmp_path, "--refresh", "--max-cost", str(cap)))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2 and lines == [lines[0]] and lines[0].startswith("error: budget reached:"), err
+    capped = json.loads((tmp_path / "run" / "ledger.json").read_text())["total"]
+    assert 0 < capped["cost_usd"] <= cap and capped["live_calls"] > 0
+    assert azure_sim.stats()["requests"] - requests_before == capped["requests"]

@@ -125,6 +125,9 @@ def test_finish_reason_refusal_is_a_failed_example_too(refusal_dataset, tmp_path
     index = marked_index(splits.dev)
     assert failure_places(outcome.results) == {("dev", "baseline", index), ("dev", "optimized", index)}
     assert all("content filter" in f["reason"] for f in outcome.results["failures"])
-    assert refused_records(tmp_path / "cache")
-    # Every request the server answered is a live call of the ledger (finish_reason refusals included).
-    assert sent == outcome.ledger["total"]["live_calls"]
+    refusals = refused_records(tmp_path / "cache")
+    total = outcome.ledger["total"]
+    # Each request the server answered is counted once: a finish_reason refusal is an error (billed,
+    # so its tokens count), every other answer a live call.
+    assert total["errors"] == len(refusals) > 0 and total["retries"] == 0
+    assert sent == total["requests"] == total["live_calls"] + total["errors"]

@@ -139,17 +139,34 @@ def test_azure_route_checks_key_and_api_version(http: httpx.Client, start_sim: S
     sim = start_sim(SimConfig(latency_ms=0, api_key="azure-key"))
     url = f"{sim.base_url}/openai/deployments/my-gpt4o/chat/completions"
     ok = http.post(url, params={"api-version": "2024-06-01"}, json=body_for("hi"), headers={"api-key": "azure-key"})
-    assert ok.status_code == 200 and ok.json()["model"] == "gpt-4o"
+    # As Azure does, the answer names the model the deployment serves, not the deployment.
+    assert ok.status_code == 200 and ok.json()["model"] == "gpt-4o-2024-08-06"
     no_model = {"messages": body_for("hi")["messages"]}
     reply = http.post(url, params={"api-version": "2024-06-01"}, json=no_model, headers={"api-key": "azure-key"})
-    assert reply.json()["model"] == "my-gpt4o"
+    assert reply.json()["model"] == "gpt-4o-2024-08-06"
+    # The answer's text depends on the request alone: the same body with the model named gives the same text.
+    assert (
+        reply.json()["choices"]
+        == http.post(
+            url,
+            params={"api-version": "2024-06-01"},
+            json={**no_model, "model": "my-gpt4o"},
+            headers={"api-key": "azure-key"},
+        ).json()["choices"]
+    )
+    other = start_sim(SimConfig(latency_ms=0, azure_served_model="gpt-4o-mini-2024-07-18"))
+    other_url = f"{other.base_url}/openai/deployments/my-gpt4o/chat/completions"
+    served = http.post(other_url, params={"api-version": "2024-06-01"}, json=no_model, headers={"api-key": "k"})
+    assert served.json()["model"] == "gpt-4o-mini-2024-07-18"
+    # The OpenAI route names the model it was asked for.
+    assert post(http, other, body_for("hi"), key="k").json()["model"] == "gpt-4o"
     wrong_key = http.post(url, params={"api-version": "x"}, json=body_for("hi"), headers={"api-key": "bad"})
     assert wrong_key.status_code == 401
     assert http.post(url, params={"api-version": "x"}, json=body_for("hi")).status_code == 401
     missing_version = http.post(url, json=body_for("hi"), headers={"api-key": "azure-key"})
     assert missing_version.status_code == 400
     assert missing_version.json()["error"]["code"] == "MissingApiVersionParameter"
-    assert sim.stats()["routes"] == {"azure": 5}
+    assert sim.stats()["routes"] == {"azure": 6}
 
 
 def test_litellm_azure_route(start_sim: StartSim) -> None:
