@@ -98,7 +98,7 @@ STORM = FaultConfig(
 )
 TRANSIENT_STORM = replace(STORM, rate_malformed=0.0)
 # Simulator seeds whose storms draw no call past the attempt cap (see RELIABILITY.md: at a 34% transient
-# rate one call in about 650 fails six times in a row, and one failed example of 8 exceeds the 10% share).
+# rate one call in about 650 fails six times in a row, and a call that runs out of retries stops the run).
 STORM_SEED = 1
 TRANSIENT_STORM_SEED = 1
 UNLUCKY_STORM_SEED = 2

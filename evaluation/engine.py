@@ -4,25 +4,42 @@ All examples are in flight together, or up to ``examples_in_flight`` of them per
 example's first step (formatting its prompt) runs on the event loop, and a thousand of them at once
 would keep the loop from reading the answers already waiting, leaving call slots idle. Results are
 collected by example index, never by completion order, so the numbers are identical at any
-concurrency. A judge output that cannot be parsed, a score outside 0–4 and a content-filter
-refusal never become a score: the example is marked failed with its reason and left out of the
-mean. If more than ``max_failure_share`` of the examples fail, the evaluation stops with an error.
+concurrency.
+
+Two kinds of failure are told apart, because they mean different things for a candidate's score:
+
+* **candidate** failures: the program's own output cannot be used (DSPy's adapters could not parse
+  it after their JSON fallback, or the provider refused or filtered the generation). That is the
+  candidate's fault, so the example counts as 0, as stock MIPROv2 scores it; otherwise a candidate
+  that fails on hard examples would look better than one that answers them.
+* **judge** failures: the judge's answer for an attribute could not be used (unparsable after a
+  fresh resample, a score outside 0–4, a refused judge call). That says nothing about the candidate:
+  the example is left out of the mean (and out of both sides of a paired comparison). If more than
+  ``max_failure_share`` of the examples have a judge failure, the evaluation stops with an error.
+
+Anything else the gateway raises (retries exhausted, budget, replay miss) is not an output of the
+model: it propagates and stops the evaluation, so no score ever depends on a transient failure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import dspy
+from dspy.utils.exceptions import AdapterParseError
 
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.signatures import ATTRIBUTES, RUBRICS, JudgeSignature
 from gateway import errors as gateway_errors
 
 RETRY_TEMPERATURE = 1.0
+
+CANDIDATE = "candidate"  # the program's own output failed: counted as 0
+JUDGE = "judge"  # the judge's output failed: left out
 
 
 class EvaluationError(Exception):
@@ -34,7 +51,7 @@ class JudgeFailure(EvaluationError):
 
 
 class TooManyFailures(EvaluationError):
-    """More examples failed than the configured share allows."""
+    """More examples had a judge failure than the configured share allows."""
 
 
 @dataclass(frozen=True)
@@ -47,16 +64,24 @@ class JudgeScores:
 
 @dataclass(frozen=True)
 class ExampleResult:
+    """One example's outcome; ``failure_kind`` is ``CANDIDATE`` (composite 0) or ``JUDGE`` (no composite)."""
+
     index: int
     prompt: str
     response: str | None
     judged: JudgeScores | None
     composite: float | None
     failure: str | None = None
+    failure_kind: str | None = None
 
     @property
     def failed(self) -> bool:
         return self.failure is not None
+
+    @property
+    def counted(self) -> bool:
+        """Whether the example is in the mean: scored, or a candidate failure (as 0)."""
+        return self.failure_kind != JUDGE
 
 
 @dataclass(frozen=True)
@@ -65,18 +90,28 @@ class EvaluationResult:
     per_attribute: dict[str, float] = field(default_factory=dict)
 
     @property
-    def scored(self) -> list[ExampleResult]:
-        return [e for e in self.examples if not e.failed]
+    def counted(self) -> list[ExampleResult]:
+        """The examples in the mean: all but those with a judge failure."""
+        return [e for e in self.examples if e.counted]
 
     @property
     def failures(self) -> list[ExampleResult]:
+        """Every failed example, of either kind."""
         return [e for e in self.examples if e.failed]
 
     @property
+    def candidate_failures(self) -> list[ExampleResult]:
+        return [e for e in self.examples if e.failure_kind == CANDIDATE]
+
+    @property
+    def judge_failures(self) -> list[ExampleResult]:
+        return [e for e in self.examples if e.failure_kind == JUDGE]
+
+    @property
     def mean(self) -> float:
-        """Mean composite (0–1) over the examples that did not fail."""
-        scored = self.scored
-        return sum(e.composite for e in scored if e.composite is not None) / len(scored) if scored else 0.0
+        """Mean composite (0–1) over the counted examples, a candidate failure counting as 0."""
+        counted = self.counted
+        return math.fsum(e.composite or 0.0 for e in counted) / len(counted) if counted else 0.0
 
     @property
     def percent(self) -> float:
@@ -84,18 +119,6 @@ class EvaluationResult:
 
 
 ProgressHook = Callable[[int, int], None]
-
-# Errors that end the whole run: they must propagate, never be recorded as one example's failure.
-_FATAL = (
-    gateway_errors.BudgetExceeded,
-    gateway_errors.CacheMiss,
-    gateway_errors.CorruptCacheEntry,
-    gateway_errors.RunAborted,
-    gateway_errors.QuotaExhausted,
-    gateway_errors.AuthenticationFailed,
-    gateway_errors.ModelNotFound,
-    gateway_errors.ConfigurationError,
-)
 
 
 class Evaluator:
@@ -137,19 +160,11 @@ class Evaluator:
             try:
                 with dspy.context(lm=lm):
                     out = await self._judge.acall(prompt=prompt, response=response, rubric=RUBRICS[attribute])
-            except gateway_errors.ContentFiltered as exc:
-                raise JudgeFailure(f"{attribute}: content filter: {exc}") from exc
-            except _FATAL:
-                raise
-            except Exception as exc:  # an adapter that cannot parse the judge's text
-                exc = root_gateway_error(exc) or exc
-                if isinstance(exc, _FATAL):
-                    raise exc from None
-                if isinstance(exc, gateway_errors.ContentFiltered):
-                    raise JudgeFailure(f"{attribute}: content filter: {exc}") from exc
-                if isinstance(exc, gateway_errors.GatewayError):
-                    raise JudgeFailure(f"{attribute}: {type(exc).__name__}: {exc}") from exc
-                last = f"unparsable judge output ({type(exc).__name__})"
+            except Exception as exc:
+                refused, reason = output_failure(exc)  # anything but a model-output failure propagates
+                if refused:  # the provider refused the request: asking again gets the same answer
+                    raise JudgeFailure(f"{attribute}: {reason}") from exc
+                last = f"unparsable judge output ({reason})"
                 continue
             score = out.score
             if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 4:
@@ -163,9 +178,14 @@ class Evaluator:
         results = await asyncio.gather(
             *(self.judge_attribute(prompt, response, a) for a in ATTRIBUTES), return_exceptions=True
         )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        # Errors that stop the run first, then the first judge failure in attribute order (never the
+        # order the calls finished in): the same example fails with the same reason at any concurrency.
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, JudgeFailure):
+                raise failure
+        if failures:
+            raise failures[0]
         scores = {a: r[0] for a, r in zip(ATTRIBUTES, results, strict=True)}  # type: ignore[index]  # the loop above raised every exception
         notes = {a: r[1] for a, r in zip(ATTRIBUTES, results, strict=True)}  # type: ignore[index]  # the loop above raised every exception
         return JudgeScores(scores, notes)
@@ -178,17 +198,15 @@ class Evaluator:
     async def evaluate_example(self, program: dspy.Module, index: int, prompt: str) -> ExampleResult:
         try:
             response = await self.generate(program, prompt)
-        except _FATAL:
-            raise
         except Exception as exc:
-            fatal = root_gateway_error(exc)
-            if isinstance(fatal, _FATAL):
-                raise fatal from None
-            return ExampleResult(index, prompt, None, None, None, failure=f"generation: {_describe(exc)}")
+            _, reason = output_failure(exc)  # anything but a model-output failure propagates
+            return ExampleResult(
+                index, prompt, None, None, 0.0, failure=f"generation: {reason}", failure_kind=CANDIDATE
+            )
         try:
             judged = await self.judge(prompt, response)
         except JudgeFailure as exc:
-            return ExampleResult(index, prompt, response, None, None, failure=f"judge: {exc}")
+            return ExampleResult(index, prompt, response, None, None, failure=f"judge: {exc}", failure_kind=JUDGE)
         return ExampleResult(index, prompt, response, judged, self.weights.composite(judged.scores))
 
     # -- many examples --------------------------------------------------------------------------
@@ -231,11 +249,12 @@ class Evaluator:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         result = EvaluationResult(examples, _per_attribute(examples))
-        failed = len(result.failures)
+        failed = len(result.judge_failures)
         if prompts and failed / len(prompts) > self.max_failure_share:
-            reasons = "; ".join(sorted({e.failure or "" for e in result.failures})[:3])
+            reasons = "; ".join(sorted({e.failure or "" for e in result.judge_failures})[:3])
             raise TooManyFailures(
-                f"{failed} of {len(prompts)} examples failed (more than {self.max_failure_share:.0%}): {reasons}"
+                f"the judge failed on {failed} of {len(prompts)} examples (more than "
+                f"{self.max_failure_share:.0%}): {reasons}; try a stronger --judge-model"
             )
         return result
 
@@ -259,9 +278,39 @@ def root_gateway_error(exc: BaseException) -> gateway_errors.GatewayError | None
     return None
 
 
-def _describe(exc: BaseException) -> str:
-    root = root_gateway_error(exc) or exc
-    return f"{type(root).__name__}: {str(root)[:200]}"
+def output_failure(exc: BaseException) -> tuple[bool, str]:
+    """Classify an exception from a model call as a failure of the model's output, or re-raise it.
+
+    Returns ``(refused, reason)``: ``refused`` when the provider turned the request down (content
+    filter, bad request, context window: the same request would get the same answer), else the
+    adapters could not parse the output. Every other gateway error (retries exhausted, budget,
+    replay miss...) is raised as the gateway's own error; any other exception is raised unchanged.
+    """
+    root = root_gateway_error(exc)
+    if root is not None:
+        if isinstance(root, gateway_errors.BadRequest):
+            return True, f"{type(root).__name__}: {str(root)[:200]}"
+        raise root from None
+    parse_error = _in_chain(exc, AdapterParseError)
+    if parse_error is not None:
+        return False, f"{type(parse_error).__name__}: {_first_line(parse_error)}"
+    raise exc
+
+
+def _in_chain(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def judged_as_dict(result: ExampleResult) -> dict[str, Any]:
@@ -274,4 +323,5 @@ def judged_as_dict(result: ExampleResult) -> dict[str, Any]:
         "justifications": result.judged.justifications if result.judged else None,
         "composite": result.composite,
         "failure": result.failure,
+        "failure_kind": result.failure_kind,
     }

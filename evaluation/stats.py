@@ -8,6 +8,10 @@ Units. ``paired_bootstrap_ci`` keeps the units of its inputs. ``test_report`` (t
 run's results) works in *percentage points*: the composite is 0–1 per example and is reported on
 the 0–100 scale of ``EvaluationResult.percent``; each attribute's normalised 0–1 value
 (``MetricWeights.normalised``) is reported the same way, so "+2.5" always means 2.5 points out of 100.
+
+Failures (``evaluation/engine.py``). A candidate failure (the program's own output unusable) counts as
+0, on the composite and on every attribute's normalised value, as the mean does; a judge failure
+leaves its example out of the pair on both sides, so both programs are compared on the same examples.
 """
 
 from __future__ import annotations
@@ -393,7 +397,9 @@ def release_gate(overall: Interval, per_attribute: Mapping[str, Interval], polic
                 f"{_pp(-policy.max_attribute_regression)}"
             )
     if overall.dropped:
-        note = f"{overall.dropped} example(s) failed in one program or both and were left out of the pairs"
+        note = (
+            f"the judge failed on {overall.dropped} example(s) in one program or both; they were left out of the pairs"
+        )
     else:
         note = ""
     if blockers:
@@ -442,16 +448,31 @@ def _paired_records(
     return pairs
 
 
-def _scores_of(record: Mapping[str, Any]) -> Mapping[str, int] | None:
-    scores = record.get("scores")
-    if record.get("failure") or not isinstance(scores, Mapping):
-        return None
-    return scores
+def _judge_failed(record: Mapping[str, Any]) -> bool:
+    # Records written before failures had kinds leave every failed example out, as they were scored.
+    return bool(record.get("failure")) and record.get("failure_kind") != "candidate"
 
 
 def _composite_of(record: Mapping[str, Any]) -> float | None:
+    """The example's composite (0–1): 0 for a candidate failure, None (left out) for a judge failure."""
+    if _judge_failed(record):
+        return None
+    if record.get("failure"):
+        return 0.0
     value = record.get("composite")
-    return None if record.get("failure") or value is None else float(value)
+    return None if value is None else float(value)
+
+
+def _attribute_of(record: Mapping[str, Any], attribute: str, weights: MetricWeights) -> float | None:
+    """The example's normalised 0–1 value of ``attribute``, with failures treated as in ``_composite_of``."""
+    if _judge_failed(record):
+        return None
+    if record.get("failure"):
+        return 0.0
+    scores = record.get("scores")
+    if not isinstance(scores, Mapping) or scores.get(attribute) is None:
+        return None
+    return weights.normalised(attribute, int(scores[attribute]))
 
 
 def _mean_pp(values: Sequence[float]) -> float | None:
@@ -480,14 +501,21 @@ def test_report(
     overall = paired_bootstrap_ci(
         base_composite, opt_composite, resamples=resamples, seed=seed, confidence=DEFAULT_CONFIDENCE
     ).scaled(PERCENT)
-    base_scores = [_scores_of(b) for b, _ in pairs]
-    opt_scores = [_scores_of(o) for _, o in pairs]
-    attributes = {
-        a: i.scaled(PERCENT)
-        for a, i in per_attribute_cis(
-            base_scores, opt_scores, weights=weights, resamples=resamples, seed=seed, confidence=DEFAULT_CONFIDENCE
-        ).items()
-    }
+    attributes: dict[str, Interval] = {}
+    per_attribute: dict[str, Any] = {}
+    for attribute in ATTRIBUTES:
+        base_values = [_attribute_of(b, attribute, weights) for b, _ in pairs]
+        opt_values = [_attribute_of(o, attribute, weights) for _, o in pairs]
+        # The same seed as the composite: the same resampled examples.
+        interval = paired_bootstrap_ci(
+            base_values, opt_values, resamples=resamples, seed=seed, confidence=DEFAULT_CONFIDENCE
+        ).scaled(PERCENT)
+        attributes[attribute] = interval
+        kept_values = [(b, o) for b, o in zip(base_values, opt_values, strict=True) if b is not None and o is not None]
+        per_attribute[attribute] = interval.as_dict() | {
+            "baseline": _mean_pp([b for b, _ in kept_values]),
+            "optimized": _mean_pp([o for _, o in kept_values]),
+        }
     verdict = release_gate(overall, attributes, policy)
 
     kept = [(b, o) for b, o in zip(base_composite, opt_composite, strict=True) if b is not None and o is not None]
@@ -495,13 +523,6 @@ def test_report(
         "baseline": _mean_pp([b for b, _ in kept]),
         "optimized": _mean_pp([o for _, o in kept]),
     }
-    per_attribute: dict[str, Any] = {}
-    for attribute, interval in attributes.items():
-        kept_scores = [(b, o) for b, o in zip(base_scores, opt_scores, strict=True) if b is not None and o is not None]
-        per_attribute[attribute] = interval.as_dict() | {
-            "baseline": _mean_pp([weights.normalised(attribute, int(b[attribute])) for b, _ in kept_scores]),
-            "optimized": _mean_pp([weights.normalised(attribute, int(o[attribute])) for _, o in kept_scores]),
-        }
     return {
         "ci95": {
             "units": "percentage points (0-100 scale; attributes use their normalised 0-1 value x 100)",

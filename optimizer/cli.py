@@ -225,6 +225,15 @@ def print_summary(results: dict[str, Any], ledger: dict[str, Any], run_dir: Path
             print(f"release gate: {gate['verdict'].upper()}")
             for reason in gate["reasons"]:
                 print(f"  - {reason}")
+    for name, split in (("dev", dev), ("test", test or {})):
+        failed = split.get("failed") or {}
+        base, opt = failed.get("baseline") or {}, failed.get("optimized") or {}
+        if isinstance(base, dict) and isinstance(opt, dict) and any((*base.values(), *opt.values())):
+            print(
+                f"{name} failures, baseline/optimized: {base.get('candidate', 0)}/{opt.get('candidate', 0)} of the "
+                f"program's own output (counted as 0), {base.get('judge', 0)}/{opt.get('judge', 0)} of the judge "
+                "(left out)"
+            )
     print(f"\nwinning instruction:\n  {results['optimized_signature']['instructions']}\n")
     print(format_ledger(ledger))
     if run_dir is not None:

@@ -5,8 +5,9 @@ thread, judge calls one after another inside the metric) and ``eval_candidate_pr
 exception into a silent score of 0. While ``compile`` runs, ``PhasedMIPROv2`` puts our engine in
 their place inside the ``mipro_optimizer_v2`` module (for its own calls only, so that several
 optimizers can run at once in one process: ``optimizer/stand_ins.py``): every example's generation and 5 judge calls
-run concurrently on the gateway loop, failures are left out of the mean, and a fatal error (budget,
-replay miss, too many failures) stops the search instead of scoring 0. Everything else — bootstrap,
+run concurrently on the gateway loop, a candidate's own failed outputs count as 0 and judge failures
+are left out (evaluation/engine.py), and a fatal error (budget, replay miss, too many judge failures)
+stops the search instead of scoring 0. Everything else — bootstrap,
 proposal, the Optuna TPE search, the seed — is MIPROv2's own code, with its independent steps run at
 once (``optimizer/concurrent.py``): the demo sets, the instruction proposals, and the search's trials
 whose choice no score can change (TPE's random start-up trials), evaluated together before the
@@ -75,7 +76,8 @@ class TrialRecord:
     score: float
     examples: int
     full_eval: bool
-    failures: int
+    candidate_failures: int  # the program's own output failed: counted as 0 in the score
+    judge_failures: int  # the judge's output failed: left out of the score
     reused: bool = False  # the same program on the same examples as an earlier trial: its result, no calls
     prefetched: bool = False  # evaluated ahead, with other trials no score could change (see _prefetch)
 
@@ -321,7 +323,8 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
                 score=result.percent,
                 examples=len(devset),
                 full_eval=False,  # set by the caller, which knows the full set size
-                failures=len(result.failures),
+                candidate_failures=len(result.candidate_failures),
+                judge_failures=len(result.judge_failures),
                 reused=reused,
                 prefetched=prefetched,
             )

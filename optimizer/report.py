@@ -210,11 +210,23 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_fro
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _failure_counts(value: Any) -> tuple[Any, Any]:
+    """(candidate, judge) failures from a results entry; older runs recorded one undivided number."""
+    if isinstance(value, Mapping):
+        return value.get("candidate", "–"), value.get("judge", "–")
+    return "–", value if value is not None else "–"
+
+
 def _summary(results: Mapping[str, Any]) -> str:
     rows = []
     for split in ("dev", "test"):
         data = results.get(split)
         if isinstance(data, Mapping):
+            failed = data.get("failed") or {}
+            base_candidate, base_judge = _failure_counts(
+                failed.get("baseline") if isinstance(failed, Mapping) else None
+            )
+            opt_candidate, opt_judge = _failure_counts(failed.get("optimized") if isinstance(failed, Mapping) else None)
             rows.append(
                 [
                     split,
@@ -222,11 +234,20 @@ def _summary(results: Mapping[str, Any]) -> str:
                     _num(data.get("optimized")),
                     _num(data.get("improvement"), "+.2f"),
                     _esc(data.get("examples", "–")),
+                    f"{_esc(base_candidate)} / {_esc(opt_candidate)}",
+                    f"{_esc(base_judge)} / {_esc(opt_judge)}",
                 ]
             )
     if not rows:
         return '<p class="muted">No split scores were recorded.</p>'
-    return _table(["split", "baseline", "optimized", "change (pp)", "examples"], rows)
+    legend = (
+        '<p class="legend muted">Failures, baseline / optimized. <i>Candidate</i>: the program\'s own '
+        "output could not be used (unparsable, refused or filtered) and counts as 0. <i>Judge</i>: the "
+        "judge's answer could not be used after a retry; the example is left out (of both sides of a "
+        "paired comparison).</p>"
+    )
+    headers = ["split", "baseline", "optimized", "change (pp)", "examples", "candidate failures", "judge failures"]
+    return _table(headers, rows) + legend
 
 
 def _instructions(results: Mapping[str, Any]) -> tuple[str, str]:
@@ -239,6 +260,7 @@ def _instructions(results: Mapping[str, Any]) -> tuple[str, str]:
 def _candidates(results: Mapping[str, Any]) -> str:
     candidates = [str(c) for c in results.get("candidates") or []]
     trials = results.get("trials") or []
+    evaluations = {e.get("index"): e for e in results.get("candidate_evaluations") or [] if isinstance(e, Mapping)}
     baseline, winner = _instructions(results)
     if not candidates:
         return '<p class="muted">No candidate instructions were recorded.</p>'
@@ -251,6 +273,7 @@ def _candidates(results: Mapping[str, Any]) -> str:
         ]
         tags = [label for label, hit in (("baseline", text == baseline), ("winner", text == winner)) if hit]
         swatch = f'<span class="swatch" style="background:{PALETTE[index % len(PALETTE)]}"></span>'
+        evaluation = evaluations.get(index) or {}
         rows.append(
             [
                 f"{swatch}{index}",
@@ -259,9 +282,16 @@ def _candidates(results: Mapping[str, Any]) -> str:
                 str(len(scores)),
                 _num(max(scores) if scores else None),
                 _num(sum(scores) / len(scores) if scores else None),
+                _esc(_or_dash(evaluation.get("candidate_failures"))),
+                _esc(_or_dash(evaluation.get("judge_failures"))),
             ]
         )
-    return _table(["#", "instruction", "", "trials", "best", "mean"], rows, numeric_from=3)
+    headers = ["#", "instruction", "", "trials", "best", "mean", "candidate failures", "judge failures"]
+    return _table(headers, rows, numeric_from=3)
+
+
+def _or_dash(value: Any) -> Any:
+    return "–" if value is None else value
 
 
 def _interval_block(results: Mapping[str, Any], evaluations: Mapping[str, Any] | None) -> tuple[str, str]:
@@ -321,7 +351,8 @@ def _render_intervals(block: Mapping[str, Any], results: Mapping[str, Any], spli
     dropped = overall.get("dropped")
     caption = (
         f"<p>Split: <b>{_esc(split)}</b> ({_esc(note)}). Paired percentile bootstrap over "
-        f"{_esc(pairs if pairs is not None else '?')} examples ({_esc(dropped or 0)} dropped as failed), "
+        f"{_esc(pairs if pairs is not None else '?')} examples ({_esc(dropped or 0)} left out: the judge "
+        "failed in one program or both; a candidate failure counts as 0), "
         f"{_esc(overall.get('resamples', '?'))} resamples. Baseline/optimized columns: attributes are mean "
         "0–4 scores; changes are in points of the attribute's normalised 0–100 value (complexity and "
         "verbosity peak at 2).</p>"

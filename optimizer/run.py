@@ -100,13 +100,9 @@ def _examples(rows: list[Row]) -> list[dspy.Example]:
     return [dspy.Example(prompt=r.prompt, response=r.response).with_inputs("prompt") for r in rows]
 
 
-def _summary(result: EvaluationResult) -> dict[str, Any]:
-    return {
-        "score": result.percent,
-        "per_attribute": result.per_attribute,
-        "examples": len(result.examples),
-        "failed": len(result.failures),
-    }
+def _failed(result: EvaluationResult) -> dict[str, int]:
+    """Failures by kind: the program's own output (counted as 0) and the judge's (left out)."""
+    return {"candidate": len(result.candidate_failures), "judge": len(result.judge_failures)}
 
 
 def _run_id(config: RunConfig) -> str:
@@ -440,7 +436,8 @@ def _results(
             "per_attribute": {
                 a: {"baseline": base.per_attribute.get(a), "optimized": opt.per_attribute.get(a)} for a in ATTRIBUTES
             },
-            "failed": {"baseline": len(base.failures), "optimized": len(opt.failures)},
+            # candidate failures count as 0 in the scores; judge failures are left out of them
+            "failed": {"baseline": _failed(base), "optimized": _failed(opt)},
             "examples": len(base.examples),
         }
 
@@ -457,7 +454,7 @@ def _results(
             )
         )
     failures = [
-        {"split": split, "program": program, "index": e.index, "reason": e.failure}
+        {"split": split, "program": program, "index": e.index, "kind": e.failure_kind, "reason": e.failure}
         for split, program, result in (
             ("dev", "baseline", baseline_dev),
             ("dev", "optimized", optimized_dev),
@@ -491,13 +488,16 @@ def _results(
                 "score": t.score,
                 "full_eval": t.full_eval,
                 "examples": t.examples,
-                "failures": t.failures,
+                "failures": t.candidate_failures + t.judge_failures,
+                "candidate_failures": t.candidate_failures,
+                "judge_failures": t.judge_failures,
                 "reused": t.reused,
                 "prefetched": t.prefetched,
             }
             for t in optimizer.log.trials
         ],
         "candidates": candidates,
+        "candidate_evaluations": _candidate_evaluations(candidates, optimizer),
         "failures": failures,
         "backend": backend.name,
         "models": {
@@ -523,6 +523,24 @@ def _results(
         "versions": _versions(),
         "baseline_instruction": BASELINE_INSTRUCTION,
     }
+
+
+def _candidate_evaluations(candidates: list[str], optimizer: PhasedMIPROv2) -> list[dict[str, Any]]:
+    """Per candidate instruction, its dev score and failures of each kind, from its full-evaluation trial."""
+    rows = []
+    for index, text in enumerate(candidates):
+        full = [t for t in optimizer.log.trials if t.instruction == text and t.full_eval]
+        first = full[0] if full else None  # repeats reuse the first evaluation: the same numbers
+        rows.append(
+            {
+                "index": index,
+                "evaluated": first is not None,
+                "score": first.score if first else None,
+                "candidate_failures": first.candidate_failures if first else None,
+                "judge_failures": first.judge_failures if first else None,
+            }
+        )
+    return rows
 
 
 def _write_outputs(

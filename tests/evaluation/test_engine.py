@@ -1,5 +1,7 @@
 """The evaluation engine over the gateway: fan-out, failures, and identical results at any concurrency."""
 
+import asyncio
+
 import pytest
 
 from cache import CachePolicy
@@ -66,40 +68,52 @@ def test_five_judges_of_one_example_are_in_flight_together(tmp_path):
 
 
 # -- failures, with a scripted LLM ---------------------------------------------------------------
-def scripted_llm(bad_attribute=None, bad_prompt="", bad_reply="no markers here", score=3):
+GOOD_ANSWER = "[[ ## response ## ]]\nAn answer.\n\n[[ ## completed ## ]]"
+
+
+def scripted_llm(bad_attribute=None, bad_prompt="", bad_reply="no markers here", score=3, bad_generation=""):
     def answer(call):
         system = str(call.messages[0]["content"])
         user = str(call.messages[-1]["content"])
         if "`score`" in system:
             if bad_attribute and f"Attribute: {bad_attribute}." in user and bad_prompt in user:
                 return chat_response(bad_reply)
+            if "[[judge-filter]]" in user:
+                return errors.ContentFiltered("content_filter")
             return chat_response(
                 f"[[ ## score ## ]]\n{score}\n\n[[ ## justification ## ]]\nFine.\n\n[[ ## completed ## ]]"
             )
         if "[[content-filter]]" in user:
             return errors.ContentFiltered("content_filter")
-        return chat_response("[[ ## response ## ]]\nAn answer.\n\n[[ ## completed ## ]]")
+        if bad_generation and bad_generation in user:
+            return chat_response("I would rather not use your format.")
+        if "[[judge-filter]]" in user:
+            return chat_response("[[ ## response ## ]]\nAn answer [[judge-filter]].\n\n[[ ## completed ## ]]")
+        return chat_response(GOOD_ANSWER)
 
     return answer
 
 
-def evaluate_scripted(tmp_path, answer, prompts, **evaluator_kwargs):
-    transport = ScriptedTransport(fallback=answer)
+def evaluate_scripted(tmp_path, answer, prompts, *, transport=None, **evaluator_kwargs):
+    transport = transport or ScriptedTransport(fallback=answer)
     endpoint = Endpoint(model="openai/gpt-4o", identity="scripted|1", price_model="gpt-4o")
     with Runtime(GatewaySettings(policy=CachePolicy.OFF), transport=transport) as rt:
         evaluator = Evaluator(rt.lm(endpoint, temperature=0.0), rt.lm(endpoint, temperature=0.0), **evaluator_kwargs)
         return rt.loop.run(evaluator.evaluate(Generator(), prompts)), transport
 
 
-def test_unparsable_judge_output_fails_the_example_and_is_left_out_of_the_mean(tmp_path):
+ALL_THREES = 0.66  # every attribute 3: 0.80 * 3/4 + 0.10 * 0.3 + 0.10 * 0.3
+
+
+def test_unparsable_judge_output_is_a_judge_failure_left_out_of_the_mean(tmp_path):
     prompts = [f"question number {i}" for i in range(20)]
     answer = scripted_llm(bad_attribute="coherence", bad_prompt="question number 7")
     result, transport = evaluate_scripted(tmp_path, answer, prompts)
-    assert [e.index for e in result.failures] == [7]
-    assert "coherence" in result.failures[0].failure and "unparsable" in result.failures[0].failure
-    assert len(result.scored) == 19
-    # every scored example has all five scores 3: 0.80 * 3/4 + 0.10 * 0.3 + 0.10 * 0.3
-    assert result.mean == pytest.approx(0.66)
+    assert [e.index for e in result.judge_failures] == [7] and result.candidate_failures == []
+    failure = result.judge_failures[0]
+    assert "coherence" in failure.failure and "unparsable" in failure.failure and failure.composite is None
+    assert len(result.counted) == 19
+    assert result.mean == pytest.approx(ALL_THREES)
     # the failing judge call was asked again as a fresh sample before giving up
     coherence_calls = [
         c
@@ -110,21 +124,78 @@ def test_unparsable_judge_output_fails_the_example_and_is_left_out_of_the_mean(t
     assert len({c.rollout_id for c in coherence_calls}) == 2
 
 
-def test_out_of_range_score_is_a_failure_not_a_score(tmp_path):
+def test_an_unparsable_generation_is_the_candidates_failure_and_counts_as_zero(tmp_path):
+    prompts = [f"question number {i}" for i in range(20)]
+    result, transport = evaluate_scripted(tmp_path, scripted_llm(bad_generation="question number 3"), prompts)
+    assert [e.index for e in result.candidate_failures] == [3] and result.judge_failures == []
+    failure = result.candidate_failures[0]
+    assert failure.failure.startswith("generation: AdapterParseError") and failure.composite == 0.0
+    assert len(result.counted) == 20
+    assert result.mean == pytest.approx(ALL_THREES * 19 / 20)  # not ALL_THREES: the failure is scored 0
+    # DSPy's adapters asked again in JSON mode before giving up; the judge never saw the example.
+    generations = [c for c in transport.sent if "question number 3" in str(c.messages[-1]["content"])]
+    assert len(generations) == 2 and all("`score`" not in str(c.messages[0]["content"]) for c in generations)
+
+
+def test_candidate_failures_never_stop_the_evaluation(tmp_path):
+    prompts = [f"q{i}" for i in range(10)]
+    result, _ = evaluate_scripted(tmp_path, scripted_llm(bad_generation="q"), prompts)
+    assert len(result.candidate_failures) == 10 and result.mean == 0.0 and result.percent == 0.0
+
+
+def test_out_of_range_score_is_a_judge_failure_not_a_score(tmp_path):
     result, _ = evaluate_scripted(tmp_path, scripted_llm(score=7), ["a", "b"], max_failure_share=1.0)
-    assert len(result.failures) == 2 and "outside 0–4" in result.failures[0].failure
+    assert len(result.judge_failures) == 2 and "outside 0–4" in result.judge_failures[0].failure
     assert result.mean == 0.0 and result.per_attribute == {}
 
 
-def test_content_filter_marks_the_example_failed_with_its_reason(tmp_path):
-    prompts = ["fine one", "refused [[content-filter]] prompt"] + [f"more {i}" for i in range(18)]
+def test_a_filtered_generation_counts_as_zero_a_filtered_judge_call_is_left_out(tmp_path):
+    prompts = ["fine one", "refused [[content-filter]] prompt", "judge refuses [[judge-filter]]"]
+    prompts += [f"more {i}" for i in range(17)]
     result, _ = evaluate_scripted(tmp_path, scripted_llm(), prompts)
-    assert [e.index for e in result.failures] == [1]
-    assert "ContentFiltered" in result.failures[0].failure
+    assert [e.index for e in result.candidate_failures] == [1]
+    assert "ContentFiltered" in result.candidate_failures[0].failure
+    assert [e.index for e in result.judge_failures] == [2]
+    assert "ContentFiltered" in result.judge_failures[0].failure
+    assert result.mean == pytest.approx(ALL_THREES * 18 / 19)
 
 
-def test_too_many_failures_stop_the_evaluation(tmp_path):
+def test_too_many_judge_failures_stop_the_evaluation(tmp_path):
     prompts = [f"q{i}" for i in range(10)]
-    answer = scripted_llm(bad_attribute="helpfulness", bad_prompt="q")  # every example fails
-    with pytest.raises(TooManyFailures, match="10 of 10"):
+    answer = scripted_llm(bad_attribute="helpfulness", bad_prompt="q")  # every example's judge fails
+    with pytest.raises(TooManyFailures, match=r"judge failed on 10 of 10.*--judge-model"):
         evaluate_scripted(tmp_path, answer, prompts)
+
+
+def test_a_transient_failure_stops_the_evaluation_instead_of_changing_a_score(tmp_path):
+    def answer(call):
+        if "q3" in str(call.messages[-1]["content"]):
+            return errors.Unavailable("HTTP 503: overloaded")
+        return scripted_llm()(call)
+
+    with pytest.raises(errors.Unavailable, match="503"):
+        evaluate_scripted(tmp_path, answer, [f"q{i}" for i in range(10)], max_failure_share=1.0)
+
+
+class _SlowFirstAttributes(ScriptedTransport):
+    """Answers judge calls of earlier attributes later, so failures finish in reverse attribute order."""
+
+    async def send(self, call):
+        text = str(call.messages[-1]["content"])
+        for rank, attribute in enumerate(("helpfulness", "correctness", "coherence", "complexity", "verbosity")):
+            if f"Attribute: {attribute}." in text:
+                await asyncio.sleep(0.02 * (5 - rank))
+        return await super().send(call)
+
+
+def test_an_examples_judge_failure_is_reported_in_attribute_order_not_finishing_order(tmp_path):
+    def answer(call):
+        text = str(call.messages[-1]["content"])
+        if "`score`" in str(call.messages[0]["content"]) and "Attribute: complexity." not in text:
+            return chat_response("no markers")
+        return scripted_llm()(call)
+
+    result, _ = evaluate_scripted(
+        tmp_path, answer, ["q"], transport=_SlowFirstAttributes(fallback=answer), max_failure_share=1.0
+    )
+    assert result.judge_failures[0].failure.startswith("judge: helpfulness: unparsable")

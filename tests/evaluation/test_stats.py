@@ -209,7 +209,7 @@ def test_gate_holds_with_too_few_pairs():
 
 def test_gate_mentions_failed_examples_and_holds_without_pairs():
     promoted = release_gate(interval(3.0, 1.0, 5.0, dropped=4), FLAT, GatePolicy())
-    assert promoted.verdict == "promote" and any("4 example(s) failed" in r for r in promoted.reasons)
+    assert promoted.verdict == "promote" and any("the judge failed on 4 example(s)" in r for r in promoted.reasons)
     empty = paired_bootstrap_ci([None], [None])
     verdict = release_gate(empty, {}, GatePolicy())
     assert verdict.verdict == "hold" and verdict.reasons
@@ -224,7 +224,14 @@ def test_gate_policy_validates_itself(kwargs):
 
 
 # -- the JSON block -----------------------------------------------------------------------------------
-def records(composite_shift: float, n: int = 30, *, helpfulness: int = 2, fail: tuple[int, ...] = ()) -> list[dict]:
+def records(
+    composite_shift: float,
+    n: int = 30,
+    *,
+    helpfulness: int = 2,
+    fail: tuple[int, ...] = (),
+    candidate_fail: tuple[int, ...] = (),
+) -> list[dict]:
     rng = random.Random(5)
     out = []
     for index in range(n):
@@ -236,6 +243,20 @@ def records(composite_shift: float, n: int = 30, *, helpfulness: int = 2, fail: 
             "verbosity": rng.choice([2, 3]),
         }
         failed = index in fail
+        if index in candidate_fail:  # the program's own output failed: scored 0, as the engine records it
+            out.append(
+                {
+                    "index": index,
+                    "prompt": f"prompt {index}",
+                    "response": None,
+                    "scores": None,
+                    "justifications": None,
+                    "composite": 0.0,
+                    "failure": "generation: AdapterParseError: unparsable",
+                    "failure_kind": "candidate",
+                }
+            )
+            continue
         out.append(
             {
                 "index": index,
@@ -245,6 +266,7 @@ def records(composite_shift: float, n: int = 30, *, helpfulness: int = 2, fail: 
                 "justifications": None,
                 "composite": None if failed else DEFAULT_WEIGHTS.composite(scores) + composite_shift,
                 "failure": "judge: unparsable" if failed else None,
+                "failure_kind": "judge" if failed else None,
             }
         )
     return out
@@ -286,6 +308,30 @@ def test_test_report_counts_failed_examples_as_dropped():
     assert block["ci95"]["improvement"]["dropped"] == 3
     assert block["ci95"]["improvement"]["n_pairs"] == 27
     assert block["ci95"]["per_attribute"]["coherence"]["dropped"] == 3
+
+
+def test_a_candidate_failure_counts_as_zero_on_the_composite_and_every_attribute():
+    base = records(0.0)
+    failing = records(0.0, candidate_fail=(4, 9))
+    block = build_test_report(base, failing, seed=3)
+    improvement = block["ci95"]["improvement"]
+    assert (improvement["n_pairs"], improvement["dropped"]) == (30, 0)  # paired, not dropped
+    lost = sum(DEFAULT_WEIGHTS.composite(r["scores"]) for r in base if r["index"] in (4, 9))
+    assert improvement["mean_diff"] == pytest.approx(-100 * lost / 30, abs=1e-4)
+    coherence = block["ci95"]["per_attribute"]["coherence"]  # 3 everywhere else: only the failures move it
+    assert coherence["n_pairs"] == 30 and coherence["mean_diff"] == pytest.approx(-100 * 2 * 0.75 / 30, abs=1e-4)
+    assert coherence["low"] < 0
+
+
+def test_a_judge_failure_on_either_side_leaves_the_example_out_of_both():
+    base, opt = records(0.0, fail=(2,)), records(0.0, fail=(5,), candidate_fail=(7,))
+    block = build_test_report(base, opt, seed=3)
+    improvement = block["ci95"]["improvement"]
+    assert (improvement["n_pairs"], improvement["dropped"]) == (28, 2)
+    kept = [r for r in records(0.0) if r["index"] not in (2, 5)]
+    assert improvement["baseline"] == pytest.approx(100 * sum(r["composite"] for r in kept) / 28, abs=1e-3)
+    lost = DEFAULT_WEIGHTS.composite(records(0.0)[7]["scores"])
+    assert improvement["mean_diff"] == pytest.approx(-100 * lost / 28, abs=1e-4)
 
 
 def test_test_report_refuses_records_that_do_not_pair():

@@ -213,7 +213,7 @@ def test_report_recomputes_intervals_from_evaluations_when_the_run_has_none(tmp_
     page = write_report(fake_run(tmp_path / "run")).read_text(encoding="utf-8")
     text = "".join(parse(page).text)
     assert "recomputed from evaluations.json" in text
-    assert "23 examples (1 dropped as failed)" in text
+    assert "23 examples (1 left out: the judge failed in one program or both" in text
     assert "Release gate:" in text
 
 

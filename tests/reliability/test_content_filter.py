@@ -57,7 +57,7 @@ def refused_run(refusal_dataset, tmp_path_factory) -> RefusedRun:
     return RefusedRun(run_optimization(config), splits, config)
 
 
-def test_refused_example_fails_with_its_reason_and_the_run_goes_on(refused_run):
+def test_refused_generation_counts_as_zero_with_its_reason_and_the_run_goes_on(refused_run):
     results = refused_run.outcome.results
     dev, test = marked_index(refused_run.splits.dev), marked_index(refused_run.splits.test)
     assert failure_places(results) == {
@@ -68,15 +68,21 @@ def test_refused_example_fails_with_its_reason_and_the_run_goes_on(refused_run):
     }
     for failure in results["failures"]:
         assert failure["reason"].startswith("generation: ContentFiltered:"), failure
-    assert results["dev"]["failed"] == {"baseline": 1, "optimized": 1}
+        assert failure["kind"] == "candidate"  # the generation was refused: the candidate's failure
+    one_refusal = {"candidate": 1, "judge": 0}
+    assert results["dev"]["failed"] == {"baseline": one_refusal, "optimized": one_refusal}
     assert results["dev"]["examples"] == 10
     run_dir = refused_run.outcome.run_dir
     details = json.loads((run_dir / "evaluations.json").read_text())
     for name in ("baseline_dev", "optimized_dev", "baseline_test", "optimized_test"):
         failed = [e for e in details[name] if e["failure"]]
         assert len(failed) == 1 and CONTENT_FILTER_MARKER in failed[0]["prompt"], name
-        assert failed[0]["scores"] is None and failed[0]["composite"] is None
+        assert failed[0]["scores"] is None and failed[0]["composite"] == 0.0  # in the mean, as 0
         assert all(e["scores"] is not None for e in details[name] if not e["failure"])
+        composites = [e["composite"] for e in details[name]]
+        split = "dev" if name.endswith("dev") else "test"
+        program = "baseline" if name.startswith("baseline") else "optimized"
+        assert results[split][program] == pytest.approx(100 * sum(composites) / len(composites), abs=0.006)
     assert refused_run.outcome.ledger["total"]["errors"] >= 3  # each refusal made live is counted
 
 
@@ -131,3 +137,32 @@ def test_finish_reason_refusal_is_a_failed_example_too(refusal_dataset, tmp_path
     # so its tokens count), every other answer a live call.
     assert total["errors"] == len(refusals) > 0 and total["retries"] == 0
     assert sent == total["requests"] == total["live_calls"] + total["errors"]
+
+
+def test_each_candidates_failures_of_both_kinds_are_in_the_results_and_the_report(refused_run):
+    results = refused_run.outcome.results
+    evaluated = [c for c in results["candidate_evaluations"] if c["evaluated"]]
+    assert evaluated and len(results["candidate_evaluations"]) == len(results["candidates"])
+    # The refused dev prompt fails every candidate's generation, and nothing fails its judge.
+    assert {(c["candidate_failures"], c["judge_failures"]) for c in evaluated} == {(1, 0)}
+    assert all(t["candidate_failures"] == 1 and t["judge_failures"] == 0 for t in results["trials"] if t["full_eval"])
+    html = (refused_run.outcome.run_dir / "report.html").read_text()
+    candidates = html.split('id="candidates"')[1].split("</section>")[0]
+    assert "candidate failures" in candidates and "judge failures" in candidates
+    rows = candidates.split("<tbody>")[1].split("</tr>")[:-1]
+    for row, evaluation in zip(rows, results["candidate_evaluations"], strict=True):
+        cells = [cell.split(">", 1)[1] for cell in row.split("</td>")[:-1]]
+        expected = ["–", "–"] if not evaluation["evaluated"] else ["1", "0"]
+        assert cells[-2:] == expected, row
+    summary = html.split('id="summary"')[1].split("</section>")[0]
+    assert "1 / 1" in summary and "0 / 0" in summary
+
+
+def test_scores_with_failures_are_the_same_at_concurrency_one(refused_run, tmp_path):
+    config = replace(refused_run.config, concurrency=1, out_dir=tmp_path / "run", cache_dir=tmp_path / "cache")
+    serial = run_optimization(config)
+    assert serial.ledger["total"]["live_calls"] > 0  # answered afresh, one call at a time
+    for key in ("dev", "test", "trials", "candidate_evaluations", "failures", "optimized_signature"):
+        assert serial.results[key] == refused_run.outcome.results[key], key
+    first, second = ((o.run_dir / "optimized_program.json").read_bytes() for o in (refused_run.outcome, serial))
+    assert first == second
