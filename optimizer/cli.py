@@ -24,11 +24,13 @@ from gateway.retry import RetryPolicy
 from optimizer.mipro import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
+from optimizer.tracking import TrackingError
 
 USER_ERRORS = (
     CacheError,
     DataError,
     RunError,
+    TrackingError,
     EvaluationError,
     gw_errors.PermanentError,
     gw_errors.BudgetExceeded,
@@ -152,6 +154,17 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = OneLineParser) ->
         metavar="PP",
         help="release gate: hold if any attribute clearly regresses by more than this (points, 5)",
     )
+    p.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="log the run to MLflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME; default: MLflow's local "
+        "mlflow.db): params, each trial's score and instruction, results, artifacts; needs the [mlflow] extra",
+    )
+    p.add_argument(
+        "--mlflow-traces",
+        action="store_true",
+        help="with --mlflow: also a trace of every LM call, with token usage (implies --mlflow)",
+    )
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of console lines")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info lines (warnings and errors only)")
     return p
@@ -266,21 +279,43 @@ def quiet_garbage_collector() -> Iterator[None]:
         gc.unfreeze()
 
 
+def make_tracker(args: argparse.Namespace) -> Any:
+    """The MLflow tracker the flags ask for, or None; one-line TrackingError when MLflow is not installed."""
+    if not (args.mlflow or args.mlflow_traces):
+        return None
+    from optimizer.mlflow_tracking import RunTracker  # MLflow itself is imported only when the run starts
+
+    return RunTracker(traces=args.mlflow_traces)
+
+
 def main(argv: list[str] | None = None) -> int:
     load_env()
     args = build_parser().parse_args(argv)
     configure_logging(json_lines=args.log_json, level=logging.WARNING if args.quiet else logging.INFO)
+    tracker = None
     try:
         config = config_from_args(args)
+        tracker = make_tracker(args)
         with quiet_garbage_collector():
-            outcome = run_optimization(config, progress=Progress(enabled=not args.quiet))
+            outcome = run_optimization(
+                config,
+                progress=Progress(enabled=not args.quiet),
+                on_run_dir=tracker.start if tracker is not None else None,
+            )
     except USER_ERRORS as exc:
+        if tracker is not None:
+            tracker.finish()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if tracker is not None:
+            tracker.finish(interrupted=True)
         print("interrupted: completed calls are cached; rerun the same command to resume", file=sys.stderr)
         return 130
     if config.dry_run:
         return 0
+    logged = tracker.finish() if tracker is not None else None
     print_summary(outcome.results, outcome.ledger, outcome.run_dir)
+    if logged is not None:
+        print(f"mlflow: run {logged} at {tracker.store.display_uri}")
     return 0

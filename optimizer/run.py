@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -224,8 +225,13 @@ SIMULATED_NOTE = (
 )
 
 
-def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> RunOutcome:
-    """Optimize the generator's instruction and write the run's artifacts; raises RunError/GatewayError."""
+def run_optimization(
+    config: RunConfig, *, progress: Progress | None = None, on_run_dir: Callable[[Path], None] | None = None
+) -> RunOutcome:
+    """Optimize the generator's instruction and write the run's artifacts; raises RunError/GatewayError.
+
+    ``on_run_dir`` is called with the run directory once it exists, before any call is made (tracking).
+    """
     progress = progress or Progress(enabled=False)
     loaded, splits = load_splits(config, progress)
     progress.note("data: " + " -> ".join(f"{step} {count}" for step, count in splits.counts))
@@ -254,6 +260,8 @@ def run_optimization(config: RunConfig, *, progress: Progress | None = None) -> 
         if config.dry_run:
             return RunOutcome(None, {"estimate": [asdict(r) for r in estimate]}, {})
         run_dir = check_run_dir(config)
+        if on_run_dir is not None:
+            on_run_dir(run_dir)
         with Runtime(gateway_settings(config)) as runtime:
             return execute_run(config, runtime, runtime.ledger, backend, splits, loaded, run_dir, progress)
 
