@@ -264,20 +264,19 @@ def test_same_winner_as_baseline_says_so():
     assert "the search found nothing better" in page
 
 
-@pytest.mark.skipif(
-    not Path("/usr/bin/chromium").exists(),
-    reason="headless rendering needs /usr/bin/chromium, which is not installed here",
-)
-def test_report_renders_in_headless_chromium(tmp_path):
+def test_report_renders_in_headless_chromium(tmp_path, chromium):
     path = write_report(fake_run(tmp_path / "run"))
     png = tmp_path / "report.png"
     done = subprocess.run(
         [
-            "/usr/bin/chromium",
+            chromium,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
             "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
             "--hide-scrollbars",
             f"--user-data-dir={tmp_path / 'profile'}",
             "--window-size=1100,2400",
