@@ -24,7 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -235,7 +235,7 @@ def log_run(
             record.metrics,
             last_tags={FINGERPRINT_TAG: record.fingerprint},
         )
-    _log_files(client, run_id, {name: path for name, path in record.artifacts})
+    _log_files(client, run_id, dict(record.artifacts))
     final = status or ("FINISHED" if record.finished else "FAILED")
     client.set_terminated(run_id, final, end_time=end_ms)
     return run_id, True
@@ -280,7 +280,7 @@ def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _log_files(client: Any, run_id: str, files: dict[str, Path | bytes]) -> None:
+def _log_files(client: Any, run_id: str, files: Mapping[str, Path | bytes]) -> None:
     """Upload ``files`` (artifact name -> file or bytes) at the artifact root, in one call."""
     if not files:
         return
@@ -342,7 +342,7 @@ class RunTracker:
                 )
                 if self.traces:
                     self._start_traces()
-        except Exception as exc:  # noqa: BLE001 - tracking must never stop an optimization
+        except Exception as exc:  # tracking must never stop an optimization
             self._fail(exc)
 
     def finish(self, *, interrupted: bool = False) -> str | None:
@@ -361,7 +361,7 @@ class RunTracker:
                     return self.run_id
                 record = read_run(self.run_dir)
                 log_run(self.store, record, run_id=self.run_id, source=self.source, status=status, live=True)
-        except Exception as exc:  # noqa: BLE001 - tracking must never stop an optimization
+        except Exception as exc:  # tracking must never stop an optimization
             self._fail(exc)
             return None
         return self.run_id
@@ -409,7 +409,7 @@ class RunTracker:
             mlflow.dspy.autolog(disable=True, silent=True)
             mlflow.flush_trace_async_logging()
             mlflow.end_run(status)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(exc)
 
 
@@ -449,7 +449,7 @@ class SweepTracker:
                 start_tags = {**run_start_tags(name, "scripts/sweep.py"), SWEEP_TAG: name}
                 start_tags.pop(RUN_ID_TAG)
                 self.run_id = self.store.create_run(name, {**start_tags, **_clip(tags or {})})
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(exc)
         return self.run_id
 
@@ -462,7 +462,7 @@ class SweepTracker:
                 record = read_run(cell_dir)
                 run_id, _ = log_run(self.store, record, parent_run_id=self.run_id, source="scripts/sweep.py")
             return run_id
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(exc)
             return None
 
@@ -473,7 +473,7 @@ class SweepTracker:
         try:
             _log_files(self.store.client, self.run_id, {f.name: f for f in files if f.is_file()})
             self.store.client.set_terminated(self.run_id, status)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(exc)
             return None
         return self.run_id
@@ -524,10 +524,10 @@ def log_directory(path: Path, *, sweep: bool = False, store: MlflowStore | None 
     tracker.start()
     results = []
     for run_dir in runs:
-        run_id = tracker.cell_finished(run_dir)
-        if run_id is None:
+        cell_run_id = tracker.cell_finished(run_dir)
+        if cell_run_id is None:
             break
-        results.append((run_dir, run_id, True))
+        results.append((run_dir, cell_run_id, True))
     tracker.finish([path / name for name in SWEEP_FILES])
     if failures:
         raise TrackingError(failures[0])

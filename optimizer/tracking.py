@@ -407,7 +407,7 @@ def mlflow_log_main(argv: list[str] | None = None) -> int:
     except TrackingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - MLflow's own errors (unreachable server, refused request): one line
+    except Exception as exc:  # MLflow's own errors (unreachable server, refused request): one line
         detail = redact(f"{type(exc).__name__}: {exc}".splitlines()[0][:400], known_secrets())
         print(f"error: MLflow logging failed: {detail}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""The MLflow UI (``mlflow server`` on the test's SQLite store) shows a logged run with its trials, in headless Chromium."""
+"""The MLflow UI (`mlflow server` on the test's SQLite store) shows a logged run and its trials in Chromium."""
 
 from __future__ import annotations
 
