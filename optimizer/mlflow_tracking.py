@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -54,6 +55,7 @@ TRIAL_TAG = "hsopt.trial"
 PARENT_TAG = "mlflow.parentRunId"
 SWEEP_TAG = "hsopt.sweep"
 REPLAY_HINT = "python scripts/mlflow_log.py"
+TRACE_FLUSH_S = 60.0  # the longest wait, at the end of a run, for MLflow to finish writing its traces
 SWEEP_FILES = ("sweep_results.json", "sweep_report.html")  # a sweep's own outputs, on its parent run
 
 
@@ -329,6 +331,7 @@ class RunTracker:
         self.run_dir: Path | None = None
         self.failed = False
         self._tracing = False
+        self._dropped = _TraceExportProblems()
 
     def start(self, run_dir: Path) -> None:
         """Create the MLflow run (shown as running) and, with traces, send LM-call traces to it."""
@@ -364,6 +367,11 @@ class RunTracker:
         except Exception as exc:  # tracking must never stop an optimization
             self._fail(exc)
             return None
+        if self._dropped.count:
+            self.warn(
+                f"{self._dropped.count} problem(s) writing LM-call traces to {self.store.display_uri} "
+                f"(first: {self._dropped.first}); the rest of the run is in MLflow as run {self.run_id}"
+            )
         return self.run_id
 
     def _fail(self, exc: BaseException) -> None:
@@ -396,6 +404,7 @@ class RunTracker:
         )
         mlflow.tracing.configure(span_processors=[_redact_span])
         # A trace records the latest active run of any thread as its source: this one.
+        self._dropped.attach()
         mlflow.start_run(run_id=self.run_id)
         self._tracing = True
 
@@ -407,10 +416,47 @@ class RunTracker:
         self._tracing = False
         try:
             mlflow.dspy.autolog(disable=True, silent=True)
-            mlflow.flush_trace_async_logging()
+            # Traces are written by MLflow's background workers; a server that died during the run
+            # would keep them retrying for each queued trace, so the wait is bounded.
+            flusher = threading.Thread(target=mlflow.flush_trace_async_logging, name="mlflow-trace-flush", daemon=True)
+            flusher.start()
+            flusher.join(TRACE_FLUSH_S)
+            if flusher.is_alive():
+                self._dropped.note(f"traces were still being written after {TRACE_FLUSH_S:g} s")
             mlflow.end_run(status)
         except Exception as exc:
             self._fail(exc)
+        finally:
+            self._dropped.detach()
+
+
+class _TraceExportProblems(logging.Filter):
+    """Counts, and keeps off the console, MLflow's line per trace it failed to send: one warning tells."""
+
+    LOGGERS = ("mlflow.tracing.export.mlflow_v3", "mlflow.tracing.export.async_export_queue")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.first = ""
+
+    def attach(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def detach(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeFilter(self)
+
+    def note(self, message: str) -> None:
+        self.count += 1
+        self.first = self.first or message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            self.note(record.getMessage().splitlines()[0][:200])
+            return False
+        return True
 
 
 def _redact_span(span: Any) -> None:
