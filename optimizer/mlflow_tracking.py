@@ -31,14 +31,15 @@ from typing import Any
 
 from gateway.logs import known_secrets, redact
 from optimizer.tracking import (
-    MAX_TAG_CHARS,
     RESULTS,
     TRIAL_PROGRAM,
     Metric,
     RunRecord,
     TrackingError,
     is_run_dir,
+    is_sweep_dir,
     read_run,
+    read_sweep,
     require_mlflow,
 )
 
@@ -56,7 +57,6 @@ PARENT_TAG = "mlflow.parentRunId"
 SWEEP_TAG = "hsopt.sweep"
 REPLAY_HINT = "python scripts/mlflow_log.py"
 TRACE_FLUSH_S = 60.0  # the longest wait, at the end of a run, for MLflow to finish writing its traces
-SWEEP_FILES = ("sweep_results.json", "sweep_report.html")  # a sweep's own outputs, on its parent run
 
 
 def import_mlflow() -> Any:
@@ -472,70 +472,103 @@ def _redact_span(span: Any) -> None:
 
 # -- sweeps --------------------------------------------------------------------------------------
 class SweepTracker:
-    """A sweep in MLflow: one parent run, and each finished cell logged as a nested run under it."""
+    """A sweep in MLflow: one parent run named after the sweep directory, each cell a nested run.
+
+    It is the sweep's observer: ``cell_finished`` logs a cell's run directory as soon as the cell
+    ends (finished or failed), ``sweep_finished`` logs every cell not logged yet (cells finished by an
+    earlier run of the sweep, or by other shards) and the sweep's own grid, results and report.
+    A resumed sweep continues its parent run; nothing is logged twice. An MLflow failure is one
+    warning, after which the tracker does nothing more.
+    """
 
     def __init__(self, sweep_dir: Path, *, store: MlflowStore | None = None, warn: Warn | None = None) -> None:
         require_mlflow()
-        self.sweep_dir = sweep_dir
+        self.sweep_dir = sweep_dir.resolve()
         self.warn = warn or _default_warn
         self.store = store
         self.run_id: str | None = None
         self.failed = False
+        self._lock = threading.Lock()  # cells end on their own threads; one writer at a time
 
-    def start(self, tags: dict[str, str] | None = None) -> str | None:
+    def start(self) -> str | None:
+        """Find the sweep's parent run (a resumed sweep) or create it; returns its id."""
         try:
-            if self.store is None:
-                self.store = MlflowStore()
-            name = self.sweep_dir.name
-            # A resumed or replayed sweep continues its parent run: cells logged there are not logged twice.
-            found = self.store.search(f"tags.`{SWEEP_TAG}` = {_quoted(name)}")
-            if found:
-                self.run_id = str(found[0].info.run_id)
-            else:
-                start_tags = {**run_start_tags(name, "scripts/sweep.py"), SWEEP_TAG: name}
-                start_tags.pop(RUN_ID_TAG)
-                self.run_id = self.store.create_run(name, {**start_tags, **_clip(tags or {})})
-        except Exception as exc:
+            with quiet_http_retries():
+                if self.store is None:
+                    self.store = MlflowStore()
+                name = self.sweep_dir.name
+                found = [
+                    r
+                    for r in self.store.search(f"tags.`{SWEEP_TAG}` = {_quoted(name)}")
+                    if PARENT_TAG not in r.data.tags
+                ]
+                if found:
+                    self.run_id = str(found[0].info.run_id)
+                    self.store.client.update_run(self.run_id, status="RUNNING")
+                else:
+                    tags = {SWEEP_TAG: name, "mlflow.source.type": "LOCAL", "mlflow.source.name": "scripts/sweep.py"}
+                    self.run_id = self.store.create_run(name, tags)
+        except Exception as exc:  # tracking must never stop a sweep
             self._fail(exc)
         return self.run_id
 
-    def cell_finished(self, cell_dir: Path) -> str | None:
-        """Log a finished cell's run directory as a nested run of the sweep (idempotent)."""
+    def log_cell(self, run_dir: Path) -> str | None:
+        """Log a cell's run directory as a nested run of the sweep (idempotent); returns its MLflow run id."""
+        if self.failed or self.run_id is None or self.store is None or not is_run_dir(run_dir):
+            return None
+        try:
+            with self._lock, quiet_http_retries():
+                run_id, _ = log_run(self.store, read_run(run_dir), parent_run_id=self.run_id, source="scripts/sweep.py")
+                return run_id
+        except Exception as exc:
+            self._fail(exc)
+            return None
+
+    def cell_finished(self, result: Any) -> None:
+        """SweepObserver: a cell ended (``result.run_dir`` holds its outputs)."""
+        self.log_cell(Path(result.run_dir))
+
+    def sweep_finished(self, results: dict[str, Any]) -> None:
+        """SweepObserver: the sweep's results are written; log what is not yet in MLflow, and them."""
+        for run_dir in run_dirs_under(self.sweep_dir):
+            self.log_cell(run_dir)
+        if self.failed or self.run_id is None or self.store is None:
+            return
+        try:
+            with self._lock, quiet_http_retries():
+                record = read_sweep(self.sweep_dir)
+                client = self.store.client
+                latest = client.get_run(self.run_id).data.metrics
+                fresh = [m for m in record.metrics if latest.get(m.key) != m.value]  # a rerun adds no repeats
+                _log_batch(client, self.run_id, record.params, record.tags, fresh)
+                _log_files(client, self.run_id, dict(record.artifacts))
+        except Exception as exc:
+            self._fail(exc)
+
+    def finish(self, *, interrupted: bool = False) -> str | None:
+        """End the parent run: finished, failed (a cell failed) or killed."""
         if self.failed or self.run_id is None or self.store is None:
             return None
         try:
             with quiet_http_retries():
-                record = read_run(cell_dir)
-                run_id, _ = log_run(self.store, record, parent_run_id=self.run_id, source="scripts/sweep.py")
-            return run_id
-        except Exception as exc:
-            self._fail(exc)
-            return None
-
-    def finish(self, files: Sequence[Path] = (), *, status: str = "FINISHED") -> str | None:
-        """Attach the sweep's own files (results, report) and end the parent run."""
-        if self.failed or self.run_id is None or self.store is None:
-            return None
-        try:
-            _log_files(self.store.client, self.run_id, {f.name: f for f in files if f.is_file()})
-            self.store.client.set_terminated(self.run_id, status)
+                failed = is_sweep_dir(self.sweep_dir) and read_sweep(self.sweep_dir).failed_cells > 0
+                status = "KILLED" if interrupted else ("FAILED" if failed else "FINISHED")
+                self.store.client.set_terminated(self.run_id, status)
         except Exception as exc:
             self._fail(exc)
             return None
         return self.run_id
 
     def _fail(self, exc: BaseException) -> None:
+        if self.failed:
+            return
         self.failed = True
         detail = redact(f"{type(exc).__name__}: {exc}".splitlines()[0][:300], known_secrets())
+        where = self.store.display_uri if self.store is not None else "the MLflow tracking URI"
         self.warn(
-            f"MLflow logging of the sweep failed ({detail}); its files are written as always: "
+            f"MLflow logging of the sweep to {where} failed ({detail}); its files are written as always: "
             f"log them afterwards with {REPLAY_HINT} {self.sweep_dir}"
         )
-
-
-def _clip(tags: dict[str, str]) -> dict[str, str]:
-    secrets = known_secrets()
-    return {k: redact(str(v), secrets)[:MAX_TAG_CHARS] for k, v in tags.items()}
 
 
 # -- logging directories after the fact ----------------------------------------------------------
@@ -546,8 +579,8 @@ def run_dirs_under(path: Path) -> list[Path]:
 
 
 def log_directory(path: Path, *, sweep: bool = False, store: MlflowStore | None = None) -> list[tuple[Path, str, bool]]:
-    """Log a run directory, or every run directory below ``path``: each its own run, or with ``sweep``
-    all of them nested under one parent run named after ``path``.
+    """Log a run directory, or every run directory below ``path``: each its own run, or, for a sweep
+    directory (or with ``sweep``), all of them nested under one parent run named after ``path``.
 
     Returns (run directory, MLflow run id, newly logged) per run. Raises TrackingError on a path that
     holds no runs or on an MLflow failure.
@@ -559,7 +592,7 @@ def log_directory(path: Path, *, sweep: bool = False, store: MlflowStore | None 
     if not runs:
         raise TrackingError(f"{path} holds no run outputs (optimization_results.json or ledger.json)")
     store = store or MlflowStore()
-    if not sweep or runs == [path]:
+    if runs == [path] or not (sweep or is_sweep_dir(path)):
         logged = []
         for run_dir in runs:
             run_id, new = log_run(store, read_run(run_dir))
@@ -568,13 +601,16 @@ def log_directory(path: Path, *, sweep: bool = False, store: MlflowStore | None 
     failures: list[str] = []
     tracker = SweepTracker(path, store=store, warn=failures.append)
     tracker.start()
-    results = []
+    logged = []
     for run_dir in runs:
-        cell_run_id = tracker.cell_finished(run_dir)
-        if cell_run_id is None:
+        if tracker.failed or tracker.run_id is None:
             break
-        results.append((run_dir, cell_run_id, True))
-    tracker.finish([path / name for name in SWEEP_FILES])
+        before = {r.info.run_id for r in store.search(f"tags.`{PARENT_TAG}` = {_quoted(tracker.run_id)}")}
+        cell_run_id = tracker.log_cell(run_dir)
+        if cell_run_id is not None:
+            logged.append((run_dir, cell_run_id, cell_run_id not in before))
+    tracker.sweep_finished({})
+    tracker.finish()
     if failures:
         raise TrackingError(failures[0])
-    return results
+    return logged

@@ -73,6 +73,12 @@ def build_sweep_parser() -> argparse.ArgumentParser:
         "--log-json", action="store_true", help="log JSON lines (each with its cell) instead of console lines"
     )
     p.add_argument("--quiet", action="store_true", help="no progress display (warnings and errors only)")
+    p.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="log the sweep to MLflow as one parent run with a nested run per cell (MLFLOW_TRACKING_URI, "
+        "MLFLOW_EXPERIMENT_NAME; see optimize.py --mlflow)",
+    )
     return p
 
 
@@ -104,8 +110,11 @@ def _cell_configs(grid: Grid, out: Path) -> dict[str, RunConfig]:
             args = build_parser(_CellFlagsParser).parse_args([*cell.flags, "--out", str(cell_dir(out, cell))])
         except GridError as exc:
             raise GridError(f"cell {cell.name}: {exc}") from None
-        if args.dry_run or args.max_cost is not None:
-            raise GridError("--dry-run and --max-cost belong to the whole sweep: give them outside [options]")
+        if args.dry_run or args.max_cost is not None or args.mlflow or args.mlflow_traces:
+            raise GridError(
+                "--dry-run, --max-cost and --mlflow belong to the whole sweep: give them outside [options] "
+                "(--mlflow-traces is for single runs)"
+            )
         try:
             configs[cell.name] = config_from_args(args)
         except RunError as exc:
@@ -218,16 +227,32 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(json_lines=args.log_json, level=logging.INFO if args.log_json else logging.WARNING)
     display = SweepDisplay(enabled=not args.quiet)
+    tracker = None
     try:
+        if args.mlflow and not settings.dry_run:
+            from optimizer.mlflow_tracking import SweepTracker  # MLflow itself is imported by start()
+
+            tracker = SweepTracker(settings.out)
+            tracker.start()
         with quiet_garbage_collector():
-            outcome = run_sweep(settings, display=display, gather=write_sweep_results)
+            outcome = run_sweep(
+                settings, display=display, gather=write_sweep_results, observers=[tracker] if tracker else ()
+            )
     except SWEEP_ERRORS as exc:
+        if tracker is not None:
+            tracker.finish()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if tracker is not None:
+            tracker.finish(interrupted=True)
         print("interrupted: completed calls are cached; rerun the same command to resume", file=sys.stderr)
         return 130
-    return _finish(settings, outcome)
+    code = _finish(settings, outcome)
+    logged = tracker.finish() if tracker is not None else None
+    if logged is not None and tracker is not None and tracker.store is not None:
+        print(f"mlflow: sweep run {logged} at {tracker.store.display_uri}")
+    return code
 
 
 def _finish(settings: SweepSettings, outcome: SweepOutcome) -> int:

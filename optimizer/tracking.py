@@ -376,6 +376,67 @@ def _end_ms(files: list[Path]) -> int | None:
     return int(max(stamps) * 1000) if stamps else None
 
 
+# -- a sweep's parent run -------------------------------------------------------------------------
+SWEEP_GRID = "sweep.json"
+SWEEP_RESULTS = "sweep_results.json"
+SWEEP_FILES = (SWEEP_GRID, SWEEP_RESULTS, "sweep_report.html")
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """A sweep's own run (its cells are nested runs, each a ``RunRecord``), from the sweep directory."""
+
+    name: str
+    params: dict[str, str]
+    metrics: tuple[Metric, ...]
+    tags: dict[str, str]
+    artifacts: tuple[tuple[str, Path], ...]
+    failed_cells: int
+
+
+def is_sweep_dir(path: Path) -> bool:
+    return (path / SWEEP_GRID).is_file()
+
+
+def read_sweep(sweep_dir: Path) -> SweepRecord:
+    """The parent run of a sweep: its grid as params, its results across seeds as metrics."""
+    sweep_dir = sweep_dir.resolve()
+    grid = _load_json(sweep_dir / SWEEP_GRID) or {}
+    results = _load_json(sweep_dir / SWEEP_RESULTS) or {}
+    params: dict[str, Any] = {f"axis.{k}": ",".join(map(str, v)) for k, v in sorted((grid.get("axes") or {}).items())}
+    params["options"] = " ".join(grid.get("options") or [])
+    params["cells"] = len(grid.get("cells") or [])
+    metrics: list[Metric] = []
+    for group in results.get("groups") or []:
+        label = ",".join(f"{k}={v}" for k, v in sorted((group.get("values") or {}).items())) or "all"
+        spread = group.get("test_improvement") or {}
+        if isinstance(spread.get("mean"), (int, float)):
+            metrics.append(Metric(f"{label}/test_improvement_mean", float(spread["mean"])))
+        if spread.get("ci95"):
+            metrics.append(Metric(f"{label}/test_improvement_ci95_low", float(spread["ci95"][0])))
+            metrics.append(Metric(f"{label}/test_improvement_ci95_high", float(spread["ci95"][1])))
+        if isinstance(group.get("promote_rate"), (int, float)):
+            metrics.append(Metric(f"{label}/promote_rate", float(group["promote_rate"])))
+    status = (results.get("sweep") or {}).get("status") or {}
+    for state, count in sorted(status.items()):
+        metrics.append(Metric(f"cells/{state}", float(count)))
+    total = (results.get("cost") or {}).get("total") or {}
+    if total.get("cost_known", True) and isinstance(total.get("cost_usd"), (int, float)):
+        metrics.append(Metric("cost_usd/total", float(total["cost_usd"])))
+    for key in ("live_calls", "cached_calls"):
+        if isinstance(total.get(key), (int, float)):
+            metrics.append(Metric(f"{key}/total", float(total[key])))
+    secrets = known_secrets()
+    return SweepRecord(
+        name=sweep_dir.name,
+        params=_clean(params, MAX_PARAM_CHARS, secrets),
+        metrics=tuple(Metric(_KEY_CHARS.sub("_", m.key)[:250], m.value, m.step) for m in metrics),
+        tags=_clean({"hsopt.sweep": sweep_dir.name}, MAX_TAG_CHARS, secrets),
+        artifacts=tuple((name, sweep_dir / name) for name in SWEEP_FILES if (sweep_dir / name).is_file()),
+        failed_cells=int(status.get("failed", 0)),
+    )
+
+
 # -- scripts/mlflow_log.py -----------------------------------------------------------------------
 def mlflow_log_main(argv: list[str] | None = None) -> int:
     """Log finished run directories to MLflow after the fact (the same content as ``--mlflow``)."""

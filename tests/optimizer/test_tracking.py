@@ -386,3 +386,55 @@ def test_trace_spans_are_redacted():
     span = Span()
     _redact_span(span)
     assert "sk-live" not in json.dumps([span.inputs, span.outputs]) and "[REDACTED]" in span.outputs[0]
+
+
+# -- sweeps --------------------------------------------------------------------------------------
+
+
+def test_a_sweep_is_one_parent_run_with_a_nested_run_per_cell_live_or_replayed(mlflow_store, tmp_path, capsys):
+    from optimizer.mlflow_tracking import MlflowStore
+    from optimizer.sweep_cli import main as sweep_main
+
+    flags = [f for f in TRACKED_FLAGS if f != "--quiet"]
+    out = tmp_path / "sweep"
+    argv = ["--seeds", "1,2", *flags, "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--quiet"]
+    assert sweep_main([*argv, "--mlflow"]) == 0
+    assert "mlflow: sweep run" in capsys.readouterr().out
+
+    def tree(store):
+        runs = store.search("")
+        [parent] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        cells = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        return runs, parent, cells
+
+    runs, parent, cells = tree(mlflow_store)
+    assert parent.info.run_name == "sweep" and parent.info.status == "FINISHED"
+    assert sorted(c.info.run_name for c in cells) == ["seed-1", "seed-2"]
+    assert all(c.info.status == "FINISHED" and c.data.metrics.get("eval_full") for c in cells)
+    assert len(runs) == 1 + 2 * (1 + 4)  # the sweep, its cells, their trials
+    assert parent.data.params["axis.seed"] == "1,2" and parent.data.metrics["cells/finished"] == 2
+    names = {a.path for a in mlflow_store.client.list_artifacts(parent.info.run_id)}
+    assert names == {"sweep.json", "sweep_results.json", "sweep_report.html"}
+    live = snapshot(mlflow_store, parent.info.run_id, tmp_path / "live")
+
+    # The same command again: every cell is skipped, nothing is logged twice, the parent run continues.
+    assert sweep_main([*argv, "--mlflow"]) == 0
+    again, parent_again, _ = tree(mlflow_store)
+    assert len(again) == len(runs) and parent_again.info.run_id == parent.info.run_id
+    assert snapshot(mlflow_store, parent.info.run_id, tmp_path / "again") == live
+
+    # Logged afterwards from the directory (recognized as a sweep): the same content.
+    os.environ["MLFLOW_EXPERIMENT_NAME"] = "replayed"  # restored by the fixture's monkeypatch
+    assert mlflow_log_main([str(out)]) == 0
+    replayed = MlflowStore()
+    _, replayed_parent, _ = tree(replayed)
+    assert snapshot(replayed, replayed_parent.info.run_id, tmp_path / "replayed") == live
+
+
+def test_mlflow_inside_a_sweeps_cell_options_is_refused(tmp_path, capsys):
+    from optimizer.sweep_cli import main as sweep_main
+
+    config = tmp_path / "sweep.toml"
+    config.write_text("[grid]\nseed = [1, 2]\n[options]\nmlflow = true\n")
+    assert sweep_main(["--config", str(config), "--out", str(tmp_path / "s")]) == 2
+    assert "--mlflow belong to the whole sweep" in capsys.readouterr().err
