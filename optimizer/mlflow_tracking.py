@@ -332,6 +332,8 @@ class RunTracker:
         self.failed = False
         self._tracing = False
         self._dropped = _TraceExportProblems()
+        self._tracing_config: Any = None
+        self._track_usage = False
 
     def start(self, run_dir: Path) -> None:
         """Create the MLflow run (shown as running) and, with traces, send LM-call traces to it."""
@@ -392,8 +394,13 @@ class RunTracker:
         import mlflow.dspy
 
         assert self.store is not None and self.run_id is not None
-        mlflow.set_tracking_uri(self.store.uri)
-        mlflow.set_experiment(experiment_id=self.store.experiment_id)
+        # Traces go where MLflow's fluent API points (the environment), into the experiment of the
+        # active run; nothing global is set here that would outlive the run.
+        if self.store.uri != mlflow.get_tracking_uri():
+            raise TrackingError("traces go to the tracking URI of the environment (MLFLOW_TRACKING_URI)")
+        import dspy
+
+        self._track_usage = dspy.settings.track_usage
         mlflow.dspy.autolog(
             log_traces=True,
             log_traces_from_compile=True,
@@ -402,9 +409,9 @@ class RunTracker:
             log_evals=False,
             silent=True,
         )
-        mlflow.tracing.configure(span_processors=[_redact_span])
-        # A trace records the latest active run of any thread as its source: this one.
+        self._tracing_config = mlflow.tracing.configure(span_processors=[_redact_span])
         self._dropped.attach()
+        # A trace records the latest active run of any thread as its source: this one.
         mlflow.start_run(run_id=self.run_id)
         self._tracing = True
 
@@ -428,6 +435,11 @@ class RunTracker:
             self._fail(exc)
         finally:
             self._dropped.detach()
+            if self._tracing_config is not None:
+                self._tracing_config.__exit__(None, None, None)  # the span processors as they were
+            import dspy
+
+            dspy.settings.configure(track_usage=self._track_usage)
 
 
 class _TraceExportProblems(logging.Filter):

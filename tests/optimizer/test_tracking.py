@@ -366,6 +366,13 @@ def test_traces_of_lm_calls_carry_token_usage_and_link_to_the_run(tracked_run, m
     # The run itself is logged as without traces, and finished.
     run = mlflow_store.client.get_run(run_id)
     assert run.info.status == "FINISHED" and "eval_full" in run.data.metrics
+    # Nothing of the tracing outlives the run: no active run, no global URI or experiment, no callback.
+    import dspy
+    import mlflow
+
+    assert mlflow.active_run() is None and "MLFLOW_EXPERIMENT_ID" not in os.environ
+    assert os.environ["MLFLOW_TRACKING_URI"] == mlflow_store.uri
+    assert not dspy.settings.callbacks and not dspy.settings.track_usage
 
 
 def test_trace_spans_are_redacted():
