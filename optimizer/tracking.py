@@ -271,8 +271,15 @@ def _score_metrics(results: dict[str, Any] | None) -> Iterator[Metric]:
             for program in ("baseline", "optimized"):
                 if isinstance(pair.get(program), (int, float)):
                     yield Metric(f"{split}/{attribute}/{program}", float(pair[program]))
-        for program, count in sorted((report.get("failed") or {}).items()):
-            yield Metric(f"{split}/failed_{program}", float(count))
+        for program, failed in sorted((report.get("failed") or {}).items()):
+            # A count, or (newer runs) counts by kind: the program's own failures and the judge's.
+            kinds = failed if isinstance(failed, dict) else {}
+            total = sum(v for v in kinds.values() if isinstance(v, (int, float))) if kinds else failed
+            if isinstance(total, (int, float)):
+                yield Metric(f"{split}/failed_{program}", float(total))
+            for kind, count in sorted(kinds.items()):
+                if isinstance(count, (int, float)):
+                    yield Metric(f"{split}/failed_{program}_{kind}", float(count))
     interval = (((results.get("test") or {}).get("ci95")) or {}).get("improvement") or {}
     for bound in ("low", "high"):
         if isinstance(interval.get(bound), (int, float)):
@@ -326,8 +333,9 @@ def _trials(results: dict[str, Any] | None, program: Any, secrets: list[str]) ->
         metrics: list[Metric] = []
         if trial.get("score") is not None:
             metrics.append(Metric("eval", float(trial["score"])))
-        if trial.get("failures") is not None:
-            metrics.append(Metric("failures", float(trial["failures"])))
+        for key in ("failures", "candidate_failures", "judge_failures"):
+            if isinstance(trial.get(key), (int, float)):
+                metrics.append(Metric(key, float(trial[key])))
         yield TrialRecord(
             number=number,
             name=f"trial_{number:0{width}d}",

@@ -45,6 +45,8 @@ def test_record_holds_params_trials_scores_costs_and_artifacts(tracked_run):
     assert values["test/baseline"] == results["test"]["baseline"]
     assert values["test/improvement_ci95_low"] == results["test"]["ci95"]["improvement"]["low"]
     assert values["test/improvement_ci95_high"] == results["test"]["ci95"]["improvement"]["high"]
+    for kind in ("candidate", "judge"):  # failures by kind, as the run counts them
+        assert values[f"dev/failed_optimized_{kind}"] == results["dev"]["failed"]["optimized"][kind]
     for phase, row in ledger["phases"].items():
         assert values[f"live_calls/{phase}"] == row["live_calls"]
         assert values[f"cached_calls/{phase}"] == row["cached_calls"]
