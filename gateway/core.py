@@ -346,7 +346,7 @@ def _finish_reason(response: dict[str, Any]) -> str | None:
 
 def _estimate_tokens(call: ChatCall) -> tuple[int, int]:
     """(prompt, completion) tokens of a call, cheaply: about 4 characters a prompt token rounded up, 4
-    tokens of framing per message and 3 for the reply's primer (over the real count for English); plus
+    tokens of framing per message and 3 for the reply's primer (near the real count for English); plus
     max_tokens."""
     prompt = tokens.estimate_prompt_tokens(call.messages)
     max_tokens = call.params.get("max_tokens") or call.params.get("max_completion_tokens")

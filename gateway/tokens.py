@@ -2,7 +2,7 @@
 
 A quota counts a request's prompt tokens plus its ``max_tokens`` when the request arrives. The
 gateway counts exactly only when a quota is in play (``--tpm``/``--rpm``, or the provider reports
-one): then a conservative estimate wastes quota, and the CPU a count takes (a few hundred
+one): then an estimate either wastes quota or overdraws it, and the CPU a count takes (a few hundred
 microseconds) is nothing next to the wait for quota. Otherwise it estimates at about four characters
 a token (``estimate_prompt_tokens``), which costs nothing and is only used to reserve budget.
 
@@ -143,7 +143,8 @@ def count_prompt_tokens(model: str, messages: Sequence[Mapping[str, Any]]) -> in
 
 
 def estimate_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
-    """About four characters a token, rounded up, with the same framing: over the real count for English."""
+    """About four characters a token, rounded up, with the same framing: near the real count for English
+    prose (a little over it), under it for punctuation-dense text."""
     return sum(-(-len(_text(m)) // 4) + TOKENS_PER_MESSAGE for m in messages) + REPLY_PRIMER
 
 

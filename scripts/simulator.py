@@ -46,10 +46,19 @@ def _parser() -> argparse.ArgumentParser:
         default="gpt-4o-2024-08-06",
         help="the model the Azure route's answers name, as Azure names a deployment's model (gpt-4o-2024-08-06)",
     )
+    parser.add_argument(
+        "--burst-s",
+        type=float,
+        default=10.0,
+        help="seconds of quota a limit's bucket holds (Azure enforces over 1-10 s slices; 10)",
+    )
     faults = parser.add_argument_group("faults (probabilities between 0 and 1; all off by default)")
     for kind in ("429", "500", "503", "timeout", "drop", "malformed", "content-filter"):
         faults.add_argument(f"--rate-{kind}", type=float, default=0.0, metavar="P")
     faults.add_argument("--retry-after", type=float, default=1.0, metavar="S", help="Retry-After of injected 429s")
+    faults.add_argument(
+        "--retry-after-503", type=float, metavar="S", help="send this Retry-After with injected 503s (default: none)"
+    )
     faults.add_argument("--hang-s", type=float, default=30.0, metavar="S", help="how long a timeout fault hangs")
     faults.add_argument("--content-filter-mode", choices=("400", "finish_reason"), default="400")
     return parser
@@ -62,6 +71,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         retry_after_s=args.retry_after,
         rate_500=args.rate_500,
         rate_503=args.rate_503,
+        retry_after_503_s=args.retry_after_503,
         rate_timeout=args.rate_timeout,
         hang_s=args.hang_s,
         rate_drop=args.rate_drop,
@@ -78,6 +88,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         rpm=args.rpm,
         tpm=args.tpm,
         azure_served_model=args.azure_served_model,
+        burst_s=args.burst_s,
         faults=faults,
     )
 

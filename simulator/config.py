@@ -42,6 +42,7 @@ class FaultConfig:
     retry_after_s: float = 1.0
     rate_500: float = 0.0
     rate_503: float = 0.0
+    retry_after_503_s: float | None = None  # a Retry-After on injected 503s, as overloaded servers send
     rate_timeout: float = 0.0
     hang_s: float = 30.0
     rate_drop: float = 0.0
@@ -57,6 +58,8 @@ class FaultConfig:
         if total > 1.0 + 1e-9:
             raise ValueError(f"the transient fault rates add up to {total:g}; their sum must be at most 1")
         _check_non_negative("retry_after_s", self.retry_after_s)
+        if self.retry_after_503_s is not None:
+            _check_non_negative("retry_after_503_s", self.retry_after_503_s)
         _check_non_negative("hang_s", self.hang_s)
         if self.content_filter_mode not in ("400", "finish_reason"):
             raise ValueError(f"content_filter_mode must be '400' or 'finish_reason', got {self.content_filter_mode!r}")
@@ -78,8 +81,11 @@ class SimConfig:
     ``latency_ms`` is the median of a log-normal delay with shape ``latency_sigma``; a sigma of 0 gives
     a fixed delay and a median of 0 no delay at all. ``seed`` varies latency and fault draws, never the
     answers: those depend on the request body alone. ``rpm``/``tpm`` of 0 mean unlimited; ``tpm`` charges
-    prompt tokens plus ``max_tokens`` (or ``default_max_tokens``) when a request is admitted, as Azure does.
-    ``azure_served_model`` is the model the Azure route's answers name.
+    prompt tokens plus ``max_tokens`` (or ``default_max_tokens``) when a request is admitted, as Azure does,
+    and both are enforced over ``burst_s`` seconds (Azure enforces its per-minute quotas over slices of
+    1 to 10 seconds): a bucket holds ``burst_s`` seconds' worth and refills continuously. With a limit
+    set, every answer reports the quota in OpenAI's ``x-ratelimit-*`` headers. ``azure_served_model`` is
+    the model the Azure route's answers name.
     """
 
     port: int = 0
@@ -89,6 +95,7 @@ class SimConfig:
     seed: int = 0
     rpm: int = 0
     tpm: int = 0
+    burst_s: float = 10.0
     default_max_tokens: int = 1000
     # What the Azure route names as the serving model in every answer, as Azure does (a deployment's
     # name is its owner's choice; the answer's ``model`` is the underlying model and version).
@@ -108,6 +115,8 @@ class SimConfig:
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
         if not (isinstance(self.azure_served_model, str) and self.azure_served_model.strip()):
             raise ValueError(f"azure_served_model must be a model name, got {self.azure_served_model!r}")
+        if not (isinstance(self.burst_s, int | float) and math.isfinite(self.burst_s) and 0 < self.burst_s <= 60):
+            raise ValueError(f"burst_s must be a number of seconds in (0, 60], got {self.burst_s!r}")
         if not (isinstance(self.default_max_tokens, int) and self.default_max_tokens > 0):
             raise ValueError(f"default_max_tokens must be a whole number > 0, got {self.default_max_tokens!r}")
 

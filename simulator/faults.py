@@ -7,7 +7,8 @@ refuses or answers.
   *and* how many times that exact body has been seen, so a retry draws afresh and can succeed while the
   whole sequence stays reproducible. Content-filter refusals use the body digest alone: permanent.
 * ``AdmissionLimiter`` holds two continuous token buckets (requests and tokens per minute) and, when a
-  request does not fit, says exactly how long until it would.
+  request does not fit, says exactly how long until it would; either way it tells what remains, for
+  the ``x-ratelimit-*`` headers every answer carries when a limit is set.
 """
 
 from __future__ import annotations
@@ -95,12 +96,13 @@ class FaultPlan:
 
 
 class TokenBucket:
-    """A continuous bucket: holds up to ``capacity`` units and refills ``capacity`` per minute."""
+    """A continuous bucket: holds up to ``burst_s`` seconds of a per-minute ``limit`` and refills ``limit`` a minute."""
 
-    def __init__(self, capacity: int, now: float) -> None:
-        self.capacity = float(capacity)
-        self.rate = capacity / 60.0
-        self.level = float(capacity)
+    def __init__(self, limit: int, burst_s: float, now: float) -> None:
+        self.limit = limit
+        self.rate = limit / 60.0
+        self.capacity = max(1.0, self.rate * burst_s)
+        self.level = self.capacity
         self.updated = now
 
     def refill(self, now: float) -> None:
@@ -113,20 +115,51 @@ class TokenBucket:
         # The small tolerance stops float dust from refusing a caller who waited exactly as told.
         return max(0.0, (amount - self.level - 1e-9) / self.rate)
 
+    def reset_s(self) -> float:
+        """Seconds until the bucket is full again, if nothing more is taken."""
+        return (self.capacity - self.level) / self.rate
+
+
+@dataclass(frozen=True)
+class QuotaState:
+    """The buckets as a request left them: what OpenAI's and Azure's ``x-ratelimit-*`` headers report."""
+
+    limits: tuple[tuple[str, int, float, float], ...]  # (requests|tokens, per-minute limit, remaining, reset_s)
+
+    def headers(self) -> dict[str, str]:
+        """``x-ratelimit-limit-*``, ``-remaining-*`` (whole units) and ``-reset-*`` (a duration such as ``1.5s``)."""
+        found: dict[str, str] = {}
+        for kind, limit, remaining, reset_s in self.limits:
+            found[f"x-ratelimit-limit-{kind}"] = str(limit)
+            found[f"x-ratelimit-remaining-{kind}"] = str(max(0, math.floor(remaining)))
+            found[f"x-ratelimit-reset-{kind}"] = format_duration(reset_s)
+        return found
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as OpenAI writes its resets: ``20ms``, ``1.5s``, ``6m0s``."""
+    if seconds < 1.0:
+        return f"{math.ceil(seconds * 1000)}ms"
+    if seconds < 60.0:
+        return f"{math.ceil(seconds * 1000) / 1000:g}s"
+    minutes, rest = divmod(math.ceil(seconds), 60)
+    return f"{minutes}m{rest}s"
+
 
 class AdmissionLimiter:
     """Requests-per-minute and tokens-per-minute limits, charged at admission like Azure OpenAI.
 
     A request is admitted only if both buckets can pay for it; otherwise nothing is taken and the
-    caller learns the real wait until both could. A request costing more tokens than a whole minute's
-    allowance is charged the full allowance, so it waits for a full bucket rather than forever.
+    caller learns the real wait until both could. A request costing more tokens than a full bucket
+    holds is charged the full bucket, so it waits for a full bucket rather than forever. Each bucket
+    holds ``burst_s`` seconds of its limit, as Azure enforces a per-minute quota over short slices.
     """
 
-    def __init__(self, rpm: int, tpm: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rpm: int, tpm: int, clock: Callable[[], float] = time.monotonic, burst_s: float = 60.0) -> None:
         self._clock = clock
         now = clock()
-        self._requests = TokenBucket(rpm, now) if rpm > 0 else None
-        self._tokens = TokenBucket(tpm, now) if tpm > 0 else None
+        self._requests = TokenBucket(rpm, burst_s, now) if rpm > 0 else None
+        self._tokens = TokenBucket(tpm, burst_s, now) if tpm > 0 else None
         self._lock = threading.Lock()
 
     @property
@@ -134,20 +167,29 @@ class AdmissionLimiter:
         """Whether any limit is configured."""
         return self._requests is not None or self._tokens is not None
 
-    def admit(self, tokens: int) -> float:
-        """Take one request and ``tokens`` if both fit and return 0.0; else return the seconds to wait."""
+    def admit(self, tokens: int) -> tuple[float, QuotaState]:
+        """Take one request and ``tokens`` if both fit (wait 0.0); else the seconds to wait. With the state after."""
         with self._lock:
             now = self._clock()
             charges = []
             if self._requests is not None:
-                charges.append((self._requests, 1.0))
+                charges.append(("requests", self._requests, 1.0))
             if self._tokens is not None:
-                charges.append((self._tokens, min(float(tokens), self._tokens.capacity)))
-            for bucket, _ in charges:
+                charges.append(("tokens", self._tokens, min(float(tokens), self._tokens.capacity)))
+            for _, bucket, _ in charges:
                 bucket.refill(now)
-            wait = max((bucket.wait_for(amount) for bucket, amount in charges), default=0.0)
-            if wait > 0:
-                return wait
-            for bucket, amount in charges:
-                bucket.level -= amount
-            return 0.0
+            wait = max((bucket.wait_for(amount) for _, bucket, amount in charges), default=0.0)
+            if wait <= 0:
+                for _, bucket, amount in charges:
+                    bucket.level -= amount
+            state = QuotaState(tuple((kind, b.limit, b.level, b.reset_s()) for kind, b, _ in charges))
+            return wait, state
+
+    def state(self) -> QuotaState:
+        """The buckets now, without taking anything."""
+        with self._lock:
+            now = self._clock()
+            buckets = [(k, b) for k, b in (("requests", self._requests), ("tokens", self._tokens)) if b is not None]
+            for _, bucket in buckets:
+                bucket.refill(now)
+            return QuotaState(tuple((kind, b.limit, b.level, b.reset_s()) for kind, b in buckets))

@@ -85,11 +85,6 @@ def read_request(messages: Sequence[Mapping[str, Any]], response_format: object 
     )
 
 
-def estimate_tokens(text: str) -> int:
-    """A cheap token count: about four characters per token, at least one for non-empty text."""
-    return (len(text) + 3) // 4
-
-
 def placeholder_value(spec: FieldSpec, text: str) -> object:
     """A well-typed value for an output field the simulator has no special knowledge of."""
     type_name = spec.type_name.replace(" ", "")

@@ -28,7 +28,7 @@ from simulator.proposer import (
 )
 from simulator.protocol import ChatRequest, FieldSpec, placeholder_value, read_request, render
 
-SIM_VERSION = "sim-1"
+SIM_VERSION = "sim-2"
 """Identity of the simulated model's answers (the landscape): bump it whenever any request body would be
 answered differently, so caches keyed on it stop serving stale answers."""
 

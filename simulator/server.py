@@ -30,10 +30,11 @@ from typing import Any
 
 from aiohttp import web
 
+from simulator import tokenizer
 from simulator.config import SimConfig
 from simulator.faults import MALFORMED_REPLY, AdmissionLimiter, FaultPlan
 from simulator.hashing import key_fingerprint, request_digest
-from simulator.protocol import estimate_tokens, message_text
+from simulator.protocol import message_text
 from simulator.responder import SIM_VERSION, respond
 
 CREATED = 1_700_000_000
@@ -46,6 +47,7 @@ class ServerStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._origin = time.monotonic()
         self.in_flight = 0
         self.reset()
 
@@ -61,7 +63,12 @@ class ServerStats:
             self.rate_limited = 0
             self.prompt_tokens = 0
             self.completion_tokens = 0
+            self.quota_tokens = 0  # what admitted requests were charged: prompt plus max_tokens
+            self.truncated = 0  # answers cut at max_tokens (finish_reason "length")
+            self.truncated_tokens = 0  # their prompt and completion tokens
             self.latency_s = 0.0
+            self.first_at: float | None = None  # when the first request arrived, the last one left
+            self.last_at: float | None = None
             self.max_in_flight = self.in_flight
 
     def begin(self, route: str) -> None:
@@ -69,6 +76,8 @@ class ServerStats:
         with self._lock:
             self.requests += 1
             self.routes[route] += 1
+            if self.first_at is None:
+                self.first_at = time.monotonic()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
@@ -76,6 +85,7 @@ class ServerStats:
         """Count a chat request leaving with ``status`` (0 when the connection was dropped)."""
         with self._lock:
             self.in_flight -= 1
+            self.last_at = time.monotonic()
             self.statuses[str(status) if status else "no_response"] += 1
 
     def bump(self, counter: str, key: str) -> None:
@@ -93,11 +103,19 @@ class ServerStats:
         with self._lock:
             self.latency_s += seconds
 
-    def add_tokens(self, prompt: int, completion: int) -> None:
-        """Count the tokens of an answered request."""
+    def add_tokens(self, prompt: int, completion: int, *, truncated: bool = False) -> None:
+        """Count the tokens of an answered request (``truncated``: cut at its max_tokens)."""
         with self._lock:
             self.prompt_tokens += prompt
             self.completion_tokens += completion
+            if truncated:
+                self.truncated += 1
+                self.truncated_tokens += prompt + completion
+
+    def add_quota(self, tokens: int) -> None:
+        """Count what an admitted request was charged against the tokens-per-minute quota."""
+        with self._lock:
+            self.quota_tokens += tokens
 
     def snapshot(self) -> dict[str, Any]:
         """All counters as plain JSON data."""
@@ -117,7 +135,12 @@ class ServerStats:
                     "prompt": self.prompt_tokens,
                     "completion": self.completion_tokens,
                     "total": self.prompt_tokens + self.completion_tokens,
+                    "quota": self.quota_tokens,
+                    "truncated": self.truncated_tokens,
                 },
+                "truncated": self.truncated,
+                # From the first request's arrival to the last answer's departure since the last reset.
+                "span_s": round((self.last_at or 0.0) - (self.first_at or 0.0), 3) if self.first_at else 0.0,
             }
 
 
@@ -131,9 +154,13 @@ def _retry_headers(wait_s: float) -> dict[str, str]:
 
 
 def _completion(
-    model: str, digest: bytes, contents: list[str | None], finish_reasons: list[str], prompt_tokens: int
+    model: str,
+    digest: bytes,
+    contents: list[str | None],
+    finish_reasons: list[str],
+    prompt_tokens: int,
+    completion_tokens: int,
 ) -> dict[str, Any]:
-    completion_tokens = sum(estimate_tokens(c or "") for c in contents)
     return {
         "id": "chatcmpl-sim-" + digest.hex()[:24],
         "object": "chat.completion",
@@ -168,7 +195,7 @@ class Simulator:
         self.config = config or SimConfig()
         self._stats = ServerStats()
         self._plan = FaultPlan(self.config)
-        self._limiter = AdmissionLimiter(self.config.rpm, self.config.tpm, clock)
+        self._limiter = AdmissionLimiter(self.config.rpm, self.config.tpm, clock, burst_s=self.config.burst_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -180,6 +207,7 @@ class Simulator:
         """Bind 127.0.0.1 (a free port unless the config names one) and serve in a background thread."""
         if self._thread is not None:
             raise RuntimeError("this Simulator is already running")
+        tokenizer.load()  # before listening: the first request must not wait for it
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=self._run_loop, args=(loop,), name="llm-simulator", daemon=True)
         thread.start()
@@ -339,12 +367,15 @@ class Simulator:
         digest = request_digest(body, model)
         # Azure answers with the model a deployment serves, whatever the deployment is called.
         served = self.config.azure_served_model if route == "azure" else model
-        prompt_tokens = sum(estimate_tokens(message_text(m)) + 4 for m in messages) + 3
+        prompt_tokens = tokenizer.prompt_tokens(messages)
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         limit = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
 
+        quota: dict[str, str] = {}
         if self._limiter.active:
-            wait = self._limiter.admit(prompt_tokens + (limit or self.config.default_max_tokens))
+            charge = prompt_tokens + (limit or self.config.default_max_tokens)
+            wait, state = self._limiter.admit(charge)
+            quota = state.headers()  # on every answer, as OpenAI and Azure send them
             if wait > 0:
                 self._stats.add_rate_limited()
                 return _error(
@@ -353,8 +384,9 @@ class Simulator:
                     f"deployment. Please retry after {max(1, math.ceil(wait))} second(s).",
                     "429",
                     "rate_limit_exceeded",
-                    _retry_headers(wait),
+                    _retry_headers(wait) | quota,
                 )
+            self._stats.add_quota(charge)
 
         verdict = self._plan.decide(digest, "\n".join(message_text(m) for m in messages))
         answer = self._answer(body, served, digest, prompt_tokens, limit) if verdict.fault is None else None
@@ -366,10 +398,13 @@ class Simulator:
         if answer is not None:
             # As OpenAI's API does: how long the server held the request, in milliseconds.
             answer.headers["openai-processing-ms"] = str(round(verdict.latency_s * 1000))
+            answer.headers.update(quota)
             return answer
         assert verdict.fault is not None
         self._stats.bump("injected", verdict.fault)
-        return await self._fault_response(request, verdict.fault, served, digest, prompt_tokens)
+        response = await self._fault_response(request, verdict.fault, served, digest, prompt_tokens)
+        response.headers.update(quota)
+        return response
 
     def _check_access(self, request: web.Request, route: str, key: str) -> web.Response | None:
         """The 400/401 a request gets for a missing api-version or a wrong key; None when it may pass."""
@@ -394,23 +429,26 @@ class Simulator:
     def _answer(
         self, body: dict[str, Any], model: str, digest: bytes, prompt_tokens: int, limit: int | None
     ) -> web.Response:
-        """The normal completion: ``n`` choices, each cut to ``max_tokens`` when it would exceed it."""
+        """The normal completion: ``n`` choices, each cut to ``max_tokens`` tokens when it would exceed it."""
         contents: list[str | None] = []
         reasons = []
+        completion_tokens = 0
         n = body.get("n")
         count = n if isinstance(n, int) else 1
         for index in range(max(1, min(MAX_CHOICES, count))):
             choice_digest = digest if index == 0 else hashlib.sha256(digest + index.to_bytes(2, "big")).digest()
             answer = respond(body, choice_digest)
-            content, reason = answer.content, "stop"
-            if limit is not None and estimate_tokens(content) > limit:
-                content, reason = content[: limit * 4], "length"
+            if limit is None:
+                content, used, cut = answer.content, tokenizer.count_tokens(answer.content), False
+            else:
+                content, used, cut = tokenizer.truncate(answer.content, limit)
             contents.append(content)
-            reasons.append(reason)
+            reasons.append("length" if cut else "stop")
+            completion_tokens += used
             if index == 0:
                 self._stats.bump("roles", answer.role)
-        payload = _completion(model, digest, contents, reasons, prompt_tokens)
-        self._stats.add_tokens(prompt_tokens, payload["usage"]["completion_tokens"])
+        payload = _completion(model, digest, contents, reasons, prompt_tokens, completion_tokens)
+        self._stats.add_tokens(prompt_tokens, completion_tokens, truncated="length" in reasons)
         return web.json_response(payload)
 
     async def _fault_response(
@@ -421,7 +459,7 @@ class Simulator:
         if fault == "content_filter":
             if faults.content_filter_mode == "finish_reason":
                 self._stats.add_tokens(prompt_tokens, 0)
-                return web.json_response(_completion(model, digest, [None], ["content_filter"], prompt_tokens))
+                return web.json_response(_completion(model, digest, [None], ["content_filter"], prompt_tokens, 0))
             return web.json_response(
                 {
                     "error": {
@@ -453,8 +491,13 @@ class Simulator:
                 500, "The server had an error while processing your request.", "internal_error", "server_error"
             )
         if fault == "503":
+            wait = faults.retry_after_503_s
             return _error(
-                503, "The engine is currently overloaded, please try again later.", "overloaded", "server_error"
+                503,
+                "The engine is currently overloaded, please try again later.",
+                "overloaded",
+                "server_error",
+                None if wait is None else _retry_headers(wait),
             )
         if fault == "timeout":
             await asyncio.sleep(faults.hang_s)
@@ -465,6 +508,7 @@ class Simulator:
                 transport.abort()
             raise asyncio.CancelledError  # nothing can be sent; end the handler without a response
         if fault == "malformed":
-            self._stats.add_tokens(prompt_tokens, estimate_tokens(MALFORMED_REPLY))
-            return web.json_response(_completion(model, digest, [MALFORMED_REPLY], ["stop"], prompt_tokens))
+            used = tokenizer.count_tokens(MALFORMED_REPLY)
+            self._stats.add_tokens(prompt_tokens, used)
+            return web.json_response(_completion(model, digest, [MALFORMED_REPLY], ["stop"], prompt_tokens, used))
         raise AssertionError(f"unknown fault kind {fault!r}")

@@ -40,9 +40,9 @@ def prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
     return sum(count_tokens(message_text(m)) + TOKENS_PER_MESSAGE for m in messages) + REPLY_PRIMER
 
 
-def truncate(text: str, limit: int) -> tuple[str, int]:
-    """``text`` cut to at most ``limit`` tokens, and how many tokens the result has."""
+def truncate(text: str, limit: int) -> tuple[str, int, bool]:
+    """``text`` cut to at most ``limit`` tokens: the text, its tokens, and whether it was cut."""
     ids = load_encoding(ENCODING).encode_ordinary(text)
     if len(ids) <= limit:
-        return text, len(ids)
-    return load_encoding(ENCODING).decode(ids[:limit]), limit
+        return text, len(ids), False
+    return load_encoding(ENCODING).decode(ids[:limit]), limit, True

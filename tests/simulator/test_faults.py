@@ -146,7 +146,7 @@ def test_seed_changes_faults_but_never_answers(http: httpx.Client, start_sim: St
 
 
 def test_rpm_limit_returns_the_real_wait(http: httpx.Client, start_sim: StartSim, fake_clock: FakeClock) -> None:
-    sim = start_sim(SimConfig(latency_ms=0, rpm=2), clock=fake_clock)
+    sim = start_sim(SimConfig(latency_ms=0, rpm=2, burst_s=60), clock=fake_clock)
     assert [post(http, sim, body_for(f"q{i}")).status_code for i in range(2)] == [200, 200]
     refused = post(http, sim, body_for("q2"))
     assert refused.status_code == 429
@@ -162,7 +162,7 @@ def test_rpm_limit_returns_the_real_wait(http: httpx.Client, start_sim: StartSim
 def test_tpm_limit_charges_prompt_plus_max_tokens(
     http: httpx.Client, start_sim: StartSim, fake_clock: FakeClock
 ) -> None:
-    sim = start_sim(SimConfig(latency_ms=0, tpm=1000), clock=fake_clock)
+    sim = start_sim(SimConfig(latency_ms=0, tpm=1000, burst_s=60), clock=fake_clock)
     first = post(http, sim, body_for("q0", max_tokens=300))
     cost = first.json()["usage"]["prompt_tokens"] + 300
     assert [post(http, sim, body_for(f"q{i}", max_tokens=300)).status_code for i in (1, 2)] == [200, 200]
@@ -177,10 +177,10 @@ def test_tpm_limit_charges_prompt_plus_max_tokens(
 
 def test_tpm_uses_the_default_max_tokens_and_caps_oversized_requests(fake_clock: FakeClock) -> None:
     limiter = AdmissionLimiter(rpm=0, tpm=1000, clock=fake_clock)
-    assert limiter.admit(5000) == 0.0  # costs a whole minute's allowance, not more
-    assert limiter.admit(10) == pytest.approx(0.6)
+    assert limiter.admit(5000)[0] == 0.0  # costs a whole minute's allowance, not more
+    assert limiter.admit(10)[0] == pytest.approx(0.6)
     fake_clock.advance(60)
-    assert limiter.admit(5000) == 0.0
+    assert limiter.admit(5000)[0] == 0.0
     assert not AdmissionLimiter(0, 0, fake_clock).active
 
 

@@ -14,8 +14,10 @@ import litellm
 import pytest
 
 from evaluation.signatures import RUBRICS, HelpSteer2Signature, JudgeSignature
+from gateway.tokens import load_encoding
 from simulator import SIM_VERSION, SimConfig, Simulator
-from simulator.hashing import key_fingerprint
+from simulator.hashing import key_fingerprint, request_digest
+from simulator.responder import respond
 
 StartSim = Callable[..., Simulator]
 PROMPT = "What is the difference between TCP and UDP? When should I use each one?"
@@ -45,9 +47,10 @@ def test_properties_and_a_realistic_completion(http: httpx.Client, sim: Simulato
     assert data["choices"][0]["finish_reason"] == "stop"
     content = data["choices"][0]["message"]["content"]
     usage = data["usage"]
-    assert usage["completion_tokens"] == (len(content) + 3) // 4
+    encoding = load_encoding("o200k_base")  # GPT-4o's tokenizer, as the simulator counts
+    assert usage["completion_tokens"] == len(encoding.encode_ordinary(content))
+    assert usage["prompt_tokens"] == len(encoding.encode_ordinary(PROMPT)) + 4 + 3
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-    assert 0 < usage["prompt_tokens"] < 40
 
 
 def test_same_body_twice_gives_the_same_answer(http: httpx.Client, sim: Simulator) -> None:
@@ -220,9 +223,15 @@ def test_n_choices_and_max_tokens_truncation(http: httpx.Client, sim: Simulator)
     data = post(http, sim, body_for(PROMPT, n=3)).json()
     contents = [choice["message"]["content"] for choice in data["choices"]]
     assert len(contents) == 3 and len(set(contents)) == 3
-    short = post(http, sim, body_for(PROMPT, max_tokens=5)).json()
+    body = body_for(PROMPT, max_tokens=5)
+    full = respond(body, request_digest(body, "gpt-4o")).content  # what the model says to this very body
+    short = post(http, sim, body).json()
     assert short["choices"][0]["finish_reason"] == "length"
-    assert short["usage"]["completion_tokens"] <= 5
+    assert short["usage"]["completion_tokens"] == 5
+    # Cut as a model stops: the first 5 tokens of the answer it would have given.
+    encoding = load_encoding("o200k_base")
+    assert short["choices"][0]["message"]["content"] == encoding.decode(encoding.encode_ordinary(full)[:5])
+    assert sim.stats()["truncated"] == 1
 
 
 def test_stop_is_idempotent_and_a_port_can_be_chosen(http: httpx.Client) -> None:
