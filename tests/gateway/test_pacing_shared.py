@@ -37,18 +37,30 @@ class Process:
     sent: int = 0
 
 
+@dataclass(frozen=True)
+class Event:
+    """Something that happens to one process at one time (fields unused by a kind stay at their defaults)."""
+
+    kind: str  # wake, arrive, answer, throttled, retry
+    process: int
+    ticket: Ticket | None = None
+    tokens: int = 0
+    wait_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 def simulate(processes: int, requests_each: int, *, seed: int = 7, pace: bool = True) -> dict[str, float]:
     rng = random.Random(seed)
     clock = FakeClock(start=0.0)
     provider = AdmissionLimiter(rpm=0, tpm=QUOTA_TPM, clock=clock, burst_s=10.0)
     policy = RetryPolicy()
-    events: list[tuple[float, int, str, tuple[object, ...]]] = []
+    events: list[tuple[float, int, Event]] = []
     order = 0
 
-    def at(when: float, kind: str, *data: object) -> None:
+    def at(when: float, event: Event) -> None:
         nonlocal order
         order += 1
-        heapq.heappush(events, (when, order, kind, data))
+        heapq.heappush(events, (when, order, event))
 
     # Requests as the optimizer sends them: judge calls (~470 + 80 tokens) and some generations (~210 + 384).
     def cost() -> int:
@@ -56,7 +68,7 @@ def simulate(processes: int, requests_each: int, *, seed: int = 7, pace: bool = 
 
     procs = [Process(QuotaPacer(), [cost() for _ in range(requests_each)]) for _ in range(processes)]
     for index in range(processes):
-        at(float(index), "wake", index)
+        at(float(index), Event("wake", index))
     answered = limited = charged = 0
     first = last = None
 
@@ -67,48 +79,47 @@ def simulate(processes: int, requests_each: int, *, seed: int = 7, pace: bool = 
             delay = proc.pacer.delay(tokens, now) if pace else 0.0
             if delay > 0:
                 proc.waiting, proc.waited = True, True
-                at(now + min(delay, proc.pacer.policy.poll_s), "wake", index)
+                at(now + min(delay, proc.pacer.policy.poll_s), Event("wake", index))
                 return
             (proc.retries if proc.retries else proc.work).pop(0)
             ticket = proc.pacer.take(tokens, now, waited=proc.waited)
             proc.waited = False
             proc.in_flight += 1
             proc.sent += 1
-            at(now + 0.002, "arrive", index, ticket, tokens)
+            at(now + 0.002, Event("arrive", index, ticket, tokens))
 
     while events:
-        now, _, kind, data = heapq.heappop(events)
+        now, _, event = heapq.heappop(events)
         clock.now = now
-        index = int(data[0])  # type: ignore[call-overload]  # every event names its process first
-        proc = procs[index]
-        if kind == "wake":
+        proc = procs[event.process]
+        if event.kind == "wake":
             proc.waiting = False
-        elif kind == "arrive":
-            ticket, tokens = data[1], int(data[2])  # type: ignore[call-overload]  # (process, ticket, tokens)
+        elif event.kind == "arrive":
             first = now if first is None else first
-            wait, state = provider.admit(tokens)
+            wait, state = provider.admit(event.tokens)
             if wait > 0:
                 limited += 1
-                at(now + 0.005, "throttled", index, ticket, tokens, wait, state.headers())
+                at(now + 0.005, Event("throttled", event.process, event.ticket, event.tokens, wait, state.headers()))
             else:
-                charged += tokens
-                at(now + 0.1 * math.exp(0.5 * rng.gauss(0, 1)), "answer", index, ticket, state.headers())
+                charged += event.tokens
+                latency = 0.1 * math.exp(0.5 * rng.gauss(0, 1))
+                at(now + latency, Event("answer", event.process, event.ticket, headers=state.headers()))
             continue
-        elif kind == "answer":
-            assert isinstance(data[1], Ticket)
-            proc.pacer.observe(data[1], quota_reading(data[2]), now)  # type: ignore[arg-type]
+        elif event.kind == "answer":
+            assert event.ticket is not None
+            proc.pacer.observe(event.ticket, quota_reading(event.headers), now)
             proc.in_flight -= 1
             answered += 1
             last = now
-        elif kind == "throttled":
-            assert isinstance(data[1], Ticket)
-            tokens, wait = int(data[2]), float(data[3])  # type: ignore[call-overload]
-            proc.pacer.throttled(data[1], wait, quota_reading(data[4]), now)  # type: ignore[arg-type]
+        elif event.kind == "throttled":
+            assert event.ticket is not None
+            proc.pacer.throttled(event.ticket, event.wait_s, quota_reading(event.headers), now)
             proc.in_flight -= 1
-            at(now + policy.wait_s(1, _Throttle(wait), rng), "retry", index, tokens)
-        elif kind == "retry":
-            proc.retries.append(int(data[1]))  # type: ignore[call-overload]
-        admit(index, now)
+            retry_in = policy.wait_s(1, _Throttle(event.wait_s), rng)
+            at(now + retry_in, Event("retry", event.process, tokens=event.tokens))
+        elif event.kind == "retry":
+            proc.retries.append(event.tokens)
+        admit(event.process, now)
     assert first is not None and last is not None
     allowed = QUOTA_TPM / 60 * (last - first) + QUOTA_TPM / 60 * 10.0  # the refill, and the bucket it starts with
     return {
