@@ -26,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -116,6 +117,8 @@ class Gateway:
     # -- the one entry point --------------------------------------------------------------------
     async def complete(self, call: ChatCall) -> Completion:
         """Answer one chat-completion request, from the cache or the provider."""
+        if call.retry_max_tokens is not None:
+            return await self._complete_uncut(call)
         key = request_key(
             endpoint=call.endpoint.identity,
             model=call.endpoint.model,
@@ -159,6 +162,16 @@ class Gateway:
         except FATAL_ERRORS as exc:
             self.fatal_error = self.fatal_error or exc
             raise
+
+    async def _complete_uncut(self, call: ChatCall) -> Completion:
+        """``call``'s answer; if it is cut at its max_tokens, the answer to the same call with the larger limit."""
+        completion = await self.complete(replace(call, retry_max_tokens=None))
+        larger = _with_larger_limit(call, completion.response)
+        if larger is None:
+            return completion
+        # The cut answer stays cached as the answer to its own request; the retry is a request of its own.
+        self.ledger.record_truncated(self.ledger.current_phase())
+        return await self.complete(larger)
 
     # -- cache ----------------------------------------------------------------------------------
     async def _lookup(self, key: str, call: ChatCall) -> dict[str, Any] | None:
@@ -336,6 +349,20 @@ def _failure(state: RetryCallState) -> BaseException:
 def _usage(response: dict[str, Any]) -> tuple[int, int]:
     usage = response.get("usage") or {}
     return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+def _with_larger_limit(call: ChatCall, response: Mapping[str, Any]) -> ChatCall | None:
+    """``call`` with ``max_tokens`` raised to its ``retry_max_tokens`` if ``response`` was cut at the limit."""
+    if call.retry_max_tokens is None:
+        return None
+    choices = response.get("choices") or []
+    if not any(isinstance(c, Mapping) and c.get("finish_reason") == "length" for c in choices):
+        return None
+    name = "max_completion_tokens" if "max_completion_tokens" in call.params else "max_tokens"
+    current = call.params.get(name)
+    if not isinstance(current, int) or current >= call.retry_max_tokens:
+        return None
+    return replace(call, params={**call.params, name: call.retry_max_tokens}, retry_max_tokens=None)
 
 
 def _finish_reason(response: dict[str, Any]) -> str | None:

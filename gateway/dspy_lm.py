@@ -5,18 +5,28 @@ cache and one retry loop. The engine implements DSPy 3.4's ``complete_legacy`` e
 it is the one that still carries ``rollout_id``: DSPy strips it from the canonical ``Request``, yet
 MIPROv2's proposer uses it to ask for distinct samples of otherwise identical prompts, so it must
 reach our cache key. Typed ``complete(Request)`` calls are served too, without a rollout id.
+
+DSPy's bootstrap and its instruction proposer catch every exception and carry on without the
+example or the description that failed: a provider error there would silently give a different demo
+set, candidate set and result. Code that runs them inside ``errors_stop_the_run(stop)`` gets every
+gateway error (but a content-filter refusal, which is the same on every run) recorded in ``stop`` on
+its way to DSPy, so that the run can stop on it instead (``RunStop.raise_if_stopped``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
+import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dspy
 
+from gateway import errors
 from gateway.core import Gateway
 from gateway.facade import GatewayLoop
 from gateway.types import ChatCall, Completion, Endpoint
@@ -25,15 +35,57 @@ from gateway.types import ChatCall, Completion, Endpoint
 _DSPY_ONLY = frozenset({"model", "messages", "prompt", "rollout_id", "cache", "num_retries", "prompt_cache"})
 
 
+class RunStop:
+    """The first gateway error that reached DSPy code which may swallow it; the run must stop on it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.error: errors.GatewayError | None = None
+
+    def record(self, exc: errors.GatewayError) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = exc
+
+    def raise_if_stopped(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+_stop: contextvars.ContextVar[RunStop | None] = contextvars.ContextVar("gateway_errors_stop_the_run", default=None)
+
+
+@contextlib.contextmanager
+def errors_stop_the_run(stop: RunStop) -> Iterator[None]:
+    """Record in ``stop`` every gateway error that calls made in the block (and in threads and tasks that
+    copy its context) raise, before DSPy code can catch it."""
+    token = _stop.set(stop)
+    try:
+        yield
+    finally:
+        _stop.reset(token)
+
+
+def _note(exc: errors.GatewayError) -> None:
+    stop = _stop.get()
+    if stop is not None and not isinstance(exc, errors.ContentFiltered):
+        stop.record(exc)
+
+
 class _EngineBase:
-    def __init__(self, gateway: Gateway, loop: GatewayLoop, endpoint: Endpoint) -> None:
+    def __init__(
+        self, gateway: Gateway, loop: GatewayLoop, endpoint: Endpoint, retry_max_tokens: int | None = None
+    ) -> None:
         self.gateway = gateway
         self.loop = loop
         self.endpoint = endpoint
+        self.retry_max_tokens = retry_max_tokens
 
     def _call(self, request: Mapping[str, Any]) -> ChatCall:
         params = {k: _plain_param(k, v) for k, v in request.items() if k not in _DSPY_ONLY and v is not None}
-        return ChatCall(self.endpoint, list(request["messages"]), params, request.get("rollout_id"))
+        return ChatCall(
+            self.endpoint, list(request["messages"]), params, request.get("rollout_id"), self.retry_max_tokens
+        )
 
     def _typed_call(self, request: Any) -> ChatCall:
         from dspy.clients.lm15_boundary import request_kwargs
@@ -52,16 +104,23 @@ class _EngineBase:
 class GatewayEngine(_EngineBase):
     """Synchronous DSPy engine: blocks the calling (worker) thread on the gateway loop."""
 
+    def _complete(self, call: ChatCall) -> Completion:
+        try:
+            return self.loop.run(self.gateway.complete(call))
+        except errors.GatewayError as exc:
+            _note(exc)
+            raise
+
     def complete_legacy(self, lm: Any, request: dict[str, Any], **_: Any) -> Any:
         from dspy.clients.call_result import CallResult
 
-        completion = self.loop.run(self.gateway.complete(self._call(request)))
+        completion = self._complete(self._call(request))
         return CallResult.legacy(lm, dict(completion.response), kwargs=request)
 
     def complete(self, request: Any) -> Any:
         from dspy.clients.lm15_boundary import response_value
 
-        completion = self.loop.run(self.gateway.complete(self._typed_call(request)))
+        completion = self._complete(self._typed_call(request))
         return response_value(dict(completion.response), "chat", request)
 
     def close(self) -> None:
@@ -72,10 +131,14 @@ class AsyncGatewayEngine(_EngineBase):
     """Async DSPy engine: awaits the gateway on its own loop, hopping there if called from another."""
 
     async def _complete(self, call: ChatCall) -> Completion:
-        if asyncio.get_running_loop() is self.loop.loop:
-            return await self.gateway.complete(call)
-        future = asyncio.run_coroutine_threadsafe(self.gateway.complete(call), self.loop.loop)
-        return await asyncio.wrap_future(future)
+        try:
+            if asyncio.get_running_loop() is self.loop.loop:
+                return await self.gateway.complete(call)
+            future = asyncio.run_coroutine_threadsafe(self.gateway.complete(call), self.loop.loop)
+            return await asyncio.wrap_future(future)
+        except errors.GatewayError as exc:
+            _note(exc)
+            raise
 
     async def complete_legacy(self, lm: Any, request: dict[str, Any], **_: Any) -> Any:
         from dspy.clients.call_result import CallResult
@@ -93,15 +156,20 @@ class AsyncGatewayEngine(_EngineBase):
         pass
 
 
-def make_lm(gateway: Gateway, loop: GatewayLoop, endpoint: Endpoint, **lm_kwargs: Any) -> dspy.LM:
-    """A ``dspy.LM`` for ``endpoint`` whose calls all go through ``gateway`` (DSPy cache and retries off)."""
+def make_lm(
+    gateway: Gateway, loop: GatewayLoop, endpoint: Endpoint, *, retry_max_tokens: int | None = None, **lm_kwargs: Any
+) -> dspy.LM:
+    """A ``dspy.LM`` for ``endpoint`` whose calls all go through ``gateway`` (DSPy cache and retries off).
+
+    ``retry_max_tokens``: an answer cut at its ``max_tokens`` is asked again once with this limit.
+    """
     install_type_adapter_cache()
     # The shortcut is deprecated for DSPy 3.5; this project pins DSPy below 3.5 (see the module docstring).
     warnings.filterwarnings("ignore", message="The custom-engine complete_legacy", category=DeprecationWarning)
     return dspy.LM(
         endpoint.model,
-        engine=GatewayEngine(gateway, loop, endpoint),
-        async_engine=AsyncGatewayEngine(gateway, loop, endpoint),
+        engine=GatewayEngine(gateway, loop, endpoint, retry_max_tokens),
+        async_engine=AsyncGatewayEngine(gateway, loop, endpoint, retry_max_tokens),
         cache=False,
         num_retries=0,
         **lm_kwargs,

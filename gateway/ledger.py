@@ -54,6 +54,7 @@ class PhaseTotals:
     cancelled: int = 0
     cancelled_max_usd: float = 0.0
     refused: int = 0
+    truncated: int = 0  # answers cut at max_tokens, asked again with a larger limit
     wall_s: float = 0.0
 
     def add(self, other: PhaseTotals) -> None:
@@ -193,6 +194,11 @@ class Ledger:
         with self._lock:
             self._totals(phase).refused += 1
 
+    def record_truncated(self, phase: str | None = None) -> None:
+        """An answer was cut at its max_tokens and is asked again with a larger limit."""
+        with self._lock:
+            self._totals(phase).truncated += 1
+
     # -- spend --------------------------------------------------------------------------------
     @property
     def spent_usd(self) -> float:
@@ -238,6 +244,7 @@ LEDGER_COLUMNS = (
     "saved_usd",
     "retries",
     "errors",
+    "truncated",
     "wall_s",
 )
 
@@ -253,7 +260,19 @@ def _add_billed(totals: PhaseTotals, prompt_tokens: int, completion_tokens: int,
 
 def format_ledger(data: dict[str, Any]) -> str:
     """A ledger (as ``Ledger.as_dict`` or ``ledger.json`` holds it) as a readable table."""
-    headers = ("phase", "live", "cached", "prompt tok", "compl tok", "cost $", "saved $", "retries", "errors", "wall s")
+    headers = (
+        "phase",
+        "live",
+        "cached",
+        "prompt tok",
+        "compl tok",
+        "cost $",
+        "saved $",
+        "retries",
+        "errors",
+        "truncated",
+        "wall s",
+    )
     rows = [(name, totals) for name, totals in data.get("phases", {}).items()] + [("total", data["total"])]
 
     def cells(name: str, t: dict[str, Any]) -> list[str]:
@@ -268,6 +287,7 @@ def format_ledger(data: dict[str, Any]) -> str:
             f"{t['saved_usd']:.4f}",
             str(t["retries"]),
             str(t["errors"]),
+            str(t.get("truncated", 0)),  # ledgers written before it was counted lack it
             f"{t['wall_s']:.1f}",
         ]
 

@@ -77,6 +77,9 @@ class RunLedgers:
     def record_refused(self, phase: str | None = None) -> None:
         self._of_call().record_refused(phase)
 
+    def record_truncated(self, phase: str | None = None) -> None:
+        self._of_call().record_truncated(phase)
+
     # -- reporting --------------------------------------------------------------------------------
     def total(self) -> PhaseTotals:
         """Every call of every run (and any unattributed one); ``wall_s`` is left at 0."""

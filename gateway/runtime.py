@@ -81,8 +81,9 @@ class Runtime:
         )
         self.sync = SyncGateway(self.gateway, self.loop)
 
-    def lm(self, endpoint: Endpoint, **lm_kwargs: Any) -> dspy.LM:
-        return make_lm(self.gateway, self.loop, endpoint, **lm_kwargs)
+    def lm(self, endpoint: Endpoint, *, retry_max_tokens: int | None = None, **lm_kwargs: Any) -> dspy.LM:
+        """A ``dspy.LM`` over this runtime's gateway (see ``gateway.dspy_lm.make_lm``)."""
+        return make_lm(self.gateway, self.loop, endpoint, retry_max_tokens=retry_max_tokens, **lm_kwargs)
 
     def close(self) -> None:
         self.loop.close()

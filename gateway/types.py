@@ -37,12 +37,17 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class ChatCall:
-    """One chat-completion request as the gateway sees it."""
+    """One chat-completion request as the gateway sees it.
+
+    ``retry_max_tokens``: when the answer is cut at its ``max_tokens`` (``finish_reason == "length"``),
+    ask once more with this limit (a request of its own, cached as such); None: take the answer as cut.
+    """
 
     endpoint: Endpoint
     messages: Sequence[Mapping[str, Any]]
     params: Mapping[str, Any]
     rollout_id: Any = None
+    retry_max_tokens: int | None = None
 
 
 class ProviderReply(dict[str, Any]):

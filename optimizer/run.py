@@ -29,6 +29,8 @@ from gateway.pricing import PriceBook, price_of
 from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings, Runtime
 from gateway.slots import background_calls
+from gateway.types import Endpoint
+from optimizer.answer_limits import AnswerLimit, answer_limits
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.backend import Backend, open_backend
 from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate
@@ -38,8 +40,6 @@ from optimizer.report import write_report
 
 log = structlog.get_logger("optimizer")
 
-TASK_MAX_TOKENS = 1024
-JUDGE_MAX_TOKENS = 256
 EXAMPLES_PER_SLOT = 2
 
 
@@ -299,9 +299,18 @@ def _optimize(
     run_dir: Path,
     progress: Progress,
 ) -> RunOutcome:
-    task_lm = runtime.lm(backend.task, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
-    judge_lm = runtime.lm(backend.judge, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
-    prompt_lm = runtime.lm(backend.prompt, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
+    # Each role asks for what it produces (a quota is charged max_tokens on arrival); the train split
+    # sizes the generations, so the same data always gives the same requests.
+    limits = answer_limits(splits.train)
+
+    def lm(endpoint: Endpoint, limit: AnswerLimit) -> dspy.LM:
+        return runtime.lm(
+            endpoint, temperature=0.0, max_tokens=limit.max_tokens, retry_max_tokens=limit.retry_max_tokens
+        )
+
+    task_lm = lm(backend.task, limits.generation)
+    judge_lm = lm(backend.judge, limits.judge)
+    prompt_lm = lm(backend.prompt, limits.proposer)
     # Twice the concurrency in examples keeps every call slot fed (an example has one call in flight,
     # then five) without a burst of prompt formatting that stalls the loop (evaluation/engine.py).
     evaluator = Evaluator(
@@ -520,6 +529,7 @@ def _results(
             },
         },
         "config": config.public(),
+        "answer_limits": answer_limits(splits.train).as_dict(),
         "seed": config.seed,
         "subset": config.subset,
         "dataset_fingerprint": {

@@ -12,11 +12,11 @@ from gateway import errors as gw_errors
 from gateway.config import load_env
 from gateway.logs import configure_logging
 from gateway.runtime import GatewaySettings, Runtime
+from optimizer.answer_limits import APPLY_MAX_TOKENS
 from optimizer.apply import ApplyError, answer_all, load_program, read_prompts
 from optimizer.artifacts import write_atomically
 from optimizer.backend import open_backend
 from optimizer.cli import non_negative_float, positive_int
-from optimizer.run import TASK_MAX_TOKENS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 policy=CachePolicy.REPLAY if args.replay else CachePolicy.READ_WRITE,
             )
             with Runtime(settings) as runtime:
-                lm = runtime.lm(backend.task, temperature=0.0, max_tokens=TASK_MAX_TOKENS)
+                lm = runtime.lm(backend.task, temperature=0.0, max_tokens=APPLY_MAX_TOKENS)
                 answers = answer_all(runtime, lm, program, prompts)
     except (ApplyError, CacheError, gw_errors.GatewayError) as exc:
         print(f"error: {exc}", file=sys.stderr)

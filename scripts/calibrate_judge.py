@@ -20,9 +20,9 @@ from evaluation.engine import Evaluator
 from gateway.config import load_env
 from gateway.logs import configure_logging
 from gateway.runtime import GatewaySettings, Runtime
+from optimizer.answer_limits import JUDGE_MAX_TOKENS, AnswerLimit
 from optimizer.backend import open_backend
 from optimizer.cli import USER_ERRORS, add_subset_flag, non_negative_float, non_negative_int, positive_int
-from optimizer.run import JUDGE_MAX_TOKENS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             settings = GatewaySettings(concurrency=args.concurrency, cache_dir=args.cache_dir, seed=args.seed)
             with Runtime(settings) as runtime:
-                judge_lm = runtime.lm(backend.judge, temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
+                judge = AnswerLimit.of(JUDGE_MAX_TOKENS)
+                judge_lm = runtime.lm(
+                    backend.judge,
+                    temperature=0.0,
+                    max_tokens=judge.max_tokens,
+                    retry_max_tokens=judge.retry_max_tokens,
+                )
                 # The evaluator only judges here; it never generates, so the judge stands in as task model.
                 evaluator = Evaluator(judge_lm, judge_lm)
                 with runtime.ledger.phase("calibration"):
