@@ -288,6 +288,15 @@ def make_tracker(args: argparse.Namespace) -> Any:
     return RunTracker(traces=args.mlflow_traces)
 
 
+RESUME_HINT = "completed calls are cached; rerun the same command to resume"
+
+
+def resume_hint(exc: BaseException) -> str:
+    """The hint for a run stopped by the provider (it kept failing past the retry policy): rerun later."""
+    cause = exc.cause if isinstance(exc, gw_errors.RunAborted) else exc
+    return f" ({RESUME_HINT})" if isinstance(cause, gw_errors.TransientError) else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     load_env()
     args = build_parser().parse_args(argv)
@@ -305,12 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         if tracker is not None:
             tracker.finish()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}{resume_hint(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if tracker is not None:
             tracker.finish(interrupted=True)
-        print("interrupted: completed calls are cached; rerun the same command to resume", file=sys.stderr)
+        print(f"interrupted: {RESUME_HINT}", file=sys.stderr)
         return 130
     if config.dry_run:
         return 0

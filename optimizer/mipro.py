@@ -33,6 +33,7 @@ from dspy.teleprompt.utils import create_minibatch
 
 from evaluation.engine import EvaluationResult, Evaluator, JudgeFailure
 from evaluation.signatures import instruction_of
+from gateway.dspy_lm import RunStop, errors_stop_the_run
 from gateway.facade import GatewayLoop
 from gateway.ledger import Ledger
 from optimizer import stand_ins
@@ -115,7 +116,11 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         stop_reason: StopReason | None = None,
     ) -> None:
         self.evaluator = evaluator
-        self.stop_reason: StopReason = stop_reason or (lambda: None)
+        # A gateway error that reaches DSPy's bootstrap or proposer (which swallow errors) is kept
+        # here: the run stops on it rather than go on with a different demo or candidate set.
+        self.run_stop = RunStop()
+        gateway_stop: StopReason = stop_reason or (lambda: None)
+        self.stop_reason: StopReason = lambda: gateway_stop() or self.run_stop.error
         self.loop = loop
         self.ledger = ledger
         self.config = config
@@ -166,15 +171,17 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         # MIPROv2's loop runs as written, drawing each set's shuffle and size in order; the sets
         # themselves are bootstrapped afterwards, all at once (see optimizer/concurrent.py).
         deferred = DeferredBootstrap(stop=self.stop_reason)
-        with self.ledger.phase("bootstrap"):
+        with self.ledger.phase("bootstrap"), errors_stop_the_run(self.run_stop):
             with stand_ins.bootstrapping(deferred):
                 demo_candidates = super()._bootstrap_fewshot_examples(*args, **kwargs)
             deferred.run()
+        self.run_stop.raise_if_stopped()
         return demo_candidates
 
     def _propose_instructions(self, *args: Any, **kwargs: Any) -> Any:
-        with self.ledger.phase("propose"):
+        with self.ledger.phase("propose"), errors_stop_the_run(self.run_stop):
             candidates = super()._propose_instructions(*args, **kwargs)
+        self.run_stop.raise_if_stopped()
         self.log.candidates = list(candidates[0])
         return candidates
 
