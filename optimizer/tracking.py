@@ -235,12 +235,12 @@ def _description(results: dict[str, Any]) -> str:
         lines += ["**Simulated backend**: scores show the optimizer working, not a real model's quality.", ""]
     dev, test = results.get("dev") or {}, results.get("test") or {}
     if dev:
-        lines.append(f"- dev: {dev.get('baseline')} -> {dev.get('optimized')} ({dev.get('improvement'):+})")
+        lines.append(f"- dev: {_score(dev.get('baseline'))} -> {_score(dev.get('optimized'))} ({_change(dev)})")
     if test:
-        lines.append(f"- test: {test.get('baseline')} -> {test.get('optimized')} ({test.get('improvement'):+})")
+        lines.append(f"- test: {_score(test.get('baseline'))} -> {_score(test.get('optimized'))} ({_change(test)})")
         interval = (test.get("ci95") or {}).get("improvement") or {}
         if interval.get("low") is not None:
-            lines.append(f"- test improvement 95% CI: [{interval['low']:+}, {interval['high']:+}] points")
+            lines.append(f"- test improvement 95% CI: [{interval['low']:+.2f}, {interval['high']:+.2f}] points")
         gate = test.get("gate") or {}
         if gate.get("verdict"):
             lines.append(f"- release gate: **{gate['verdict']}**")
@@ -249,6 +249,15 @@ def _description(results: dict[str, Any]) -> str:
     if winner is not None:
         lines += ["", "Winning instruction:", "", "> " + winner.replace("\n", "\n> ")]
     return "\n".join(lines)
+
+
+def _score(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "n/a"
+
+
+def _change(report: dict[str, Any]) -> str:
+    value = report.get("improvement")
+    return f"{value:+.2f}" if isinstance(value, (int, float)) else "n/a"
 
 
 # -- metrics -------------------------------------------------------------------------------------

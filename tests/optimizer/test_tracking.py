@@ -447,3 +447,24 @@ def test_mlflow_inside_a_sweeps_cell_options_is_refused(tmp_path, capsys):
     config.write_text("[grid]\nseed = [1, 2]\n[options]\nmlflow = true\n")
     assert sweep_main(["--config", str(config), "--out", str(tmp_path / "s")]) == 2
     assert "--mlflow belong to the whole sweep" in capsys.readouterr().err
+
+
+def test_a_store_lost_during_the_run_is_one_warning_and_the_replay_completes_the_run(tracked_run, mlflow_store):
+    from optimizer.mlflow_tracking import RunTracker
+
+    warnings: list[str] = []
+    tracker = RunTracker(store=mlflow_store, warn=warnings.append)
+    tracker.start(tracked_run)
+    assert tracker.run_id is not None and not warnings
+    db = Path(mlflow_store.uri.removeprefix("sqlite:///"))
+    kept = db.read_bytes()
+    db.write_bytes(b"not a database" * 100)  # the store breaks while the run goes on
+    mlflow_store.client._tracking_client.store.engine.dispose()  # no pooled connection to the old file
+    assert tracker.finish() is None
+    assert len(warnings) == 1 and f"scripts/mlflow_log.py {tracked_run.resolve()}" in warnings[0]
+
+    db.write_bytes(kept)  # the store is back: the started run is completed, not logged a second time
+    assert mlflow_log_main([str(tracked_run)]) == 0
+    run = mlflow_store.client.get_run(tracker.run_id)
+    assert run.info.status == "FINISHED" and "eval_full" in run.data.metrics
+    assert len([r for r in mlflow_store.search("") if "mlflow.parentRunId" not in r.data.tags]) == 1
