@@ -3,7 +3,11 @@
 Each value is the JSON text of ``{"key", "record", "digest"}``: ``record`` is what the gateway stored
 (a full response with its usage, or a permanent refusal), and ``digest`` is the SHA-256 of its
 canonical JSON. A value whose digest or key does not match is corrupt: it is never returned.
-Values are stored as text, never pickled, so a cache directory cannot execute code when read.
+Values are stored as text, never pickled, and a cache directory cannot execute code when read:
+diskcache would unpickle a row stored in its pickle mode before any check of ours could run, so
+the directory is read through ``TextOnlyDisk``, which reads only text and bytes rows (a pickled
+value is a corrupt entry, a pickled key is listed under a placeholder name and never loaded) and
+never touches a file outside the directory a tampered row may name.
 
 ``CacheStore`` is the seam the gateway reads and writes through; ``ResponseCache`` (a directory on
 this machine) is the default store, and a store on Redis is the one a team shares. Every
@@ -13,6 +17,7 @@ store keeps the same key contract (``cache/key.py``) and the same value (``entry
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -68,6 +73,47 @@ def entry_text(key: str, record: dict[str, Any]) -> str:
     return canonical_json({"key": key, "record": record, "digest": content_hash(record)})
 
 
+# Listed in place of a key that diskcache stored pickled (no key of ours is): never a request key.
+UNREADABLE_KEY = "unreadable-pickled-key:"
+
+
+class _Refused(Exception):
+    """A row that ``TextOnlyDisk`` will not read (never an ``OSError``: diskcache takes that for a miss)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TextOnlyDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache is untyped: its Disk is Any to mypy
+    """diskcache's storage of keys and values, minus everything that could run code or leave the directory.
+
+    ``Disk`` unpickles keys and values stored in pickle mode; the cache only ever writes text keys
+    and text values, so such a row was written by someone else and is refused unread.
+    """
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if raw:
+            return super().get(key, raw)
+        return UNREADABLE_KEY + hashlib.sha256(bytes(key)).hexdigest()[:16]
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == diskcache.core.MODE_PICKLE:
+            raise _Refused("stored as a pickle, which a cache of ours never writes: refused unread")
+        if filename is not None and not _inside(filename):
+            raise _Refused("names a file outside the cache directory: refused unread")
+        return super().fetch(mode, filename, value, read)
+
+    def remove(self, file_path: str) -> None:
+        if _inside(file_path):  # a tampered row must not make the cache delete someone else's file
+            super().remove(file_path)
+
+
+def _inside(relative: str) -> bool:
+    normal = os.path.normpath(relative)
+    return not os.path.isabs(normal) and normal != ".." and not normal.startswith(".." + os.sep)
+
+
 class ResponseCache:
     """A disk cache of LLM answers keyed by ``cache.key.request_key``; a ``CacheStore``."""
 
@@ -76,7 +122,9 @@ class ResponseCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             # Generous timeout: two processes on one directory wait on SQLite's lock rather than fail.
-            self._store = diskcache.Cache(str(self.directory), timeout=60, eviction_policy="none", size_limit=2**40)
+            self._store = diskcache.Cache(
+                str(self.directory), timeout=60, eviction_policy="none", size_limit=2**40, disk=TextOnlyDisk
+            )
         except (OSError, diskcache.core.Timeout) as exc:
             raise CacheError(
                 f"cannot use cache directory {self.directory}: {getattr(exc, 'strerror', None) or exc}"
@@ -84,7 +132,12 @@ class ResponseCache:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored record for ``key``, None on a miss; raises CorruptEntry if it fails its check."""
-        raw = self._store.get(key)
+        if key.startswith(UNREADABLE_KEY):
+            raise CorruptEntry(key, "its key was stored as a pickle, which a cache of ours never writes")
+        try:
+            raw = self._store.get(key)
+        except _Refused as exc:
+            raise CorruptEntry(key, exc.reason) from None
         if raw is None:
             return None
         return verify_entry(key, raw)
@@ -112,7 +165,7 @@ class ResponseCache:
         return sorted(self._store.iterkeys())
 
     def raw_set(self, key: str, value: Any) -> None:
-        """Write a raw value (tests use it to plant corrupted entries)."""
+        """Write a raw value as diskcache stores it (tests use it to plant corrupted entries)."""
         self._store.set(key, value)
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 import multiprocessing
 import os
 
+import diskcache
 import pytest
 
 from cache import CorruptEntry, ResponseCache, canonical_json, request_key
@@ -75,6 +76,69 @@ def test_entry_moved_to_another_key_is_detected(tmp_path):
         cache.raw_set("v1:bbb", stolen)
         with pytest.raises(CorruptEntry, match="another key"):
             cache.get("v1:bbb")
+
+
+class _Payload:
+    """Unpickling this makes a directory: the trace of a pickle that ran code when it was read."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def _plant_with_stock_diskcache(directory, key, value):
+    # What someone with write access to the cache directory could leave there: diskcache's own Disk
+    # stores a non-text key or value in its pickle mode.
+    with diskcache.Cache(str(directory)) as stock:
+        stock.set(key, value)
+
+
+def test_a_pickled_value_is_corrupt_and_never_unpickled(tmp_path):
+    directory, marker = tmp_path / "c", tmp_path / "ran-code"
+    ResponseCache(directory).close()
+    _plant_with_stock_diskcache(directory, "v1:abc", _Payload(marker))
+    with ResponseCache(directory) as cache:
+        with pytest.raises(CorruptEntry, match="pickle"):
+            cache.get("v1:abc")
+    assert not marker.exists()
+    # The stock reader would have run it: the planted row really is a live pickle.
+    with diskcache.Cache(str(directory)) as stock:
+        stock.get("v1:abc")
+    assert marker.exists()
+
+
+def test_a_pickled_key_is_listed_unread_and_reported_corrupt(tmp_path):
+    directory, marker = tmp_path / "c", tmp_path / "ran-code"
+    with ResponseCache(directory) as cache:
+        cache.set("v1:good", {"response": {"x": 1}})
+    _plant_with_stock_diskcache(directory, _Payload(marker), "anything")
+    with ResponseCache(directory) as cache:
+        keys = cache.keys()
+        assert len(keys) == 2 and "v1:good" in keys
+        (odd,) = [k for k in keys if k != "v1:good"]
+        with pytest.raises(CorruptEntry, match="pickle"):
+            cache.get(odd)
+        assert cache.get("v1:good") == {"response": {"x": 1}}
+    assert not marker.exists()
+
+
+def test_a_row_naming_a_file_outside_the_directory_is_neither_read_nor_deleted(tmp_path):
+    directory, outside = tmp_path / "c", tmp_path / "precious.txt"
+    outside.write_text('{"not": "yours"}')
+    with ResponseCache(directory) as cache:
+        cache.set("v1:abc", {"response": {"x": 1}})
+        # Point the row at a file outside the directory, as a tampered database could (text mode, file-backed).
+        cache._store._sql(
+            "UPDATE Cache SET mode = ?, filename = ?, value = NULL WHERE key = ?",
+            (diskcache.core.MODE_TEXT, str(outside), "v1:abc"),
+        )
+        with pytest.raises(CorruptEntry, match="outside the cache directory"):
+            cache.get("v1:abc")
+        cache.set("v1:abc", {"response": {"x": 2}})  # replacing the row would delete the file it names
+        assert cache.get("v1:abc") == {"response": {"x": 2}}
+    assert outside.read_text() == '{"not": "yours"}'
 
 
 def test_default_directory_follows_environment(tmp_path, monkeypatch):
