@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from gateway.errors import ConfigurationError
+from gateway.logs import register_secret
 from gateway.types import Endpoint
 
 SIMULATOR = "simulator"
@@ -87,6 +88,7 @@ def resolve_endpoint(
         if not api_key:
             api_key = _provider_key(model, provider, env)
     identity = "|".join([provider, _host(api_base), "", model])
+    register_secret(api_key)  # a configured key is redacted wherever it might be echoed
     return Endpoint(
         model=model, identity=identity, api_base=api_base, api_key=api_key, price_model=price_model, timeout_s=timeout_s
     )
@@ -114,6 +116,7 @@ def _azure_endpoint(
     if missing:
         raise ConfigurationError(f"model {model!r} needs credentials: set {' and '.join(missing)} (e.g. in .env)")
     identity = "|".join(["azure", _host(base), version, deployment])
+    register_secret(key)  # a configured key is redacted wherever it might be echoed
     return Endpoint(
         model=model,
         identity=identity,

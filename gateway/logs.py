@@ -1,8 +1,16 @@
 """Structured logging: readable console lines by default, JSON lines on request, secrets redacted.
 
-``redact_secrets`` runs last before rendering: every value of an environment variable whose name
-looks like a credential, and every secret registered with ``register_secret``, is replaced by
-``[REDACTED]`` wherever it appears in an event, however deeply nested.
+Secrets are redacted by value, and only values known to be secrets are: the keys the run was
+configured with (``register_secret``, called where endpoints are resolved), the values of
+environment variables whose *name ends* in a credential word (``AZURE_API_KEY``, ``HF_TOKEN``,
+``AWS_SECRET_ACCESS_KEY``; not ``TOKENIZERS_PARALLELISM`` or ``KEYBOARD_LAYOUT``) and at least
+``MIN_SECRET_LENGTH`` characters long, and passwords written into URLs (in any variable, and in any
+text: ``scheme://user:password@host`` keeps everything but the password). A short or unrelated value
+is never redacted, so text that passes through (an error a provider sent, a refusal the cache keeps)
+reads the same whatever the environment holds, unless it really carries a secret.
+
+``redact_secrets`` runs last before rendering: every known secret is replaced by ``[REDACTED]``
+wherever it appears in an event, however deeply nested.
 """
 
 from __future__ import annotations
@@ -11,33 +19,59 @@ import logging
 import os
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import structlog
 
-_SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL)", re.IGNORECASE)
+# The last word of the variable's name says it holds a credential.
+_CREDENTIAL_NAME = re.compile(r"(?:^|_)(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIAL|CREDENTIALS)$", re.I)
+# A password in a URL: "scheme://user:password@" (the user part may be empty, as in redis://:pw@host).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)(?P<password>[^\s@/]+)(?=@)")
+MIN_SECRET_LENGTH = 8  # shorter values ("false", "1", "dev") are settings, not credentials
 _registered: set[str] = set()
 REDACTED = "[REDACTED]"
 
 
 def register_secret(value: str | None) -> None:
-    """Treat ``value`` as a secret in every later log line."""
+    """Treat ``value`` (a key the run was configured with) as a secret in every later log line and message."""
     if value and len(value) >= 4:
         _registered.add(value)
 
 
+def environment_secrets(env: Mapping[str, str] | None = None) -> set[str]:
+    """Secret values in the environment: credential variables' values and passwords in URLs."""
+    env = os.environ if env is None else env
+    found = set()
+    for name, value in env.items():
+        if not value:
+            continue
+        if _CREDENTIAL_NAME.search(name) and len(value) >= MIN_SECRET_LENGTH:
+            found.add(value)
+        if "://" in value and "@" in value:
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                password = None
+            if password and len(password) >= 4:
+                found.add(password)
+    return found
+
+
 def known_secrets() -> list[str]:
-    env = {v for k, v in os.environ.items() if _SECRET_NAME.search(k) and v and len(v) >= 4}
-    # Longest first, so a secret containing another is replaced whole.
-    return sorted(env | _registered, key=len, reverse=True)
+    """Every secret value known now, longest first (a secret containing another is replaced whole)."""
+    return sorted(environment_secrets() | _registered, key=len, reverse=True)
 
 
 def redact(value: Any, secrets: list[str]) -> Any:
+    """``value`` with every one of ``secrets``, and every password written in a URL, replaced by ``[REDACTED]``."""
     if isinstance(value, str):
         for secret in secrets:
             if secret in value:
                 value = value.replace(secret, REDACTED)
+        if "://" in value:
+            value = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, value)
         return value
     if isinstance(value, dict):
         return {k: redact(v, secrets) for k, v in value.items()}
@@ -51,8 +85,6 @@ def redact(value: Any, secrets: list[str]) -> Any:
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: remove every known secret from the event."""
     secrets = known_secrets()
-    if not secrets:
-        return event
     return {k: redact(v, secrets) for k, v in event.items()}
 
 
@@ -60,10 +92,8 @@ class _RedactingFilter(logging.Filter):
     """Redacts secrets from records of the standard library loggers (LiteLLM, DSPy, httpx)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = known_secrets()
-        if secrets:
-            record.msg = redact(record.getMessage(), secrets)
-            record.args = None
+        record.msg = redact(record.getMessage(), known_secrets())
+        record.args = None
         return True
 
 

@@ -1,0 +1,78 @@
+"""Redaction by value: known secrets and URL passwords go, settings that merely look like them stay."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cache import ResponseCache
+from gateway import errors
+from gateway.config import resolve_endpoint
+from gateway.core import Gateway
+from gateway.http_transport import OpenAIHTTPTransport
+from gateway.logs import REDACTED, environment_secrets, known_secrets, redact
+from gateway.types import ChatCall
+from simulator import FaultConfig
+
+KEY = "sk-live-0123456789abcdef"
+
+
+def test_only_values_known_to_be_secrets_are_redacted(monkeypatch):
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    monkeypatch.setenv("KEYBOARD_LAYOUT", "dvorak-programmer")
+    monkeypatch.setenv("CI_JOB_TOKEN", "glcbt-64-very-real-token")
+    monkeypatch.setenv("AZURE_OPENAI_KEY", "0123456789abcdef0123456789abcdef")
+    monkeypatch.setenv("DEBUG_PASSWORD", "1")  # too short to be a credential
+    monkeypatch.setenv("HSOPT_REDIS_URL", "rediss://default:s3cret-pass@cache.example:6380/0")
+    text = (
+        "flag false on a dvorak-programmer keyboard; token glcbt-64-very-real-token, key "
+        "0123456789abcdef0123456789abcdef, debug 1, password s3cret-pass"
+    )
+    assert redact(text, known_secrets()) == (
+        f"flag false on a dvorak-programmer keyboard; token {REDACTED}, key {REDACTED}, debug 1, password {REDACTED}"
+    )
+    assert environment_secrets({"TOKENIZERS_PARALLELISM": "false", "AZURE_API_KEY": KEY}) == {KEY}
+
+
+def test_a_password_in_any_url_is_redacted_without_being_configured():
+    text = "cannot reach redis://:hunter2hunter2@10.0.0.5:6379/0 or https://bob:pw-42@proxy.local/x (http://127.0.0.1:8000/v1)"
+    assert redact(text, []) == (
+        f"cannot reach redis://:{REDACTED}@10.0.0.5:6379/0 or https://bob:{REDACTED}@proxy.local/x "
+        "(http://127.0.0.1:8000/v1)"
+    )
+
+
+def test_a_key_given_to_an_endpoint_is_registered_as_a_secret():
+    resolve_endpoint("openai/gpt-4o", api_key="custom-key-given-by-flag", env={})
+    assert "custom-key-given-by-flag" in known_secrets()
+
+
+def test_a_cached_refusal_reads_the_same_whatever_the_environment(start_sim, tmp_path, monkeypatch):
+    # The simulator's refusal says "The response was filtered ...": an unrelated variable holding the
+    # word "filtered" must not change what the cache stores.
+    sim = start_sim(faults=FaultConfig(rate_content_filter=1.0))
+
+    def stored_refusal(directory: str) -> dict:
+        endpoint = resolve_endpoint("openai/gpt-4o", api_base=sim.openai_api_base, api_key=KEY, env={})
+        call = ChatCall(endpoint, [{"role": "user", "content": "refused"}], {"max_tokens": 16})
+        cache = ResponseCache(tmp_path / directory)
+        gateway = Gateway(OpenAIHTTPTransport(), cache=cache)
+
+        async def refuse() -> None:
+            try:
+                await gateway.complete(call)
+            except errors.ContentFiltered:
+                pass
+            await gateway.transport.aclose()
+
+        asyncio.run(refuse())
+        (key,) = cache.keys()
+        record = cache.get(key)
+        cache.close()
+        assert record is not None
+        return record
+
+    plain = stored_refusal("plain")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "filtered")
+    monkeypatch.setenv("PYTEST_TOKEN_NAME", "filtered due to")
+    assert stored_refusal("with-settings") == plain
+    assert "filtered due to" in plain["refusal"] and REDACTED not in plain["refusal"]
