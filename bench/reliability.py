@@ -84,7 +84,6 @@ SMALL_FLAGS = [
     "--num-trials",
     "3",
 ]
-PHASES = ("baseline_eval", "bootstrap", "propose", "search", "final_eval", "test_eval")
 
 STORM = FaultConfig(
     rate_429=0.20,
@@ -441,48 +440,67 @@ class OptimizeProcess:
 
 @dataclass(frozen=True)
 class KillPoint:
-    """Where to kill a run: once the cache holds ``entries`` answers, or once a progress line matches."""
+    """Where to kill a run: once it has started ``phase`` (its ``phase.start`` log line) and its cache
+    has grown by ``after_entries`` answers since."""
 
     phase: str
-    entries: int | None = None
-    line: str | None = None
+    after_entries: int
 
 
 @dataclass
 class KillRecord:
-    phase: str
+    planned: str  # the phase the kill point aimed at
+    phase: str  # the phase the run was in when it died, from its own log (``observed_phase``)
     entries_at_kill: int  # cached answers when the kill point was reached
     unsaved_requests: int  # requests the server received at this kill's run whose answers were never stored
     last_progress: str
     run_dir_after: list[str]
 
 
+# MIPROv2's steps run one after another; the baseline's evaluation runs beside them and is left out.
+SEQUENTIAL_PHASES = ("bootstrap", "propose", "search", "final_eval", "test_eval")
+_PHASE_LINE = re.compile(r"\bphase\.(?P<edge>start|end)\b.*?\bphase=(?P<phase>\w+)")
+
+
+def observed_phase(lines: list[str]) -> str:
+    """The step a run was in, from its ``phase.start``/``phase.end`` log lines: the last of
+    ``SEQUENTIAL_PHASES`` it started, or ``after <phase>`` when that one had ended too."""
+    started: list[str] = []
+    ended: set[str] = set()
+    for line in lines:
+        found = _PHASE_LINE.search(line)
+        if found is None or found["phase"] not in SEQUENTIAL_PHASES:
+            continue
+        if found["edge"] == "start":
+            started.append(found["phase"])
+        else:
+            ended.add(found["phase"])
+    if not started:
+        return "before bootstrap"
+    last = started[-1]
+    return f"after {last}" if last in ended else last
+
+
 def kill_points(reference: RunOutcome, rng: random.Random) -> list[KillPoint]:
     """One random point in each of bootstrap, proposal, search, final evaluation and test evaluation.
 
-    A run's cache grows by one entry per live call, phase after phase, so the reference ledger's
-    live calls per phase give each phase's window of cache sizes. The final evaluation makes no live
-    call (its answers are cached by the search), so it is caught by the progress line that ends the
-    search instead.
+    Each waits for its phase to start, then for a few more cached answers: at most a quarter of the
+    live calls the phase made in the reference run, so that the kill comes while the phase is still
+    running (the baseline's evaluation, running beside it, adds answers too). The final evaluation
+    makes no live call of its own (the winner's search trial is its dev score) and lasts a moment: it
+    is killed as it starts, and may already be over when the signal lands.
     """
     phases = reference.ledger["phases"]
-    start, windows = 0, {}
-    for name in PHASES:
-        windows[name] = (start, start + phases[name]["live_calls"])
-        start += phases[name]["live_calls"]
 
-    def inside(name: str) -> int:
-        low, high = windows[name]
-        margin = max(1, (high - low) // 8)
-        return rng.randint(low + margin, high - margin)
+    def after(name: str) -> int:
+        return rng.randint(1, max(1, int(phases[name]["live_calls"]) // 4))
 
-    last_trial = SMALL.search.num_trials + 1
     return [
-        KillPoint("bootstrap", entries=inside("bootstrap")),
-        KillPoint("propose", entries=inside("propose")),
-        KillPoint("search", entries=inside("search")),
-        KillPoint("final_eval", line=rf"^\[search\] trial {last_trial}/{last_trial} "),
-        KillPoint("test_eval", entries=inside("test_eval")),
+        KillPoint("bootstrap", after("bootstrap")),
+        KillPoint("propose", after("propose")),
+        KillPoint("search", after("search")),
+        KillPoint("final_eval", 0),
+        KillPoint("test_eval", after("test_eval")),
     ]
 
 
@@ -522,7 +540,7 @@ class CrashReport:
 
 
 def crash_campaign(
-    workdir: Path, reference: RunOutcome, *, seed: int = 2024, latency_ms: float = 10.0, concurrency: int = 16
+    workdir: Path, reference: RunOutcome, *, seed: int = 2024, latency_ms: float = 50.0, concurrency: int = 16
 ) -> CrashReport:
     """Kill one run at each kill point, rerunning the same command on the same cache, then let it finish."""
     out, cache_dir = workdir / "crash", workdir / "crash-cache"
@@ -561,6 +579,7 @@ def crash_campaign(
             kills.append(
                 KillRecord(
                     point.phase,
+                    observed_phase(run.lines),
                     entries,
                     unsaved,
                     progress[-1] if progress else "",
@@ -579,8 +598,9 @@ def crash_campaign(
 def _wait_for(point: KillPoint, run: OptimizeProcess, cache_dir: Path, timeout: float = 180.0) -> int:
     """Block until the run reaches ``point``; returns the number of cached answers then."""
     deadline = time.monotonic() + timeout
-    pattern = re.compile(point.line) if point.line else None
+    start = re.compile(rf"\bphase\.start\b.*\bphase={point.phase}\b")
     cache: ResponseCache | None = None
+    entries_at_start: int | None = None
     try:
         while time.monotonic() < deadline:
             if run.proc.poll() is not None:
@@ -588,12 +608,11 @@ def _wait_for(point: KillPoint, run: OptimizeProcess, cache_dir: Path, timeout: 
             if cache is None and (cache_dir / "cache.db").exists():
                 cache = ResponseCache(cache_dir)
             entries = len(cache) if cache is not None else 0
-            reached = (pattern is not None and any(pattern.search(line) for line in run.lines)) or (
-                point.entries is not None and entries >= point.entries
-            )
-            if reached:
+            if entries_at_start is None and any(start.search(line) for line in list(run.lines)):
+                entries_at_start = entries
+            if entries_at_start is not None and entries >= entries_at_start + point.after_entries:
                 return entries
-            time.sleep(0.01)
+            time.sleep(0.005)
     finally:
         if cache is not None:
             cache.close()
@@ -675,8 +694,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== crash campaign (kill -9, five times in a row, then run to completion)")
     for kill in crash["kills"]:
         print(
-            f"  killed in {kill['phase']:<11} at {kill['entries_at_kill']:>3} cached answers, "
-            f"{kill['unsaved_requests']:>2} requests in flight lost; last progress: {kill['last_progress'][:48]!r}"
+            f"  aimed at {kill['planned']:<10}  killed in {kill['phase']:<16} at {kill['entries_at_kill']:>3} cached "
+            f"answers, {kill['unsaved_requests']:>2} requests in flight lost; last progress: "
+            f"{kill['last_progress'][:40]!r}"
         )
     for key, value in crash.items():
         if key != "kills":

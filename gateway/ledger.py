@@ -105,6 +105,7 @@ class Ledger:
             self._open.append(name)
             self.phases.setdefault(name, PhaseTotals())
             self._spans.setdefault(name, [started - self._origin, started - self._origin])
+        log.info("phase.start", phase=name)
         try:
             yield
         finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from pathlib import Path
 from typing import Any
 
@@ -32,24 +31,32 @@ def test_differing_keys_names_only_compared_keys_that_differ():
     assert reliability.differing_keys({}, reference) == list(reliability.COMPARED_KEYS)
 
 
-def test_kill_points_fall_inside_their_phase_and_follow_the_seed():
+def test_kill_points_wait_for_their_phase_and_a_few_answers_and_follow_the_seed():
     reference = outcome()
     points = reliability.kill_points(reference, random.Random(7))
     assert [p.phase for p in points] == ["bootstrap", "propose", "search", "final_eval", "test_eval"]
-    start = 0
-    windows = {}
-    for name in reliability.PHASES:
-        windows[name] = (start, start + LIVE_CALLS[name])
-        start += LIVE_CALLS[name]
     for point in points:
-        if point.phase == "final_eval":  # no live call of its own: caught by the line that ends the search
-            assert point.entries is None and point.line is not None
-            last = reliability.SMALL.search.num_trials + 1
-            assert re.search(point.line, f"[search] trial {last}/{last} score 71.2")
+        if point.phase == "final_eval":  # no live call of its own: killed as it starts
+            assert point.after_entries == 0
             continue
-        low, high = windows[point.phase]
-        assert point.entries is not None and low < point.entries < high
+        assert 1 <= point.after_entries <= LIVE_CALLS[point.phase] // 4
     assert points == reliability.kill_points(reference, random.Random(7))
+    assert points != reliability.kill_points(reference, random.Random(8))
+
+
+def test_the_observed_phase_comes_from_the_runs_own_log_lines():
+    def line(edge: str, phase: str) -> str:
+        return f"2026-01-01T00:00:00Z [info     ] phase.{edge}                    phase={phase}"
+
+    assert reliability.observed_phase([]) == "before bootstrap"
+    lines = [line("start", "baseline_eval"), "[search] trial 1/4", line("start", "bootstrap")]
+    assert reliability.observed_phase(lines) == "bootstrap"
+    lines += [line("end", "bootstrap"), line("end", "baseline_eval")]
+    assert reliability.observed_phase(lines) == "after bootstrap"  # the baseline is not a step of its own
+    lines += [line("start", "propose")]
+    assert reliability.observed_phase(lines) == "propose"
+    json_line = '{"event": "phase.start", "phase": "search"}'  # --log-json is not what the campaign reads
+    assert reliability.observed_phase([*lines, json_line]) == "propose"
 
 
 def test_run_dir_problems_finds_leftovers_and_half_written_json(tmp_path):

@@ -27,13 +27,16 @@ def campaign(harness, reference, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_each_kill_lands_in_its_phase_and_the_last_rerun_completes(campaign):
-    assert [k.phase for k in campaign.kills] == ["bootstrap", "propose", "search", "final_eval", "test_eval"]
+def test_each_kill_lands_in_the_phase_it_aimed_at_and_the_last_rerun_completes(campaign):
+    assert [k.planned for k in campaign.kills] == ["bootstrap", "propose", "search", "final_eval", "test_eval"]
+    # Where each run really was when it died, from its own phase log lines (not from the plan).
+    observed = [k.phase for k in campaign.kills]
+    assert observed[:3] == ["bootstrap", "propose", "search"], observed
+    # The final evaluation lasts a moment (no live call of its own): the signal may land just after it.
+    assert observed[3] in ("final_eval", "after final_eval", "test_eval"), observed
+    assert observed[4] == "test_eval", observed
     entries = [k.entries_at_kill for k in campaign.kills]
     assert entries == sorted(entries) and entries[0] > 0  # every rerun got further than the one before
-    final_kill = campaign.kills[3]
-    # Search done; the final dev score is the winner's search trial, so the kill may come after its line.
-    assert final_kill.last_progress.startswith(("[search] trial 4/4", "[final_eval] optimized dev"))
     assert campaign.final_status == 0, campaign.final_stderr[-3000:]
 
 
@@ -97,6 +100,7 @@ def test_a_write_killed_midway_leaves_the_old_file_or_none(tmp_path, existing):
         assert not target.exists()
     else:
         assert target.read_text() == existing
-    # What a kill can leave is the hidden temporary file beside it, never a half-written output name.
-    leftovers = [p.name for p in tmp_path.iterdir() if p != target]
-    assert all(name.startswith(".ledger.json.") and name.endswith(".tmp") for name in leftovers)
+    # What the kill left is the hidden temporary file it was writing, beside it, never a half-written output.
+    (leftover,) = [p for p in tmp_path.iterdir() if p != target]
+    assert leftover.name.startswith(".ledger.json.") and leftover.name.endswith(".tmp")
+    assert leftover.read_text() == '{"half": '
