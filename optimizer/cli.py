@@ -24,6 +24,7 @@ from gateway.retry import RetryPolicy
 from optimizer.mipro import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
+from optimizer.studies import StudyStorageError
 from optimizer.tracking import TrackingError
 
 USER_ERRORS = (
@@ -38,6 +39,8 @@ USER_ERRORS = (
     gw_errors.CorruptCacheEntry,
     gw_errors.RunAborted,
     gw_errors.TransientError,
+    gw_errors.Interrupted,
+    StudyStorageError,
 )
 
 
@@ -165,6 +168,13 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = OneLineParser) ->
         action="store_true",
         help="with --mlflow: also a trace of every LM call, with token usage (implies --mlflow)",
     )
+    p.add_argument(
+        "--optuna-storage",
+        metavar="URL",
+        help="Optuna storage that keeps the search's trials, one study per run named by its run id "
+        "(default: sqlite file optuna.db in the run directory; any SQLAlchemy URL, e.g. "
+        "postgresql://user@host/db; 'none' to keep none)",
+    )
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of console lines")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info lines (warnings and errors only)")
     return p
@@ -216,6 +226,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         sim_latency_ms=args.sim_latency_ms,
         dry_run=args.dry_run,
         transport=args.transport,
+        optuna_storage=args.optuna_storage,
         gate=GatePolicy(min_improvement=args.gate_min_improvement, max_attribute_regression=args.gate_max_regression),
     )
 

@@ -254,12 +254,19 @@ class PrefetchingOptuna:
     """Optuna as MIPROv2 imports it, except that each study first hands its value-free trials to ``prefetch``.
 
     ``prefetch(study, n_trials)`` runs before ``study.optimize`` starts its first trial; the trials
-    themselves then run as written, one after another.
+    themselves then run as written, one after another. ``observe(study)``, if given, sees each study
+    as it is created (the run records its trials).
     """
 
-    def __init__(self, optuna: types.ModuleType, prefetch: Callable[[Any, int], None]) -> None:
+    def __init__(
+        self,
+        optuna: types.ModuleType,
+        prefetch: Callable[[Any, int], None],
+        observe: Callable[[Any], None] | None = None,
+    ) -> None:
         self._optuna = optuna
         self._prefetch = prefetch
+        self._observe = observe
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._optuna, name)
@@ -275,4 +282,6 @@ class PrefetchingOptuna:
             optimize(func, n_trials, *o_args, **o_kwargs)
 
         study.optimize = optimize_after_prefetch
+        if self._observe is not None:
+            self._observe(study)
         return study

@@ -20,7 +20,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ from optimizer.concurrent import (
     StopReason,
     predict_trials,
 )
+from optimizer.studies import StudySink, trial_payload
 
 log = structlog.get_logger("optimizer")
 
@@ -114,8 +115,16 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         task_model: dspy.LM,
         progress: ProgressFactory | None = None,
         stop_reason: StopReason | None = None,
+        studies: StudySink | None = None,
+        study: str = "",
+        study_attrs: Mapping[str, Any] | None = None,
     ) -> None:
+        """``studies``: where the search's study and its trials are recorded, as ``study`` (with
+        ``study_attrs`` on it); see optimizer/studies.py."""
         self.evaluator = evaluator
+        self.studies = studies
+        self.study = study
+        self.study_attrs = dict(study_attrs or {})
         # A gateway error that reaches DSPy's bootstrap or proposer (which swallow errors) is kept
         # here: the run stops on it rather than go on with a different demo or candidate set.
         self.run_stop = RunStop()
@@ -338,6 +347,52 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         )
         return result
 
+    def _record_study(self, study: Any) -> None:
+        """Copy each trial of MIPROv2's study, as it completes, to ``studies`` (the study itself is untouched).
+
+        MIPROv2 adds the default program's score (and, with minibatches, each full evaluation) with
+        ``add_trial`` right after evaluating it, and runs the other trials with ``optimize``: each
+        trial's record is the evaluation it made, the first one made while it ran.
+        """
+        sink, name = self.studies, self.study
+        if sink is None:
+            return
+        sink.begin(name, {**self.study_attrs, "candidates": list(self.log.candidates)})
+        log = self.log
+        add_trial, optimize = study.add_trial, study.optimize
+        # Trials are sent in the order of their numbers, so that the stored study numbers them alike: a
+        # full evaluation added while a minibatch trial runs (numbered after it) waits for that trial.
+        waiting: dict[int, dict[str, Any]] = {}
+        sent = [0]
+
+        def send(frozen: Any, record: Any) -> None:
+            waiting[frozen.number] = trial_payload(frozen, record)
+            while sent[0] in waiting:
+                sink.trial(name, waiting.pop(sent[0]))
+                sent[0] += 1
+
+        def recorded_add_trial(trial: Any) -> None:
+            add_trial(trial)
+            send(study.get_trials(deepcopy=False)[-1], log.trials[-1] if log.trials else None)
+
+        records: dict[int, Any] = {}
+
+        def recorded_optimize(func: Any, n_trials: int | None = None, *args: Any, **kwargs: Any) -> None:
+            def objective(trial: Any) -> Any:
+                first = len(log.trials)
+                value = func(trial)
+                records[trial.number] = log.trials[first] if len(log.trials) > first else None
+                return value
+
+            def completed(_: Any, frozen: Any) -> None:
+                send(frozen, records.pop(frozen.number, None))
+
+            callbacks = [*(kwargs.pop("callbacks", None) or []), completed]
+            optimize(objective, n_trials, *args, callbacks=callbacks, **kwargs)
+
+        study.add_trial = recorded_add_trial
+        study.optimize = recorded_optimize
+
     def _hooks(self) -> stand_ins.Hooks:
         """What this optimizer puts in place of DSPy's evaluation, proposer and Optuna (see optimizer/stand_ins.py)."""
         optimizer = self
@@ -372,7 +427,7 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
             evaluate=EngineEvaluate,
             eval_candidate_program=eval_candidate_program,
             proposer=self.proposer_class,
-            import_optuna=lambda: PrefetchingOptuna(optuna, self._check_prefetch),
+            import_optuna=lambda: PrefetchingOptuna(optuna, self._check_prefetch, self._record_study),
             stop_reason=self.stop_reason,
         )
 

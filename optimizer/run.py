@@ -37,6 +37,7 @@ from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate
 from optimizer.mipro import PhasedMIPROv2, SearchConfig
 from optimizer.progress import Progress
 from optimizer.report import write_report
+from optimizer.studies import ProcessStudies, StudyTarget, redact_url, storage_url
 
 log = structlog.get_logger("optimizer")
 
@@ -79,11 +80,17 @@ class RunConfig:
     sim_latency_ms: float | None = None
     dry_run: bool = False
     transport: str = "auto"  # "auto" (direct HTTP where it applies) or "litellm"
+    # Where the search's trials are stored: None, a SQLite file in the run directory; "none", nowhere;
+    # else an SQLAlchemy URL (optimizer/studies.py).
+    optuna_storage: str | None = None
+    run_id: str | None = None  # None: made from the time and the configuration
 
     def public(self) -> dict[str, Any]:
         """The configuration as JSON data (no secrets live here)."""
         data = asdict(self)
         data["policy"] = self.policy.value
+        if self.optuna_storage is not None:
+            data["optuna_storage"] = redact_url(self.optuna_storage)  # a database URL may hold a password
         for key in ("cache_dir", "out_dir", "runs_dir"):
             data[key] = str(data[key]) if data[key] is not None else None
         return data
@@ -120,9 +127,9 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def check_run_dir(config: RunConfig) -> Path:
+def check_run_dir(config: RunConfig, run_id: str) -> Path:
     """The run's output directory, created and checked writable (RunError if not)."""
-    run_dir = config.out_dir or (config.runs_dir / _run_id(config))
+    run_dir = config.out_dir or (config.runs_dir / run_id)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in run_dir.glob(".*.tmp"):  # left by a run killed mid-write; its target is intact
@@ -259,11 +266,37 @@ def run_optimization(
             )
         if config.dry_run:
             return RunOutcome(None, {"estimate": [asdict(r) for r in estimate]}, {})
-        run_dir = check_run_dir(config)
-        if on_run_dir is not None:
-            on_run_dir(run_dir)
-        with Runtime(gateway_settings(config)) as runtime:
-            return execute_run(config, runtime, runtime.ledger, backend, splits, loaded, run_dir, progress)
+        run_id = config.run_id or _run_id(config)
+        # A storage the user named must open before anything is written or called (the helper process
+        # says whether it did); the default, a file in the run directory, is not waited for.
+        named = config.optuna_storage is not None
+        url = storage_url(config.optuna_storage, Path(".")) if named else None
+        studies = ProcessStudies(url, wait_ready=True) if url is not None else None
+        try:
+            run_dir = check_run_dir(config, run_id)
+            if on_run_dir is not None:
+                on_run_dir(run_dir)
+            if not named:
+                url = storage_url(None, run_dir)
+                studies = ProcessStudies(url, wait_ready=False) if url is not None else None
+            study = StudyTarget(studies, run_id, redact_url(url)) if studies is not None and url else None
+            with Runtime(gateway_settings(config)) as runtime:
+                return execute_run(
+                    config,
+                    runtime,
+                    runtime.ledger,
+                    backend,
+                    splits,
+                    loaded,
+                    run_dir,
+                    progress,
+                    run_id=run_id,
+                    study=study,
+                )
+        finally:
+            problem = studies.close() if studies is not None else None
+            if problem is not None:
+                log.warning("optuna.storage_failed", problem=problem)
 
 
 def execute_run(
@@ -275,14 +308,18 @@ def execute_run(
     loaded: LoadedData,
     run_dir: Path,
     progress: Progress,
+    *,
+    run_id: str,
+    study: StudyTarget | None = None,
 ) -> RunOutcome:
     """The run itself, on a gateway it may share with other runs; its calls are recorded in ``ledger``.
 
     Writes every output into ``run_dir``: ``ledger.json`` even when the run stops early (budget,
-    replay miss, failures), the report once the ledger exists.
+    replay miss, failures), the report once the ledger exists. ``study``: where the search's trials
+    are recorded (as the study named ``run_id``).
     """
     try:
-        outcome = _optimize(config, runtime, ledger, backend, splits, loaded, run_dir, progress)
+        outcome = _optimize(config, runtime, ledger, backend, splits, loaded, run_dir, progress, run_id, study)
     finally:
         write_json(run_dir / "ledger.json", ledger.as_dict())
     write_report(run_dir)  # after ledger.json exists: the report shows calls and cost per phase
@@ -298,6 +335,8 @@ def _optimize(
     loaded: LoadedData,
     run_dir: Path,
     progress: Progress,
+    run_id: str,
+    study: StudyTarget | None,
 ) -> RunOutcome:
     # Each role asks for what it produces (a quota is charged max_tokens on arrival); the train split
     # sizes the generations, so the same data always gives the same requests.
@@ -377,6 +416,21 @@ def _optimize(
             task_model=task_lm,
             progress=lambda label, total: progress.bar("search", label, total),
             stop_reason=lambda: runtime.gateway.fatal_error,
+            studies=study.sink if study is not None else None,
+            study=run_id,
+            study_attrs={
+                "run_id": run_id,
+                "subset": config.subset,
+                "seed": config.seed,
+                "backend": backend.name,
+                "task_model": backend.task.model,
+                "prompt_model": backend.prompt.model,
+                "judge_model": backend.judge.model,
+                "num_candidates": config.search.num_candidates,
+                "num_trials": config.search.num_trials,
+                "minibatch": config.search.minibatch,
+                "dev_examples": len(dev_prompts),
+            },
         )
         optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
         progress.note(
@@ -421,6 +475,8 @@ def _optimize(
         optimized_test,
         ledger.as_dict(),
     )
+    results["run_id"] = run_id
+    results["optuna_study"] = study.as_dict() if study is not None else None
     _write_outputs(run_dir, config, optimized, results, baseline_dev, optimized_dev, baseline_test, optimized_test)
     return RunOutcome(run_dir, results, ledger.as_dict())
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime
+import hashlib
 import json
 import threading
 import time
@@ -56,6 +57,7 @@ from optimizer.run import (
     gateway_settings,
     load_splits,
 )
+from optimizer.studies import ProcessStudies, StudyTarget, redact_url, storage_url
 from optimizer.sweep_grid import Cell, Grid, shard_cells
 from optimizer.sweep_progress import SweepDisplay
 
@@ -78,6 +80,7 @@ class SweepSettings:
     parallel: int = DEFAULT_PARALLEL
     max_cost_usd: float | None = None
     dry_run: bool = False
+    optuna_storage: str | None = None  # None: optuna.db in the sweep directory; "none": no storage
 
 
 @dataclass
@@ -123,6 +126,13 @@ class SweepError(Exception):
 
 def cell_dir(out: Path, cell: Cell) -> Path:
     return out / CELLS_DIR / cell.name
+
+
+def cell_run_id(out: Path, cell: Cell) -> str:
+    """A cell's run id (its Optuna study's name): the sweep directory's name, the cell's, and a digest of
+    its flags, so that sweeps sharing one storage keep their studies apart and a rerun replaces its own."""
+    digest = hashlib.sha256(json.dumps(list(cell.flags)).encode("utf-8")).hexdigest()[:6]
+    return f"{out.name}/{cell.name}-{digest}"
 
 
 # -- cell state -------------------------------------------------------------------------------------
@@ -301,41 +311,70 @@ def _run_cells(
     display: SweepDisplay,
     outcome: SweepOutcome,
 ) -> BaseException | None:
-    """Every cell on a thread of its own (at most ``parallel`` at once), all through one runtime."""
+    """Every cell on a thread of its own (at most ``parallel`` at once), all through one runtime and one storage."""
     first = settings.configs[cells[0].name]
     runs = RunLedgers()
     gateway = replace(gateway_settings(first), max_cost_usd=settings.max_cost_usd)
+    url = storage_url(settings.optuna_storage, settings.out)
+    # One storage for every cell's study; a storage the user named must open before any call.
+    studies = ProcessStudies(url, wait_ready=settings.optuna_storage is not None) if url else None
+    try:
+        with Runtime(gateway, runs=runs) as runtime:
+            return _run_on(settings, cells, data, backends, observers, display, outcome, runtime, runs, studies)
+    finally:
+        problem = studies.close() if studies is not None else None
+        if problem is not None:
+            log.warning("optuna.storage_failed", problem=problem)
+
+
+def _run_on(
+    settings: SweepSettings,
+    cells: Sequence[Cell],
+    data: dict[str, tuple[LoadedData, Splits]],
+    backends: dict[tuple[Any, ...], Backend],
+    observers: Sequence[SweepObserver],
+    display: SweepDisplay,
+    outcome: SweepOutcome,
+    runtime: Runtime,
+    runs: RunLedgers,
+    studies: ProcessStudies | None,
+) -> BaseException | None:
     results_lock = threading.Lock()
-    with Runtime(gateway, runs=runs) as runtime:
-        display.attach(runs)
+    display.attach(runs)
 
-        def run_one(cell: Cell) -> CellResult:
-            config = settings.configs[cell.name]
-            result = _run_cell(cell, config, runtime, runs, backends[_backend_key(config)], data, display)
-            with results_lock:
-                outcome.results.append(result)
-            for observer in observers:
-                _notify(observer.cell_finished, result)
-            return result
+    def run_one(cell: Cell) -> CellResult:
+        config = settings.configs[cell.name]
+        study = (
+            StudyTarget(studies, cell_run_id(settings.out, cell), redact_url(studies.url))
+            if studies is not None
+            else None
+        )
+        backend = backends[_backend_key(config)]
+        result = _run_cell(cell, config, runtime, runs, backend, data, display, study)
+        with results_lock:
+            outcome.results.append(result)
+        for observer in observers:
+            _notify(observer.cell_finished, result)
+        return result
 
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, settings.parallel), thread_name_prefix="cell")
-        futures = [pool.submit(run_one, cell) for cell in cells]
-        try:
-            _wait(futures, display.plain_status)
-        except KeyboardInterrupt:
-            # Every cell stops at its next call; what was answered is cached for the rerun.
-            runtime.gateway.fatal_error = runtime.gateway.fatal_error or gw_errors.Interrupted()
-            _wait(futures, display.plain_status)
-            raise
-        finally:
-            pool.shutdown(wait=True)
-        if runs.unattributed.total().live_calls + runs.unattributed.total().cached_calls:
-            log.warning("sweep.unattributed_calls", **runs.unattributed.total().as_dict())
-        for future in futures:
-            error = future.exception()
-            if error is not None:
-                raise error  # a bug in a cell (user errors are recorded in its cell.json instead)
-        return runtime.gateway.fatal_error
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, settings.parallel), thread_name_prefix="cell")
+    futures = [pool.submit(run_one, cell) for cell in cells]
+    try:
+        _wait(futures, display.plain_status)
+    except KeyboardInterrupt:
+        # Every cell stops at its next call; what was answered is cached for the rerun.
+        runtime.gateway.fatal_error = runtime.gateway.fatal_error or gw_errors.Interrupted()
+        _wait(futures, display.plain_status)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    if runs.unattributed.total().live_calls + runs.unattributed.total().cached_calls:
+        log.warning("sweep.unattributed_calls", **runs.unattributed.total().as_dict())
+    for future in futures:
+        error = future.exception()
+        if error is not None:
+            raise error  # a bug in a cell (user errors are recorded in its cell.json instead)
+    return runtime.gateway.fatal_error
 
 
 def _wait(futures: Sequence[concurrent.futures.Future[Any]], tick: Callable[[], None]) -> None:
@@ -353,6 +392,7 @@ def _run_cell(
     backend: Backend,
     data: dict[str, tuple[LoadedData, Splits]],
     display: SweepDisplay,
+    study: StudyTarget | None,
 ) -> CellResult:
     from optimizer.cli import USER_ERRORS
 
@@ -364,10 +404,13 @@ def _run_cell(
     try:
         if runtime.gateway.fatal_error is not None:  # the sweep is ending: do not start another cell
             raise gw_errors.RunAborted(runtime.gateway.fatal_error)
-        check_run_dir(config)
+        run_id = study.name if study is not None else cell_run_id(run_dir.parent.parent, cell)
+        check_run_dir(config, run_id)
         _write_cell_state(run_dir, cell, "running")
         with runs.run(Ledger()) as ledger:
-            result = execute_run(config, runtime, ledger, backend, splits, loaded, run_dir, progress)
+            result = execute_run(
+                config, runtime, ledger, backend, splits, loaded, run_dir, progress, run_id=run_id, study=study
+            )
     except USER_ERRORS as exc:
         wall = time.perf_counter() - started
         message = str(exc)

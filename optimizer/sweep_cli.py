@@ -70,6 +70,12 @@ def build_sweep_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-cost", type=positive_float, help="stop the whole sweep before it spends more than this (USD)")
     p.add_argument("--dry-run", action="store_true", help="print the estimate of the whole sweep and stop")
     p.add_argument(
+        "--optuna-storage",
+        metavar="URL",
+        help="Optuna storage of every cell's trials, one study per cell (default: sqlite file optuna.db in the "
+        "sweep directory; any SQLAlchemy URL, e.g. postgresql://user@host/db; 'none' to keep none)",
+    )
+    p.add_argument(
         "--log-json", action="store_true", help="log JSON lines (each with its cell) instead of console lines"
     )
     p.add_argument("--quiet", action="store_true", help="no progress display (warnings and errors only)")
@@ -133,6 +139,9 @@ def settings_from_args(argv: list[str]) -> tuple[SweepSettings, argparse.Namespa
     shard = parse_shard(args.shard) if args.shard else (0, 1)
     parallel = args.parallel or sweep.get("parallel") or DEFAULT_PARALLEL
     max_cost = args.max_cost if args.max_cost is not None else sweep.get("max-cost")
+    storage = args.optuna_storage if args.optuna_storage is not None else sweep.get("optuna-storage")
+    if storage is not None and not isinstance(storage, str):
+        raise GridError(f"[sweep] optuna-storage must be a URL, got {storage!r}")
     for name, value in (("parallel", parallel), ("max-cost", max_cost)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
             raise GridError(f"[sweep] {name} must be a positive number, got {value!r}")
@@ -144,6 +153,7 @@ def settings_from_args(argv: list[str]) -> tuple[SweepSettings, argparse.Namespa
         parallel=int(parallel),
         max_cost_usd=float(max_cost) if max_cost is not None else None,
         dry_run=args.dry_run,
+        optuna_storage=storage,
     )
     return settings, args
 

@@ -67,7 +67,7 @@ SHARED_OPTIONS = frozenset(
     }
 )
 # Options that belong to the sweep as a whole, never to one cell.
-SWEEP_OPTIONS = frozenset({"out", "max-cost", "dry-run", "quiet", "log-json"})
+SWEEP_OPTIONS = frozenset({"out", "max-cost", "dry-run", "quiet", "log-json", "optuna-storage"})
 SWEEP_SETTINGS = frozenset({"out", "max-cost", "parallel", "optuna-storage"})  # keys of [sweep]
 
 

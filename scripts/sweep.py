@@ -8,7 +8,12 @@ import sys
 
 import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
 
-from optimizer.sweep_cli import main
+from optimizer.studies import prestart  # the standard library only: cheap to import
+
+# The Optuna storage's helper process loads while this one imports DSPy and LiteLLM (optimizer/studies.py).
+prestart(sys.argv[1:])
+
+from optimizer.sweep_cli import main  # noqa: E402  (after the helper has started)
 
 if __name__ == "__main__":
     code = main()

@@ -35,7 +35,7 @@ SMALL = [
 ]
 # Results that may differ between a cell and its standalone run: where it wrote, and how many of its
 # calls were paid (the cells share one cache: a call another cell already made is a cached one).
-VOLATILE = {"config", "token_usage"}
+VOLATILE = {"config", "token_usage", "run_id", "optuna_study"}
 
 
 def sweep(tmp: Path, *extra: str, out: str = "sweep") -> tuple:
