@@ -114,7 +114,12 @@ def _failed(result: EvaluationResult) -> dict[str, int]:
 
 
 def _run_id(config: RunConfig) -> str:
+    """A new run's id: the time and the configuration's digest (its directory under runs/). A run given
+    its directory (``--out``) is named by it and the digest instead, so that running the same command
+    again (to resume) is the same run, whose study in the Optuna storage it replaces."""
     digest = hashlib.sha256(json.dumps(config.public(), sort_keys=True).encode()).hexdigest()[:6]
+    if config.out_dir is not None:
+        return f"{config.out_dir.name}-{digest}"
     return datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S-") + digest
 
 

@@ -15,6 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import optuna
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,11 +44,19 @@ def test_each_kill_lands_in_the_phase_it_aimed_at_and_the_last_rerun_completes(c
 @pytest.mark.slow
 def test_no_output_is_ever_half_written(campaign, harness):
     assert campaign.problems_after_kills == []
-    # Outputs are written at the end of a run, each atomically: after a kill the run directory is empty.
-    assert all(k.run_dir_after == [] for k in campaign.kills)
+    # Outputs are written at the end of a run, each atomically: after a kill the run directory holds
+    # nothing but the Optuna storage, to which the search commits its trials one at a time.
+    assert all(set(k.run_dir_after) <= {"optuna.db"} for k in campaign.kills)
     names = {p.name for p in campaign.out_dir.iterdir()}
     assert {"evaluations.json", "ledger.json", "optimization_results.json", "optimized_program.json"} <= names
     assert harness.run_dir_problems(campaign.out_dir) == []
+    # Each rerun was the same run: its study replaced the killed attempt's, and holds every trial.
+    results = json.loads((campaign.out_dir / "optimization_results.json").read_text())
+    storage = f"sqlite:///{campaign.out_dir / 'optuna.db'}"
+    assert optuna.get_all_study_names(storage) == [results["run_id"]]
+    study = optuna.load_study(study_name=results["run_id"], storage=storage)
+    assert [t.value for t in study.trials] == [t["score"] for t in results["trials"]]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
 
 
 @pytest.mark.slow
