@@ -31,6 +31,7 @@ from gateway.core import Gateway
 from gateway.facade import GatewayLoop
 from gateway.types import ChatCall, Completion, Endpoint
 
+_INSTALL_LOCK = threading.Lock()
 # Keys of DSPy's request dict that are not request parameters.
 _DSPY_ONLY = frozenset({"model", "messages", "prompt", "rollout_id", "cache", "num_retries", "prompt_cache"})
 
@@ -196,8 +197,13 @@ def install_type_adapter_cache() -> None:
     """
     from dspy.adapters import utils as adapter_utils
 
-    if getattr(adapter_utils.TypeAdapter, "_hsopt_cached", False):
-        return
+    with _INSTALL_LOCK:  # runs of a sweep make their LMs on threads of their own, at once
+        if getattr(adapter_utils.TypeAdapter, "_hsopt_cached", False):
+            return
+        _install_type_adapter_cache(adapter_utils)
+
+
+def _install_type_adapter_cache(adapter_utils: Any) -> None:
     build = adapter_utils.TypeAdapter
 
     @functools.lru_cache(maxsize=512)
