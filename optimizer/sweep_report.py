@@ -72,12 +72,8 @@ def _groups_section(results: Mapping[str, Any]) -> str:
             ]
         )
         if imp.get("ci95"):
-            forest.append(
-                (
-                    _values(g.get("values") or {}),
-                    {"low": imp["ci95"][0], "high": imp["ci95"][1], "mean_diff": imp["mean"]},
-                )
-            )
+            label = " · ".join(str(v) for v in (g.get("values") or {}).values()) or "all cells"
+            forest.append((label, {"low": imp["ci95"][0], "high": imp["ci95"][1], "mean_diff": imp["mean"]}))
     table = _table(
         [
             "group",
@@ -136,7 +132,8 @@ def _comparison_section(results: Mapping[str, Any]) -> str:
                 sentence += " The subsets' improvements differ beyond what the seeds' spread explains."
             elif diff.get("ci95"):
                 sentence += " The interval includes 0: these seeds cannot tell the subsets' improvements apart."
-        parts.append(f"<h3>{_values(comp.get('values') or {})}</h3>{table}<p>{_esc(sentence)}</p>")
+        heading = f"<h3>{_values(comp['values'])}</h3>" if comp.get("values") else ""
+        parts.append(f"{heading}{table}<p>{_esc(sentence)}</p>")
     return "".join(parts)
 
 
@@ -172,7 +169,9 @@ def _cells_section(results: Mapping[str, Any]) -> str:
         )
         ci = test.get("improvement_ci95")
         if ci and ci[0] is not None:
-            forest.append((cell["name"], {"low": ci[0], "high": ci[1], "mean_diff": test.get("improvement")}))
+            # The chart's labels are short: the cell's values alone (its name is in the table above).
+            label = " · ".join(str(v) for v in (cell.get("values") or {}).values()) or cell["name"]
+            forest.append((label, {"low": ci[0], "high": ci[1], "mean_diff": test.get("improvement")}))
     table = _table(
         [
             "cell",
