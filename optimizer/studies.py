@@ -10,7 +10,8 @@ that is started again under the same id (a sweep's unfinished cell) replaces its
 
 Each trial holds MIPROv2's parameters and distributions, its score and times, and user attributes:
 ``evaluation`` ("full": the whole dev set, or "minibatch"), ``examples``, ``instruction_index``,
-``instruction``, ``failures``, ``reused`` (a repeat of an earlier evaluation) and ``prefetched``.
+``instruction``, ``candidate_failures`` and ``judge_failures``, ``reused`` (a repeat of an earlier
+evaluation) and ``prefetched``.
 The study's user attributes name the run: run id, subset, seed, models, the candidates.
 
 The writing happens in a helper process (``python -m optimizer.studies``, fed JSON lines on its
@@ -40,6 +41,8 @@ from typing import IO, Any, Protocol
 STORAGE_FILE = "optuna.db"
 OFF = "none"
 READY = "ready"
+# What a trial's user attributes copy from the run's record of its evaluation (``TrialRecord``).
+RECORD_ATTRS = ("examples", "instruction", "candidate_failures", "judge_failures", "reused", "prefetched")
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -91,14 +94,10 @@ def trial_payload(frozen: Any, record: Any | None) -> dict[str, Any]:
 
     attrs: dict[str, Any] = {}
     if record is not None:
-        attrs = {
-            "evaluation": "full" if record.full_eval else "minibatch",
-            "examples": record.examples,
-            "instruction": record.instruction,
-            "failures": record.failures,
-            "reused": record.reused,
-            "prefetched": record.prefetched,
-        }
+        attrs["evaluation"] = "full" if record.full_eval else "minibatch"
+        for name in RECORD_ATTRS:  # whichever the run's record of the evaluation holds
+            if hasattr(record, name):
+                attrs[name] = getattr(record, name)
     instruction = frozen.params.get("0_predictor_instruction")
     if isinstance(instruction, int):
         attrs["instruction_index"] = instruction
