@@ -7,6 +7,8 @@ The layers, in the order a call meets them::
         ▼
     in-flight dedupe ─ an identical request already on the wire? wait for its answer (if it ends
         ▼              without one, look again: cached refusal, fatal error, or send it yourself)
+    in-flight lease ─ another process sending it? wait for its release, then read the cache
+        ▼
     price (gateway/pricing.py) → budget: reserve the call's worst case (waits near the cap)
         ▼
     retry loop (tenacity, gateway.retry's policy) ── for each attempt:
@@ -15,8 +17,9 @@ The layers, in the order a call meets them::
         ▼
     content-filter check → cache store → ledger (live, tokens, $ , retries) → budget: settle the cost
 
-The cache store, the limiter and the budget are seams (``CacheStore``, ``Limiter``, ``Budget``): the
-caller picks their implementations (this process's, or shared ones) and the core never asks which.
+The cache store, the in-flight leases, the limiter and the budget are seams (``CacheStore``,
+``CallLeases``, ``Limiter``, ``Budget``): the caller picks their implementations (this process's,
+or shared ones) and the core never asks which.
 The cache key is computed once, before anything else. Clock, sleep and the jitter source are
 injectable, so tests observe every wait without waiting.
 """
@@ -36,6 +39,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from cache import CachePolicy, CacheStore, CorruptEntry, request_key, short_digest
 from gateway import errors, tokens
 from gateway.budget import Budget, LocalBudget
+from gateway.leases import CallLeases, Claim, NoLeases
 from gateway.ledger import Ledger
 from gateway.limits import Limiter, RateLimiter, RateLimits
 from gateway.pacing import Pacing
@@ -57,6 +61,7 @@ FATAL_ERRORS = (
     errors.AuthenticationFailed,
     errors.ModelNotFound,
     errors.ConfigurationError,
+    errors.SharedStateUnavailable,
 )
 
 # Completion tokens assumed for a call's budget reservation when it sets no max_tokens.
@@ -66,8 +71,8 @@ DEFAULT_COMPLETION_ESTIMATE = 512
 class Gateway:
     """Cache, concurrency and rate limits, retries and accounting around one transport.
 
-    ``limiter`` defaults to this process's ``RateLimiter`` over ``limits``, and ``budget`` to this
-    process's ``LocalBudget`` over the ledger's ``max_cost_usd``.
+    ``limiter`` defaults to this process's ``RateLimiter`` over ``limits``, ``budget`` to this
+    process's ``LocalBudget`` over the ledger's ``max_cost_usd``, and ``leases`` to ``NoLeases``.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class Gateway:
         limits: RateLimits | None = None,
         limiter: Limiter | None = None,
         budget: Budget | None = None,
+        leases: CallLeases | None = None,
         retry: RetryPolicy | None = None,
         pacing: Pacing | None = None,
         exact_tokens: bool | None = None,
@@ -106,6 +112,7 @@ class Gateway:
         # Count admission tokens with the model's tokenizer for the limiter (by default when it has
         # limits); calls to an endpoint that reports its quota are always counted so.
         self._exact_tokens = bool(limits is not None and limits.enabled) if exact_tokens is None else exact_tokens
+        self.leases: CallLeases = leases or NoLeases()
         self._sleep = sleep
         self._jitter = random.Random(seed)
         self._slots = CallSlots(concurrency)
@@ -154,7 +161,7 @@ class Gateway:
             self._inflight[key] = future
             answer: Completion | None = None
             try:
-                answer = await self._fetch(call, key, phase)
+                answer = await self._fetch_leased(call, key, phase)
                 return answer
             finally:
                 del self._inflight[key]
@@ -208,6 +215,22 @@ class Gateway:
             await self._store(served_model_key(call.endpoint.identity), note)
 
     # -- live calls -----------------------------------------------------------------------------
+    async def _fetch_leased(self, call: ChatCall, key: str, phase: str) -> Completion:
+        """Send the call unless another process is sending it or has stored its answer."""
+        while (claim := await self.leases.claim(key)) is not Claim.SEND:
+            if claim is Claim.WAIT:
+                await self.leases.wait_released(key)
+            hit = await self._lookup(key, call)
+            if hit is not None:
+                return await self._serve_cached(hit, key, call, phase)
+            if claim is Claim.STORED:
+                break  # stored but unreadable (it failed its check): send it ourselves
+            # Released with no answer stored (the holder failed or died): claim it again.
+        try:
+            return await self._fetch(call, key, phase)
+        finally:
+            await self.leases.release(key)
+
     async def _fetch(self, call: ChatCall, key: str, phase: str) -> Completion:
         attempts = 0
         other_failures = 0  # failures that named no wait: bounded in number (see gateway.retry)

@@ -16,6 +16,7 @@ GatewayError
 │   └── ConfigurationError      missing credentials, unknown provider: nothing was sent
 │       └── PriceUnknown        --max-cost set but a call cannot be priced: nothing more is sent
 ├── BudgetExceeded              the run's cost cap is reached; no new live call is made
+├── SharedStateUnavailable      the shared limiter or budget (Redis) stopped answering: the run stops
 ├── CacheMiss                   replay policy and the answer is not cached; no network call was made
 ├── CorruptCacheEntry           replay policy and the cached answer failed its integrity check
 ├── RunAborted                  an earlier fatal error (budget, replay miss) stops every later call
@@ -109,6 +110,14 @@ class BudgetExceeded(GatewayError):
         super().__init__(f"budget reached: ${spent_usd:.4f} spent of the ${cap_usd:.4f} cap; no new live calls")
         self.spent_usd = spent_usd
         self.cap_usd = cap_usd
+
+
+class SharedStateUnavailable(GatewayError):
+    """The Redis server holding the shared rate limiter or budget cannot be used.
+
+    Never retried and never replaced by per-process limits: falling back to them is how a shared
+    quota or budget is blown. The run stops; completed calls are cached for the rerun.
+    """
 
 
 class CacheMiss(GatewayError):

@@ -18,6 +18,10 @@ One uncounted warm-up request (max_tokens 1) goes first, so LiteLLM's one-time s
 second) does not distort the figures; it goes through the gateway's retry path with the same policy
 as the measured requests (a 429 at the start is waited out, not taken for a broken endpoint).
 
+Shared quota: with ``--redis-url`` (or ``HSOPT_REDIS_URL``) the requests are admitted by the
+deployment's shared rate limiter, as the optimization workers using that server are (give the same
+``--rpm``/``--tpm``); the answers still go to the load test's private cache, never the shared one.
+
 Exit status: 0 when every request succeeded, 1 when any failed, 2 for a usage mistake (bad flag,
 missing credentials, unknown model), reported as one ``error: ...`` line on stderr.
 """
@@ -47,6 +51,7 @@ from gateway.limits import RateLimits
 from gateway.logs import configure_logging, known_secrets, redact, register_secret
 from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings, Runtime
+from gateway.shared_state import add_redis_flag, target_from_flag
 from gateway.transport import LiteLLMTransport, Transport
 from gateway.types import ChatCall, Endpoint
 
@@ -137,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "exit, so the run cache is never read or written)",
     )
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    add_redis_flag(p)
     return p
 
 
@@ -398,6 +404,10 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
             policy=CachePolicy.READ_WRITE,
             limits=RateLimits(rpm=args.rpm, tpm=args.tpm),
             retry=RetryPolicy(max_attempts=args.max_attempts, max_wait_s=args.max_wait_s),
+            # With a Redis server the load test shares the deployment's rate limits with the workers
+            # using it; its own throwaway answers stay in its private cache.
+            redis=target_from_flag(args.redis_url),
+            share_cache=False,
         )
         runtime = stack.enter_context(Runtime(settings, transport=transport))
         calls = make_calls(endpoint, args.requests, args.max_tokens, args.repeat)

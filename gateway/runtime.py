@@ -17,12 +17,15 @@ from cache import CachePolicy, CacheStore, ResponseCache
 from gateway.budget import Budget, LocalBudget
 from gateway.core import Gateway
 from gateway.dspy_lm import make_lm
+from gateway.errors import ConfigurationError
 from gateway.facade import GatewayLoop, SyncGateway
 from gateway.http_transport import TransportRouter, gateway_transport
+from gateway.leases import CallLeases, NoLeases
 from gateway.ledger import Ledger
 from gateway.limits import Limiter, RateLimiter, RateLimits
 from gateway.retry import RetryPolicy
 from gateway.runs import RunLedgers
+from gateway.shared_state import RedisTarget
 from gateway.transport import Transport
 from gateway.types import Endpoint
 
@@ -41,6 +44,11 @@ class GatewaySettings:
     # One of TRANSPORT_CHOICES. "auto": OpenAI-compatible and Azure calls go straight over HTTP where
     # that sends exactly what LiteLLM would, everything else through LiteLLM; "litellm": all through LiteLLM.
     transport: str = "auto"
+    # Shared state: with a Redis server, the cache (behind this machine's disk), in-flight calls and
+    # the rate limits are shared by every worker using it, and with ``budget_name`` the cap as well.
+    redis: RedisTarget | None = None
+    budget_name: str | None = None
+    share_cache: bool = True  # False: with a Redis server, share the limits and budget only
 
 
 class Runtime:
@@ -62,11 +70,11 @@ class Runtime:
         if owned is not None:
             # Built here, so closed here: its HTTP session lives on the gateway loop and closes with it.
             self.loop.on_close(owned.aclose)
-        self.cache: CacheStore | None = (
-            None if settings.policy is CachePolicy.OFF else ResponseCache(settings.cache_dir)
-        )
-        self.limiter: Limiter = RateLimiter(settings.limits)
-        self.budget: Budget = LocalBudget(settings.max_cost_usd)
+        try:
+            self._pick_backends(settings)
+        except BaseException:
+            self.loop.close()
+            raise
         self.gateway = Gateway(
             self.transport,
             cache=self.cache,
@@ -75,11 +83,47 @@ class Runtime:
             concurrency=settings.concurrency,
             limiter=self.limiter,
             budget=self.budget,
+            leases=self.leases,
             retry=settings.retry,
             exact_tokens=settings.limits.enabled,
             seed=settings.seed,
         )
         self.sync = SyncGateway(self.gateway, self.loop)
+
+    def _pick_backends(self, settings: GatewaySettings) -> None:
+        """The implementations behind the gateway's seams: this process's, or those on a shared server."""
+        self.cache: CacheStore | None
+        self.leases: CallLeases
+        self.limiter: Limiter
+        self.budget: Budget
+        if settings.redis is None:
+            if settings.budget_name is not None:
+                raise ConfigurationError("--budget-name needs --redis-url: a shared budget lives on a Redis server")
+            self.cache = None if settings.policy is CachePolicy.OFF else ResponseCache(settings.cache_dir)
+            self.leases = NoLeases()
+            self.limiter = RateLimiter(settings.limits)
+            self.budget = LocalBudget(settings.max_cost_usd)
+            return
+        if settings.budget_name is not None and settings.max_cost_usd is None:
+            raise ConfigurationError("--budget-name needs --max-cost: the cap every worker naming it shares")
+        from gateway.redis_state import open_shared_state  # only a run given a Redis URL loads the client
+
+        shared = open_shared_state(
+            settings.redis,
+            self.loop,
+            cache_dir=settings.cache_dir,
+            share_cache=settings.share_cache and settings.policy is not CachePolicy.OFF,
+            # Only a run that reads and writes the cache can take a concurrent worker's answer from it.
+            share_calls=settings.policy is CachePolicy.READ_WRITE,
+            limits=settings.limits,
+            max_cost_usd=settings.max_cost_usd,
+            budget_name=settings.budget_name,
+        )
+        self.loop.on_close(shared.aclose)
+        self.leases, self.limiter, self.budget = shared.leases, shared.limiter, shared.budget
+        self.cache = shared.cache
+        if self.cache is None and settings.policy is not CachePolicy.OFF:
+            self.cache = ResponseCache(settings.cache_dir)
 
     def lm(self, endpoint: Endpoint, *, retry_max_tokens: int | None = None, **lm_kwargs: Any) -> dspy.LM:
         """A ``dspy.LM`` over this runtime's gateway (see ``gateway.dspy_lm.make_lm``)."""

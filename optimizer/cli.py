@@ -21,6 +21,7 @@ from gateway.http_transport import TRANSPORT_CHOICES
 from gateway.ledger import format_ledger
 from gateway.logs import configure_logging
 from gateway.retry import RetryPolicy
+from gateway.shared_state import add_redis_flag, check_budget_name, target_from_flag
 from optimizer.mipro import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
@@ -38,6 +39,7 @@ USER_ERRORS = (
     gw_errors.CacheMiss,
     gw_errors.CorruptCacheEntry,
     gw_errors.RunAborted,
+    gw_errors.SharedStateUnavailable,
     gw_errors.TransientError,
     gw_errors.Interrupted,
     StudyStorageError,
@@ -123,6 +125,12 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = OneLineParser) ->
     mode.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     mode.add_argument("--refresh", action="store_true", help="ignore cached answers, store fresh ones")
     p.add_argument("--max-cost", type=positive_float, help="stop before spending more than this many USD")
+    add_redis_flag(p)
+    p.add_argument(
+        "--budget-name",
+        metavar="NAME",
+        help="with --redis-url and --max-cost: one cap shared by every worker that names this budget",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the estimate and stop")
     p.add_argument("--rpm", type=positive_float, help="client-side requests-per-minute limit")
     p.add_argument("--tpm", type=positive_float, help="client-side tokens-per-minute limit")
@@ -199,6 +207,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         minibatch=args.minibatch,
         minibatch_size=min(35, max(1, args.dev_size - 1)),
     )
+    if args.budget_name is not None and (args.redis_url is None or args.max_cost is None):
+        raise RunError("--budget-name names a budget shared on a Redis server: it needs --redis-url and --max-cost")
     if args.num_candidates < 2:
         raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
     return RunConfig(
@@ -227,6 +237,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         dry_run=args.dry_run,
         transport=args.transport,
         optuna_storage=args.optuna_storage,
+        redis=target_from_flag(args.redis_url),
+        budget_name=check_budget_name(args.budget_name) if args.budget_name is not None else None,
         gate=GatePolicy(min_improvement=args.gate_min_improvement, max_attribute_regression=args.gate_max_regression),
     )
 

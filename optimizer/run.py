@@ -28,6 +28,7 @@ from gateway.limits import RateLimits
 from gateway.pricing import PriceBook, price_of
 from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings, Runtime
+from gateway.shared_state import RedisTarget
 from gateway.slots import background_calls
 from gateway.types import Endpoint
 from optimizer.answer_limits import AnswerLimit, answer_limits
@@ -84,6 +85,8 @@ class RunConfig:
     # else an SQLAlchemy URL (optimizer/studies.py).
     optuna_storage: str | None = None
     run_id: str | None = None  # None: made from the time and the configuration
+    redis: RedisTarget | None = None  # shared cache, limits and (with budget_name) budget
+    budget_name: str | None = None
 
     def public(self) -> dict[str, Any]:
         """The configuration as JSON data (no secrets live here)."""
@@ -91,6 +94,7 @@ class RunConfig:
         data["policy"] = self.policy.value
         if self.optuna_storage is not None:
             data["optuna_storage"] = redact_url(self.optuna_storage)  # a database URL may hold a password
+        data["redis"] = self.redis.display if self.redis is not None else None  # never the password
         for key in ("cache_dir", "out_dir", "runs_dir"):
             data[key] = str(data[key]) if data[key] is not None else None
         return data
@@ -227,6 +231,8 @@ def gateway_settings(config: RunConfig) -> GatewaySettings:
         max_cost_usd=config.max_cost_usd,
         seed=config.seed,
         transport=config.transport,
+        redis=config.redis,
+        budget_name=config.budget_name,
     )
     return replace(settings, retry=replace(settings.retry, max_wait_s=config.max_wait_s))
 
@@ -286,18 +292,31 @@ def run_optimization(
                 studies = ProcessStudies(url, wait_ready=False) if url is not None else None
             study = StudyTarget(studies, run_id, redact_url(url)) if studies is not None and url else None
             with Runtime(gateway_settings(config)) as runtime:
-                return execute_run(
-                    config,
-                    runtime,
-                    runtime.ledger,
-                    backend,
-                    splits,
-                    loaded,
-                    run_dir,
-                    progress,
-                    run_id=run_id,
-                    study=study,
-                )
+                if config.redis is not None:
+                    progress.note(
+                        f"shared state: Redis at {config.redis.display} (namespace {config.redis.namespace!r})"
+                    )
+                try:
+                    return execute_run(
+                        config,
+                        runtime,
+                        runtime.ledger,
+                        backend,
+                        splits,
+                        loaded,
+                        run_dir,
+                        progress,
+                        run_id=run_id,
+                        study=study,
+                    )
+                finally:
+                    if config.budget_name is not None:
+                        shared = runtime.budget.as_dict()
+                        progress.note(
+                            f"shared budget {config.budget_name!r}: ${shared['spent_usd']:.4f} spent by all workers "
+                            f"of its ${shared['max_cost_usd']:.4f} cap "
+                            f"(scripts/ledger.py --budget-name {config.budget_name})"
+                        )
         finally:
             problem = studies.close() if studies is not None else None
             if problem is not None:

@@ -12,6 +12,7 @@ from gateway import errors as gw_errors
 from gateway.config import load_env
 from gateway.logs import configure_logging
 from gateway.runtime import GatewaySettings, Runtime
+from gateway.shared_state import add_redis_flag, target_from_flag
 from optimizer.answer_limits import APPLY_MAX_TOKENS
 from optimizer.apply import ApplyError, answer_all, load_program, read_prompts
 from optimizer.artifacts import write_atomically
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=positive_int, default=16)
     p.add_argument("--cache-dir", type=Path)
     p.add_argument("--replay", action="store_true", help="answer only from the cache")
+    add_redis_flag(p)
     p.add_argument("--sim-latency-ms", type=non_negative_float)
     p.add_argument("--log-json", action="store_true")
     args = p.parse_args(argv)
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 concurrency=args.concurrency,
                 cache_dir=args.cache_dir,
                 policy=CachePolicy.REPLAY if args.replay else CachePolicy.READ_WRITE,
+                redis=target_from_flag(args.redis_url),
             )
             with Runtime(settings) as runtime:
                 lm = runtime.lm(backend.task, temperature=0.0, max_tokens=APPLY_MAX_TOKENS)

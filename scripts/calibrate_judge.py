@@ -20,6 +20,7 @@ from evaluation.engine import Evaluator
 from gateway.config import load_env
 from gateway.logs import configure_logging
 from gateway.runtime import GatewaySettings, Runtime
+from gateway.shared_state import add_redis_flag, target_from_flag
 from optimizer.answer_limits import JUDGE_MAX_TOKENS, AnswerLimit
 from optimizer.backend import open_backend
 from optimizer.cli import USER_ERRORS, add_subset_flag, non_negative_float, non_negative_int, positive_int
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, help="response cache directory (default $HSOPT_CACHE_DIR or .cache/llm)")
     p.add_argument("--sim-latency-ms", type=non_negative_float, help="the simulator's median latency in ms")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
+    add_redis_flag(p)
     return p
 
 
@@ -85,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{5 * len(selection.rows)} calls",
                 file=sys.stderr,
             )
-            settings = GatewaySettings(concurrency=args.concurrency, cache_dir=args.cache_dir, seed=args.seed)
+            settings = GatewaySettings(
+                concurrency=args.concurrency,
+                cache_dir=args.cache_dir,
+                seed=args.seed,
+                redis=target_from_flag(args.redis_url),
+            )
             with Runtime(settings) as runtime:
                 judge = AnswerLimit.of(JUDGE_MAX_TOKENS)
                 judge_lm = runtime.lm(

@@ -54,3 +54,38 @@ def chromium() -> str:
         needed("chromium (apt-get install chromium)")
     assert path is not None
     return path
+
+
+# -- Redis: the machine's server under a unique namespace, or a private one a test may kill ----------
+@pytest.fixture
+def shared_redis():
+    """A ``RedisTarget`` on the machine's Redis (127.0.0.1:6379) under a namespace of its own, deleted after.
+
+    No server answering is a failure, never a skip: the shared-state tests must run.
+    """
+    from gateway import redis_testing
+    from gateway.shared_state import redis_target
+
+    url = redis_testing.MACHINE_REDIS_URL
+    if not redis_testing.ping(url):
+        pytest.fail(f"no Redis answers at {url}: start one (redis-server) to run the shared-state tests")
+    target = redis_target(url, redis_testing.unique_namespace())
+    yield target
+    redis_testing.delete_namespace(url, target.namespace)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """Start ``redis-server``s of the test's own on free ports (``private_redis(password=...)``); all stop after."""
+    from gateway.redis_testing import RedisServer
+
+    servers = []
+
+    def start(**kwargs):
+        server = RedisServer(tmp_path / f"redis-{len(servers)}", **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

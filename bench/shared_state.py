@@ -1,0 +1,484 @@
+"""Shared-state benchmark: several ``scripts/optimize.py`` workers on one quota, one cache, one budget (Redis).
+
+Every worker is a process of its own, run as a user runs it, against one standalone simulator (its
+counters say what really reached the "provider"). Five experiments, each a function that returns
+its figures (the tests call the same functions on small workloads):
+
+* ``throughput``: 4 workers (seeds 1-4) against a simulator enforcing a TPM quota, each given that
+  quota with ``--tpm``; with ``--redis-url`` (one shared limiter) and without (four limiters that
+  each believe they own the quota). Useful tokens per minute (prompt + completion tokens of the
+  requests the simulator answered, over the span in which it answered them) as a share of the
+  quota, and the share of requests answered 429.
+* ``cold_rerun``: the same 4 workers again as new processes with empty local caches and the same
+  Redis: the requests that reach the simulator (0 expected).
+* ``simultaneous``: two workers started at once on the same configuration: the requests the
+  simulator served against the distinct requests of one run.
+* ``shared_budget``: 3 workers sharing ``--max-cost`` under one ``--budget-name``: the total spent
+  against the cap, and how each worker stopped.
+* ``redis_kill``: 2 workers, the Redis server killed in the middle: how long each took to stop and
+  how; then the server restarted and both rerun: exit status, programs against clean runs, and
+  requests the simulator received for calls already paid for.
+
+``python -m bench.shared_state [--quick] [--quota-tpm 1000000] [--out bench/out/shared_state.json]``
+(``--quick``: the small workload, for a look in a minute or two; the figures in BENCHMARKS.md use
+the default configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from bench.reliability import OptimizeProcess, optimize_env  # noqa: E402
+from bench.simctl import SimSettings, SimulatorProcess  # noqa: E402
+from gateway.redis_testing import MACHINE_REDIS_URL, RedisServer, delete_namespace, unique_namespace  # noqa: E402
+
+SAMPLE = ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"
+SIM_KEY = "sim-key"
+POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The optimization each worker runs (its flags, without seed, model, caches or outputs)."""
+
+    name: str
+    flags: tuple[str, ...]
+
+
+DEFAULT = Workload("default", ("--dataset", str(SAMPLE)))
+SMALL = Workload(
+    "small",
+    ("--dataset", str(SAMPLE), "--train-size", "20", "--dev-size", "8", "--test-size", "8")
+    + ("--num-candidates", "3", "--num-trials", "3"),
+)
+
+
+# -- arithmetic (tested in tests/bench/test_shared_state.py) --------------------------------------------
+def answered_span(samples: Sequence[tuple[float, int]]) -> tuple[int, float]:
+    """(tokens, seconds) answered between the first sample showing tokens and the first showing the final total.
+
+    ``samples`` are (seconds, cumulative tokens) polled every ``POLL_S``; the span is widened by one
+    poll interval, since the first tokens arrived at some point after the sample before them.
+    """
+    if not samples or samples[-1][1] == 0:
+        return 0, 0.0
+    final = samples[-1][1]
+    first = next(i for i, (_, tokens) in enumerate(samples) if tokens > 0)
+    last = next(i for i, (_, tokens) in enumerate(samples) if tokens == final)
+    start = samples[first - 1][0] if first > 0 else samples[first][0] - POLL_S
+    return final, samples[last][0] - start
+
+
+def quota_share(tokens: int, seconds: float, quota_tpm: float) -> float:
+    """Tokens per minute over ``seconds`` as a share of a tokens-per-minute quota."""
+    if seconds <= 0 or quota_tpm <= 0:
+        return 0.0
+    return tokens / (seconds / 60.0) / quota_tpm
+
+
+def rejected_share(rejected: int, requests: int) -> float:
+    return rejected / requests if requests else 0.0
+
+
+def repeated_paid_calls(requests_total: int, clean_requests: int, unsaved_at_kill: int) -> int:
+    """Requests for answers already paid for: all requests, less one clean run's, less those lost in flight."""
+    return requests_total - clean_requests - unsaved_at_kill
+
+
+# -- running workers ------------------------------------------------------------------------------------
+@dataclass
+class Worker:
+    seed: int
+    cache_dir: Path
+    out_dir: Path
+    args: list[str]
+
+
+def workers_for(
+    workload: Workload,
+    seeds: Sequence[int],
+    workdir: Path,
+    api_base: str,
+    *,
+    redis_url: str | None = None,
+    extra: Sequence[str] = (),
+    label: str = "w",
+    one_cache_dir: Path | None = None,
+) -> list[Worker]:
+    found = []
+    for i, seed in enumerate(seeds):
+        cache_dir, out_dir = one_cache_dir or workdir / f"{label}{i}-cache", workdir / f"{label}{i}-run"
+        args = [*workload.flags, "--seed", str(seed), "--model", "openai/gpt-4o", "--api-base", api_base]
+        args += ["--cache-dir", str(cache_dir), "--out", str(out_dir), "--quiet", *extra]
+        if redis_url is not None:
+            args += ["--redis-url", redis_url]
+        found.append(Worker(seed, cache_dir, out_dir, args))
+    return found
+
+
+@dataclass
+class Finished:
+    seed: int
+    returncode: int
+    wall_s: float
+    last_line: str
+    live_calls: int | None
+    program: bytes | None
+
+
+def run_workers(workers: Sequence[Worker], workdir: Path, namespace: str | None, timeout_s: float) -> list[Finished]:
+    """Start every worker at the same instant and wait for all."""
+    env = optimize_env(OPENAI_API_KEY=SIM_KEY, **({"HSOPT_REDIS_NAMESPACE": namespace} if namespace else {}))
+    started = time.perf_counter()
+    procs = [OptimizeProcess(w.args, env=env, cwd=workdir) for w in workers]
+    done = []
+    for worker, proc in zip(workers, procs, strict=True):
+        status = proc.finish(timeout=timeout_s)
+        done.append(_finished(worker, proc, status, time.perf_counter() - started))
+    return done
+
+
+def _finished(worker: Worker, proc: OptimizeProcess, status: int, wall_s: float) -> Finished:
+    lines = [line for line in proc.lines if line.strip()]
+    ledger_path = worker.out_dir / "ledger.json"
+    live = json.loads(ledger_path.read_text())["total"]["live_calls"] if ledger_path.exists() else None
+    program_path = worker.out_dir / "optimized_program.json"
+    program = program_path.read_bytes() if program_path.exists() else None
+    return Finished(worker.seed, status, round(wall_s, 2), lines[-1] if lines else "", live, program)
+
+
+class TokenSampler:
+    """Polls the simulator's counters every ``POLL_S`` on a thread: (seconds, cumulative answered tokens)."""
+
+    def __init__(self, sim: SimulatorProcess) -> None:
+        self.sim = sim
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._started = time.perf_counter()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            tokens = int(self.sim.stats()["tokens"]["total"])
+            self.samples.append((time.perf_counter() - self._started, tokens))
+            self._stop.wait(POLL_S)
+
+    def __enter__(self) -> TokenSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.samples.append((time.perf_counter() - self._started, int(self.sim.stats()["tokens"]["total"])))
+
+
+@contextmanager
+def machine_namespace(label: str) -> Iterator[str]:
+    """A fresh namespace on the machine's Redis, deleted afterwards."""
+    namespace = unique_namespace(label)
+    try:
+        yield namespace
+    finally:
+        delete_namespace(MACHINE_REDIS_URL, namespace)
+
+
+# -- the experiments ------------------------------------------------------------------------------------
+@dataclass
+class Throughput:
+    redis: bool
+    quota_tpm: int
+    requests: int
+    rejected_429: int
+    answered_tokens: int
+    span_s: float
+    useful_share_of_quota: float
+    share_429: float
+    workers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def throughput(
+    workload: Workload,
+    workdir: Path,
+    *,
+    quota_tpm: int,
+    redis_url: str | None,
+    namespace: str | None,
+    seeds: Sequence[int] = (1, 2, 3, 4),
+    latency_ms: float = 100.0,
+    timeout_s: float = 3600.0,
+) -> tuple[Throughput, list[Finished]]:
+    label = "redis" if redis_url else "local"
+    with SimulatorProcess(SimSettings(latency_ms=latency_ms, tpm=quota_tpm), workdir / f"sim-{label}.log") as sim:
+        workers = workers_for(
+            workload,
+            seeds,
+            workdir,
+            sim.openai_api_base,
+            redis_url=redis_url,
+            extra=("--tpm", str(quota_tpm)),
+            label=f"{label}-",
+        )
+        with TokenSampler(sim) as sampler:
+            finished = run_workers(workers, workdir, namespace, timeout_s)
+        stats = sim.stats()
+    tokens, span = answered_span(sampler.samples)
+    figures = Throughput(
+        redis=redis_url is not None,
+        quota_tpm=quota_tpm,
+        requests=int(stats["requests"]),
+        rejected_429=int(stats["rate_limited"]),
+        answered_tokens=tokens,
+        span_s=round(span, 2),
+        useful_share_of_quota=round(quota_share(tokens, span, quota_tpm), 4),
+        share_429=round(rejected_share(int(stats["rate_limited"]), int(stats["requests"])), 4),
+        workers=[
+            {"seed": f.seed, "returncode": f.returncode, "wall_s": f.wall_s, "live_calls": f.live_calls}
+            for f in finished
+        ],
+    )
+    return figures, finished
+
+
+@dataclass
+class ColdRerun:
+    requests_reaching_simulator: int
+    returncodes: list[int]
+    programs_identical: bool
+
+
+def cold_rerun(
+    workload: Workload,
+    workdir: Path,
+    *,
+    redis_url: str,
+    namespace: str,
+    first: Sequence[Finished],
+    seeds: Sequence[int] = (1, 2, 3, 4),
+    timeout_s: float = 3600.0,
+) -> ColdRerun:
+    with SimulatorProcess(SimSettings(latency_ms=100.0), workdir / "sim-cold.log") as sim:
+        workers = workers_for(workload, seeds, workdir, sim.openai_api_base, redis_url=redis_url, label="cold-")
+        finished = run_workers(workers, workdir, namespace, timeout_s)
+        requests = int(sim.stats()["requests"])
+    identical = all(a.program is not None and a.program == b.program for a, b in zip(first, finished, strict=True))
+    return ColdRerun(requests, [f.returncode for f in finished], identical)
+
+
+@dataclass
+class Simultaneous:
+    distinct_requests: int  # the live calls of the same run alone
+    requests_served: int
+    returncodes: list[int]
+    live_calls: list[int | None]
+
+
+def simultaneous(workload: Workload, workdir: Path, *, redis_url: str, seed: int = 42) -> Simultaneous:
+    with SimulatorProcess(SimSettings(latency_ms=100.0), workdir / "sim-simultaneous.log") as sim:
+        with machine_namespace("solo") as namespace:
+            solo = workers_for(workload, [seed], workdir, sim.openai_api_base, redis_url=redis_url, label="solo-")
+            run_workers(solo, workdir, namespace, 3600)
+        distinct = int(sim.stats()["requests"])
+        sim.reset()
+        with machine_namespace("pair") as namespace:
+            pair = workers_for(workload, [seed, seed], workdir, sim.openai_api_base, redis_url=redis_url, label="pair-")
+            finished = run_workers(pair, workdir, namespace, 3600)
+        served = int(sim.stats()["requests"])
+    return Simultaneous(distinct, served, [f.returncode for f in finished], [f.live_calls for f in finished])
+
+
+@dataclass
+class SharedBudget:
+    cap_usd: float
+    spent_usd: float
+    reservations_in_flight: int
+    returncodes: list[int]
+    last_lines: list[str]
+
+
+def shared_budget(
+    workload: Workload, workdir: Path, *, redis_url: str, cap_usd: float, seeds: Sequence[int] = (1, 2, 3)
+) -> SharedBudget:
+    from gateway.redis_budget import budget_status
+    from gateway.shared_state import redis_target
+
+    with SimulatorProcess(SimSettings(latency_ms=100.0), workdir / "sim-budget.log") as sim:
+        with machine_namespace("budget") as namespace:
+            extra = ("--max-cost", f"{cap_usd:g}", "--budget-name", "bench")
+            workers = workers_for(
+                workload, seeds, workdir, sim.openai_api_base, redis_url=redis_url, extra=extra, label="budget-"
+            )
+            finished = run_workers(workers, workdir, namespace, 3600)
+            state = budget_status(redis_target(redis_url, namespace), "bench") or {}
+    return SharedBudget(
+        cap_usd,
+        float(state.get("spent_usd", 0.0)),
+        int(state.get("reservations_in_flight", 0)),
+        [f.returncode for f in finished],
+        [f.last_line for f in finished],
+    )
+
+
+@dataclass
+class RedisKill:
+    persistent: bool
+    stop_s: list[float]  # from the kill to each worker's exit
+    returncodes_at_kill: list[int]
+    errors_at_kill: list[list[str]]  # each worker's "error:" lines
+    other_lines_at_kill: list[list[str]]  # anything else it printed (with --quiet: warnings only)
+    rerun_returncodes: list[int]
+    programs_identical_to_clean: bool
+    clean_requests: int
+    requests_total: int  # both attempts, both workers
+    unsaved_at_kill: int  # requests whose answers no worker stored (in flight at the kill)
+    repeated_paid_calls: int
+
+
+def redis_kill(
+    workload: Workload,
+    workdir: Path,
+    *,
+    seeds: Sequence[int] = (1, 2),
+    kill_at_answers: int = 400,
+    persistent: bool = True,
+    latency_ms: float = 20.0,
+    tpm: int = 50_000_000,
+    timeout_s: float = 3600.0,
+) -> RedisKill:
+    """Kill the Redis server once ``kill_at_answers`` answers are shared, then restart it and rerun both."""
+    import redis as redis_client
+
+    from cache import ResponseCache
+
+    with SimulatorProcess(SimSettings(latency_ms=latency_ms), workdir / "sim-kill.log") as sim:
+        # The clean runs, one after the other on one cache: each distinct request paid once.
+        clean = workers_for(
+            workload, seeds, workdir, sim.openai_api_base, label="clean-", one_cache_dir=workdir / "clean"
+        )
+        clean_done = [run_workers([w], workdir, None, timeout_s)[0] for w in clean]
+        clean_requests = int(sim.stats()["requests"])
+        sim.reset()
+        with RedisServer(workdir / "redis", persist=persistent) as server:
+            extra = ("--tpm", str(tpm))  # the shared limiter is in use: losing it must stop the run
+            workers = workers_for(
+                workload, seeds, workdir, sim.openai_api_base, redis_url=server.url, extra=extra, label="kill-"
+            )
+            env = optimize_env(OPENAI_API_KEY=SIM_KEY, HSOPT_REDIS_NAMESPACE="kill")
+            procs = [OptimizeProcess(w.args, env=env, cwd=workdir) for w in workers]
+            probe = redis_client.Redis.from_url(server.url)
+            while sum(1 for _ in probe.scan_iter(match="kill:*:cache:*", count=1000)) < kill_at_answers:
+                if any(p.proc.poll() is not None for p in procs):
+                    raise RuntimeError("a worker ended before the kill point: raise the workload or lower the point")
+                time.sleep(0.02)
+            probe.close()
+            server.kill()
+            killed = time.perf_counter()
+            stops, codes, error_lines, other_lines = [], [], [], []
+            for proc in procs:
+                codes.append(proc.finish(timeout=120))
+                stops.append(round(time.perf_counter() - killed, 2))
+                kept = [line for line in proc.lines if line.strip()]
+                error_lines.append([line for line in kept if line.startswith("error:")])
+                other_lines.append([line for line in kept if not line.startswith("error:")])
+            time.sleep(0.3)
+            stored = set()
+            for w in workers:
+                with ResponseCache(w.cache_dir) as cache:
+                    stored.update(cache.keys())
+            before_rerun = int(sim.stats()["requests"])
+            server.start()  # the same port; with persistence it comes back with what it held
+            rerun = run_workers(workers, workdir, "kill", timeout_s)
+            total = int(sim.stats()["requests"])
+    unsaved = before_rerun - len(stored)
+    identical = all(a.program is not None and a.program == b.program for a, b in zip(clean_done, rerun, strict=True))
+    return RedisKill(
+        persistent=persistent,
+        stop_s=stops,
+        returncodes_at_kill=codes,
+        errors_at_kill=error_lines,
+        other_lines_at_kill=other_lines,
+        rerun_returncodes=[f.returncode for f in rerun],
+        programs_identical_to_clean=identical,
+        clean_requests=clean_requests,
+        requests_total=total,
+        unsaved_at_kill=unsaved,
+        repeated_paid_calls=repeated_paid_calls(total, clean_requests, unsaved),
+    )
+
+
+# -- the command ----------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.shared_state", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="the small workload instead of the default configuration")
+    p.add_argument("--quota-tpm", type=int, default=1_000_000, help="the simulator's TPM quota (1,000,000)")
+    p.add_argument("--budget-usd", type=float, default=None, help="the shared cap (default: a third of one run)")
+    p.add_argument("--only", nargs="*", default=None, help="experiments to run (default: all)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "shared_state.json")
+    args = p.parse_args(argv)
+    workload = SMALL if args.quick else DEFAULT
+    chosen = set(args.only or ["throughput", "simultaneous", "budget", "kill"])
+    results: dict[str, Any] = {"workload": workload.name, "load_before": os.getloadavg()[0]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="shared-state-") as tmp:
+        workdir = Path(tmp)
+        if "throughput" in chosen:
+            local, _ = throughput(workload, workdir, quota_tpm=args.quota_tpm, redis_url=None, namespace=None)
+            results["throughput_local"] = asdict(local)
+            _print("4 workers, no Redis", results["throughput_local"])
+            with machine_namespace("throughput") as namespace:
+                shared, first = throughput(
+                    workload, workdir, quota_tpm=args.quota_tpm, redis_url=MACHINE_REDIS_URL, namespace=namespace
+                )
+                results["throughput_redis"] = asdict(shared)
+                _print("4 workers, one Redis", results["throughput_redis"])
+                results["cold_rerun"] = asdict(
+                    cold_rerun(workload, workdir, redis_url=MACHINE_REDIS_URL, namespace=namespace, first=first)
+                )
+                _print("the same 4 again, empty local caches", results["cold_rerun"])
+        if "simultaneous" in chosen:
+            results["simultaneous"] = asdict(simultaneous(workload, workdir, redis_url=MACHINE_REDIS_URL))
+            _print("two workers at the same instant", results["simultaneous"])
+        if "budget" in chosen:
+            cap = args.budget_usd if args.budget_usd is not None else (0.05 if args.quick else 0.4)
+            results["shared_budget"] = asdict(
+                shared_budget(workload, workdir, redis_url=MACHINE_REDIS_URL, cap_usd=cap)
+            )
+            _print("3 workers, one budget", results["shared_budget"])
+        if "kill" in chosen:
+            point = 60 if args.quick else 1500
+            results["redis_kill"] = asdict(redis_kill(workload, workdir, kill_at_answers=point))
+            _print("Redis killed under 2 workers", results["redis_kill"])
+    results["load_after"] = os.getloadavg()[0]
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nfigures: {args.out}")
+    return 0
+
+
+def _print(title: str, figures: dict[str, Any]) -> None:
+    print(f"\n== {title}")
+    for name, value in figures.items():
+        if name != "workers":
+            print(f"  {name}: {value}")
+    for worker in figures.get("workers", []):
+        print(f"  worker {worker}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The shared response cache on a real Redis: the disk store's contract and value, no pickle, the disk tier."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import pickle
+import zlib
+
+import pytest
+import redis
+import structlog
+
+from cache import CorruptEntry, ResponseCache, request_key
+from cache.redis_store import COMPRESSED, MAX_VALUE_BYTES, RedisCacheStore, SharedCacheHealth, TieredCache
+from gateway.logs import configure_logging
+from gateway.redis_conn import connect
+from gateway.shared_state import redis_target
+
+RECORD = {"response": {"choices": [{"message": {"content": "answer " * 200}}], "usage": {"prompt_tokens": 3}}}
+KEY = request_key(endpoint="e", model="m", messages=[{"role": "user", "content": "q"}], params={})
+
+
+def raw_client(target):
+    return redis.Redis.from_url(target.url)
+
+
+def test_values_are_checked_json_text_under_a_versioned_namespaced_key_with_no_expiry(shared_redis):
+    async def scenario():
+        client = connect(shared_redis)
+        try:
+            plain = RedisCacheStore(client, shared_redis.prefix, compress=False)
+            assert await plain.lookup(KEY) is None
+            await plain.store(KEY, RECORD)
+            assert await plain.lookup(KEY) == RECORD
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+    raw = raw_client(shared_redis)
+    name = f"{shared_redis.namespace}:s1:cache:{KEY}"
+    stored = raw.get(name)
+    assert raw.ttl(name) == -1  # no expiry
+    entry = json.loads(stored)
+    assert entry["key"] == KEY and entry["record"] == RECORD and len(entry["digest"]) == 64
+    raw.close()
+
+
+def test_compressed_and_plain_values_are_read_alike_by_any_reader(shared_redis):
+    async def scenario():
+        client = connect(shared_redis)
+        try:
+            writer = RedisCacheStore(client, shared_redis.prefix, compress=True)
+            reader = RedisCacheStore(client, shared_redis.prefix, compress=False)
+            await writer.store(KEY, RECORD)
+            assert await reader.lookup(KEY) == RECORD
+            small = {"refusal": "no"}
+            other = KEY[:-1] + ("0" if KEY[-1] != "0" else "1")
+            await writer.store(other, small)
+            assert await reader.lookup(other) == small
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+    raw = raw_client(shared_redis)
+    value = raw.get(f"{shared_redis.namespace}:s1:cache:{KEY}")
+    assert value.startswith(COMPRESSED) and len(value) < len(json.dumps(RECORD)) / 3
+    raw.close()
+
+
+class Boom:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        pickle.dumps(Boom()),
+        b"not json",
+        b"\xff\xfe",
+        COMPRESSED + b"garbage",
+        COMPRESSED + zlib.compress(b"0" * (MAX_VALUE_BYTES + 1)),
+        json.dumps({"key": KEY, "record": {"response": {}}, "digest": "0" * 64}).encode(),
+    ],
+    ids=["pickle", "text", "bytes", "bad-zlib", "bomb", "digest"],
+)
+def test_a_value_that_fails_its_check_is_corrupt_and_nothing_is_unpickled(shared_redis, planted, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    raw = raw_client(shared_redis)
+    raw.set(f"{shared_redis.namespace}:s1:cache:{KEY}", planted)
+    raw.close()
+
+    async def scenario():
+        client = connect(shared_redis)
+        try:
+            with pytest.raises(CorruptEntry):
+                await RedisCacheStore(client, shared_redis.prefix).lookup(KEY)
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_the_disk_tier_is_read_first_and_warmed_by_shared_hits(shared_redis, tmp_path):
+    async def scenario():
+        client = connect(shared_redis)
+        try:
+            shared = RedisCacheStore(client, shared_redis.prefix)
+            await shared.store(KEY, RECORD)  # paid by another worker
+            with ResponseCache(tmp_path / "disk") as disk:
+                tiered = TieredCache(disk, shared, SharedCacheHealth("test"))
+                assert disk.get(KEY) is None
+                assert await tiered.lookup(KEY) == RECORD
+                assert disk.get(KEY) == RECORD  # copied to this machine
+                other = KEY.replace("v1:", "v1:f")
+                await tiered.store(other, {"refusal": "x"})
+                assert disk.get(other) == {"refusal": "x"} and await shared.lookup(other) == {"refusal": "x"}
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_lost_server_leaves_the_cache_local_with_one_warning(private_redis, tmp_path):
+    server = private_redis()
+    target = redis_target(server.url, "lost")
+    stream = io.StringIO()
+    configure_logging(stream=stream, json_lines=True)
+
+    async def scenario():
+        client = connect(target)
+        try:
+            with ResponseCache(tmp_path / "disk") as disk:
+                tiered = TieredCache(disk, RedisCacheStore(client, target.prefix), SharedCacheHealth(target.display))
+                await tiered.store(KEY, RECORD)
+                server.kill()
+                other = KEY.replace("v1:", "v1:e")
+                assert await tiered.lookup(other) is None  # the shared tier fails: a miss, not an error
+                await tiered.store(other, {"refusal": "y"})
+                await tiered.store(KEY.replace("v1:", "v1:d"), {"refusal": "z"})
+                assert await tiered.lookup(other) == {"refusal": "y"}  # served from disk
+                assert await tiered.lookup(KEY) == RECORD
+                assert tiered.health.lost
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+    structlog.reset_defaults()
+    warnings = [json.loads(line) for line in stream.getvalue().splitlines() if "cache.shared_lost" in line]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+
+
+def test_answers_kept_on_disk_while_the_server_was_away_are_shared_by_the_next_run(private_redis, tmp_path):
+    server = private_redis(persist=True)
+    target = redis_target(server.url, "pending")
+    other = request_key(endpoint="e", model="m", messages=[{"role": "user", "content": "other"}], params={})
+
+    async def while_lost():
+        client = connect(target)
+        try:
+            with ResponseCache(tmp_path / "disk") as disk:
+                tiered = TieredCache(disk, RedisCacheStore(client, target.prefix), SharedCacheHealth("test"))
+                await tiered.store(KEY, RECORD)  # shared
+                server.kill()
+                await tiered.store(other, {"refusal": "kept on disk only"})
+                return tiered.unshared_path.read_text()
+        finally:
+            await client.aclose()
+
+    async def next_run():
+        client = connect(target)
+        try:
+            with ResponseCache(tmp_path / "disk") as disk:
+                tiered = TieredCache(disk, RedisCacheStore(client, target.prefix), SharedCacheHealth("test"))
+                shared = await tiered.share_pending()
+                return shared, await RedisCacheStore(client, target.prefix).lookup(other), tiered.unshared_path
+        finally:
+            await client.aclose()
+
+    noted = asyncio.run(while_lost())
+    assert noted == other + "\n"
+    server.start()
+    shared, found, path = asyncio.run(next_run())
+    assert (shared, found) == (1, {"refusal": "kept on disk only"})
+    assert not path.exists() and list(path.parent.glob("unshared.keys*")) == []
