@@ -100,3 +100,26 @@ def test_ledger_script_reads_and_changes_a_shared_budget(tmp_path, shared_redis)
     assert state["max_cost_usd"] == 4.5 and state["spent_usd"] == 0.0
     missing = subprocess.run([*script, "--budget-name", "nobody"], env=env, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no budget named 'nobody'" in missing.stderr
+
+
+@pytest.mark.slow
+def test_a_shared_run_never_shows_the_password_and_a_second_worker_pays_for_nothing(capsys, tmp_path, private_redis):
+    server = private_redis(password=SECRET)
+    common = [*SMALL_FLAGS, "--redis-url", server.url, "--log-json", "--max-cost", "5", "--budget-name", "team"]
+    assert main([*common, "--cache-dir", str(tmp_path / "a-cache"), "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--cache-dir", str(tmp_path / "b-cache"), "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr()
+    assert SECRET not in out.out + out.err
+    first = json.loads((tmp_path / "a" / "ledger.json").read_text())["total"]
+    second = json.loads((tmp_path / "b" / "ledger.json").read_text())["total"]
+    assert first["live_calls"] > 0 and (second["live_calls"], second["cached_calls"]) == (0, first["live_calls"])
+    results = json.loads((tmp_path / "a" / "optimization_results.json").read_text())
+    assert results["config"]["redis"] == f"redis://:***@127.0.0.1:{server.port}/0"
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and "redis-" not in str(path.relative_to(tmp_path)):
+            assert SECRET.encode() not in path.read_bytes(), path
+    from gateway.redis_budget import budget_status
+    from gateway.shared_state import redis_target
+
+    state = budget_status(redis_target(server.url), "team")
+    assert state is not None and state["spent_usd"] == pytest.approx(first["cost_usd"], abs=1e-6)
