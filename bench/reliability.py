@@ -415,18 +415,29 @@ class OptimizeProcess:
         )
         self.lines: list[str] = []
         self.stdout = ""
+        self._stdout: list[str] = []
+        # One reader per pipe, each to its end: communicate() would read stderr too, and every line it
+        # took (the last ones, as a run stops) would be missing from ``lines``.
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self._stdout_reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._stdout_reader.start()
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.lines.append(line.rstrip("\n"))
 
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        self._stdout.append(self.proc.stdout.read())
+
     def finish(self, timeout: float) -> int:
         """Wait for the process to end and collect its output; returns its exit status."""
-        self.stdout, _ = self.proc.communicate(timeout=timeout)
+        self.proc.wait(timeout=timeout)
         self._reader.join(timeout=10)
+        self._stdout_reader.join(timeout=10)
+        self.stdout = "".join(self._stdout)
         return int(self.proc.returncode)
 
     def kill(self) -> None:

@@ -43,9 +43,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from bench.reliability import OptimizeProcess, optimize_env  # noqa: E402
-from bench.simctl import SimSettings, SimulatorProcess  # noqa: E402
-from gateway.redis_testing import MACHINE_REDIS_URL, RedisServer, delete_namespace, unique_namespace  # noqa: E402
+from bench.reliability import OptimizeProcess, optimize_env  # noqa: E402  (after the set-up above)
+from bench.simctl import SimSettings, SimulatorProcess  # noqa: E402  (after the set-up above)
+from gateway.redis_testing import (  # noqa: E402  (after the set-up above)
+    MACHINE_REDIS_URL,
+    RedisServer,
+    delete_namespace,
+    unique_namespace,
+)
 
 SAMPLE = ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"
 SIM_KEY = "sim-key"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from typing import Any
 
 import pytest
 import structlog
@@ -28,6 +29,18 @@ ENDPOINT = Endpoint(model="openai/gpt-4o", identity="test|v1", price_model="gpt-
 
 def call(text: str) -> ChatCall:
     return ChatCall(ENDPOINT, [{"role": "user", "content": text}], {"temperature": 0.0, "max_tokens": 50})
+
+
+class AnnouncingTransport(ScriptedTransport):
+    """Sets ``on_wire`` when a call is sent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_wire = asyncio.Event()
+
+    async def send(self, call: ChatCall) -> dict[str, Any]:
+        self.on_wire.set()
+        return await super().send(call)
 
 
 class Worker:
@@ -118,7 +131,7 @@ def test_a_holder_that_dies_blocks_the_others_only_until_its_lease_expires(share
 
 
 def test_a_failed_holder_lets_a_waiter_send_the_call_itself(shared_redis, tmp_path):
-    failing = ScriptedTransport([errors.BadRequest("400 from the provider")], delay_s=0.05)
+    failing = AnnouncingTransport([errors.BadRequest("400 from the provider")], delay_s=0.05)
     working = ScriptedTransport()
 
     async def scenario():
@@ -126,7 +139,7 @@ def test_a_failed_holder_lets_a_waiter_send_the_call_itself(shared_redis, tmp_pa
         b = Worker(shared_redis, tmp_path / "b", working)
         try:
             first = asyncio.ensure_future(a.gateway.complete(call("q")))
-            await asyncio.sleep(0.02)  # a holds the lease
+            await failing.on_wire.wait()  # a is sending: it holds the lease
             second = await b.gateway.complete(call("q"))
             with pytest.raises(errors.BadRequest):
                 await first

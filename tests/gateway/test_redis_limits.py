@@ -31,7 +31,7 @@ def admit_all(target, limits, requests, *, workers=1):
     async def scenario():
         clients = [connect(target) for _ in range(workers)]
         sleeps = [Sleeps() for _ in range(workers)]
-        limiters = [RedisRateLimiter(c, target, limits, sleep=s) for c, s in zip(clients, sleeps)]
+        limiters = [RedisRateLimiter(c, target, limits, sleep=s) for c, s in zip(clients, sleeps, strict=True)]
         waits = []
         try:
             for i, (deployment, tokens) in enumerate(requests):
