@@ -426,6 +426,144 @@ def redis_kill(
     )
 
 
+@dataclass
+class GatewayCosts:
+    """Microseconds per call of ``Gateway.complete`` in this process (wall and CPU), median of the rounds."""
+
+    calls: int
+    local_miss_us: dict[str, float]
+    local_hit_us: dict[str, float]
+    redis_miss_us: dict[str, float]  # cache, lease, limiter on the server (the transport answers at once)
+    redis_hit_disk_us: dict[str, float]  # the disk tier answers
+    redis_hit_server_us: dict[str, float]  # an empty disk: the server answers (and the disk is filled)
+
+
+def gateway_costs(workdir: Path, *, calls: int = 500, rounds: int = 3) -> GatewayCosts:
+    """What the shared path adds to a call, against the local one, with a transport that answers at once."""
+    import asyncio
+    import statistics
+
+    from cache import ResponseCache
+    from cache.redis_store import RedisCacheStore, SharedCacheHealth, TieredCache
+    from gateway.core import Gateway
+    from gateway.limits import RateLimits
+    from gateway.redis_conn import connect
+    from gateway.redis_leases import RedisLeases
+    from gateway.redis_limits import RedisRateLimiter
+    from gateway.shared_state import redis_target
+    from gateway.testing import ScriptedTransport
+    from gateway.types import ChatCall, Endpoint
+
+    endpoint = Endpoint(model="openai/gpt-4o", identity="bench|costs", price_model="gpt-4o")
+    prompt = "All interactions will be structured in the following way. " * 20
+    limits = RateLimits(rpm=1e9, tpm=1e12)  # never binding, always consulted
+
+    def batch(tag: str) -> list[ChatCall]:
+        return [
+            ChatCall(
+                endpoint, [{"role": "user", "content": f"{prompt}{tag}{i}"}], {"temperature": 0.0, "max_tokens": 256}
+            )
+            for i in range(calls)
+        ]
+
+    async def timed(gateway: Gateway, work: list[ChatCall]) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        for item in work:
+            await gateway.complete(item)
+        return (time.perf_counter() - wall) / len(work) * 1e6, (time.process_time() - cpu) / len(work) * 1e6
+
+    async def one_round(n: int) -> dict[str, tuple[float, float]]:
+        found: dict[str, tuple[float, float]] = {}
+        work = batch(f"local{n}-")
+        with ResponseCache(workdir / f"costs-local-{n}") as disk:
+            local = Gateway(ScriptedTransport(), cache=disk)
+            found["local_miss"] = await timed(local, work)
+            found["local_hit"] = await timed(local, work)
+        with machine_namespace("costs") as namespace:
+            target = redis_target(MACHINE_REDIS_URL, namespace)
+            client = connect(target)
+            try:
+                work = batch(f"redis{n}-")
+                for label, directory in (("first", "a"), ("second", "b")):
+                    with ResponseCache(workdir / f"costs-{directory}-{n}") as disk:
+                        health = SharedCacheHealth(target.display)
+                        store = RedisCacheStore(client, target.prefix)
+                        gateway = Gateway(
+                            ScriptedTransport(),
+                            cache=TieredCache(disk, store, health),
+                            leases=RedisLeases(client, target.prefix, store, health),
+                            limiter=RedisRateLimiter(client, target, limits),
+                        )
+                        if label == "first":
+                            found["redis_miss"] = await timed(gateway, work)
+                            found["redis_hit_disk"] = await timed(gateway, work)
+                        else:
+                            found["redis_hit_server"] = await timed(gateway, work)
+            finally:
+                await client.aclose()
+        return found
+
+    results = [asyncio.run(one_round(n)) for n in range(rounds)]
+
+    def median(name: str) -> dict[str, float]:
+        return {
+            "wall": round(statistics.median(r[name][0] for r in results), 1),
+            "cpu": round(statistics.median(r[name][1] for r in results), 1),
+        }
+
+    return GatewayCosts(
+        calls,
+        median("local_miss"),
+        median("local_hit"),
+        median("redis_miss"),
+        median("redis_hit_disk"),
+        median("redis_hit_server"),
+    )
+
+
+@dataclass
+class ReplayTiers:
+    """Wall seconds of ``--replay`` of one finished run, by where its answers come from (median of the rounds)."""
+
+    disk_without_redis_s: float
+    disk_tier_with_redis_s: float
+    redis_with_empty_disk_s: float
+    calls: int
+
+
+def replay_tiers(workload: Workload, workdir: Path, *, rounds: int = 3) -> ReplayTiers:
+    import shutil
+    import statistics
+
+    with SimulatorProcess(SimSettings(latency_ms=20.0), workdir / "sim-replay.log") as sim:
+        with machine_namespace("replay") as namespace:
+            [first] = workers_for(workload, [42], workdir, sim.openai_api_base, redis_url=MACHINE_REDIS_URL, label="r-")
+            [done] = run_workers([first], workdir, namespace, 3600)
+            timings: dict[str, list[float]] = {"disk": [], "tier": [], "server": []}
+            for n in range(rounds):
+                for name, redis_url, cache_dir in (
+                    ("disk", None, first.cache_dir),
+                    ("tier", MACHINE_REDIS_URL, first.cache_dir),
+                    ("server", MACHINE_REDIS_URL, workdir / f"empty-{n}"),
+                ):
+                    args = [a for a in first.args if a not in ("--redis-url", MACHINE_REDIS_URL)]
+                    args[args.index("--cache-dir") + 1] = str(cache_dir)
+                    args[args.index("--out") + 1] = str(workdir / f"replay-{name}-{n}")
+                    args += ["--replay"] + (["--redis-url", redis_url] if redis_url else [])
+                    replay = Worker(42, cache_dir, workdir / f"replay-{name}-{n}", args)
+                    [result] = run_workers([replay], workdir, namespace, 600)
+                    if result.returncode != 0:
+                        raise RuntimeError(f"the {name} replay failed: {result.last_line}")
+                    timings[name].append(result.wall_s)
+                shutil.rmtree(workdir / f"empty-{n}", ignore_errors=True)
+    return ReplayTiers(
+        round(statistics.median(timings["disk"]), 2),
+        round(statistics.median(timings["tier"]), 2),
+        round(statistics.median(timings["server"]), 2),
+        done.live_calls or 0,
+    )
+
+
 # -- the command ----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.shared_state", description=__doc__.split("\n\n")[0])
@@ -436,13 +574,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "shared_state.json")
     args = p.parse_args(argv)
     workload = SMALL if args.quick else DEFAULT
-    chosen = set(args.only or ["throughput", "simultaneous", "budget", "kill"])
+    chosen = set(args.only or ["costs", "replay", "throughput", "simultaneous", "budget", "kill"])
     results: dict[str, Any] = {"workload": workload.name, "load_before": os.getloadavg()[0]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="shared-state-") as tmp:
         workdir = Path(tmp)
+        if "costs" in chosen:
+            results["gateway_costs"] = asdict(gateway_costs(workdir))
+            _print("per call, in-process (microseconds)", results["gateway_costs"])
+        if "replay" in chosen:
+            results["replay_tiers"] = asdict(replay_tiers(workload, workdir))
+            _print("--replay of one run, by tier (seconds)", results["replay_tiers"])
         if "throughput" in chosen:
             local, _ = throughput(workload, workdir, quota_tpm=args.quota_tpm, redis_url=None, namespace=None)
             results["throughput_local"] = asdict(local)
