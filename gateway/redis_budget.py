@@ -34,7 +34,7 @@ import redis.asyncio as aioredis
 
 from gateway.budget import Hold, charged_usd, unpriced_under_cap
 from gateway.errors import BudgetExceeded, ConfigurationError
-from gateway.redis_conn import REDIS_ERRORS, check_reachable, connect, shared_state_errors
+from gateway.redis_conn import REDIS_ERRORS, check_reachable, connect, read_outcome, shared_state_errors
 from gateway.shared_state import RedisTarget, check_budget_name
 
 _NOW_MS = """
@@ -201,9 +201,11 @@ class RedisBudget:
     async def settle(self, hold: Hold, cost_usd: float | None) -> None:
         self._held.discard(hold.ident)
         charge = charged_usd(hold, cost_usd)
+        settling = asyncio.ensure_future(self._settle(keys=self.keys, args=[hold.ident, repr(float(charge))]))
+        settling.add_done_callback(read_outcome)
         with shared_state_errors(self.target, "budget"):
             # Shielded: a call cancelled after it was paid for must still be counted.
-            spent = await asyncio.shield(self._settle(keys=self.keys, args=[hold.ident, repr(float(charge))]))
+            spent = await asyncio.shield(settling)
         self.spent_usd = float(spent)
 
     def as_dict(self) -> dict[str, Any]:

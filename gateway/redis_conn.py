@@ -10,8 +10,10 @@ password.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -79,3 +81,9 @@ def shared_state_errors(target: RedisTarget, what: str) -> Iterator[None]:
             "so the run stops rather than go on with per-process limits; completed calls are cached: "
             "rerun the same command once Redis answers"
         ) from None
+
+
+def read_outcome(task: asyncio.Future[Any]) -> None:
+    """Read a finished task's error, so that one nobody awaits any more is not reported as unretrieved."""
+    if not task.cancelled():
+        task.exception()

@@ -22,6 +22,7 @@ import redis.exceptions
 
 from cache.redis_store import RedisCacheStore, SharedCacheHealth
 from gateway.leases import Claim
+from gateway.redis_conn import read_outcome
 
 _FAILURES: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
 
@@ -120,8 +121,11 @@ class RedisLeases:
         if token is None or self.health.lost:
             return
         # Shielded: a caller cancelled while releasing must not leave its key to block others until expiry.
+        # (If the release then fails, its lease expires; the error is read so asyncio does not report it.)
+        release = asyncio.ensure_future(self._release(keys=[self.prefix + key], args=[token]))
+        release.add_done_callback(read_outcome)
         with contextlib.suppress(*_FAILURES):
-            await asyncio.shield(self._release(keys=[self.prefix + key], args=[token]))
+            await asyncio.shield(release)
 
     async def _keep_renewing(self) -> None:
         while self._held and not self.health.lost:

@@ -23,7 +23,7 @@ def test_a_lost_server_stops_the_run_cleanly_and_the_rerun_repeats_no_paid_call(
     line = figures.errors_at_kill[0][0]
     assert line.startswith("error: lost Redis at redis://127.0.0.1:") and "rerun the same command" in line
     # Besides the error, at most the cache's one warning that it went local.
-    assert all("cache.shared_lost" in other for other in figures.other_lines_at_kill[0])
+    assert all("cache.shared_lost" in other for other in figures.other_lines_at_kill[0]), figures.other_lines_at_kill
     assert len(figures.other_lines_at_kill[0]) <= 1
     assert figures.stop_s[0] < 10.0  # stopped within seconds, not after a timeout
     assert figures.rerun_returncodes == [0], figures
