@@ -239,8 +239,10 @@ class Gateway:
         pace = self.pacing.for_endpoint(call.endpoint.identity)
         admission_tokens = 0
 
+        on_the_wire = False  # whether an attempt's request is out now (not waiting to retry)
+
         async def attempt() -> dict[str, Any]:
-            nonlocal attempts, admission_tokens
+            nonlocal attempts, admission_tokens, on_the_wire
             async with self._slots.slot():
                 if not admission_tokens:
                     admission_tokens = await self._admission_tokens(call, estimate_tokens, pace.active)
@@ -249,6 +251,7 @@ class Gateway:
                 attempts += 1
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                on_the_wire = True
                 try:
                     response = await self.transport.send(call)
                 except errors.RateLimited as exc:
@@ -260,6 +263,7 @@ class Gateway:
                     raise
                 finally:
                     self.in_flight -= 1
+                    on_the_wire = False
                 pace.observe(ticket, getattr(response, "headers", None))
                 return response
 
@@ -320,6 +324,10 @@ class Gateway:
                     # budget charges its whole reservation (cost unknown), the ledger its count.
                     cost = None
                     self.ledger.record_cancelled(attempts - 1, worst_case, phase)
+                    if not on_the_wire:
+                        # Cancelled while waiting to retry: the retry its last gateway.retry line announced
+                        # never went out. Said so, so that the log's retries still add up to the ledger's.
+                        log.info("gateway.retry_abandoned", attempt=attempts, model=call.endpoint.model)
                 raise
             await self._learn_served_model(call, response)
             prompt_tokens, completion_tokens = _usage(response)

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 
 from cache import CachePolicy, ResponseCache
 from gateway import errors
@@ -199,3 +201,35 @@ def test_refused_without_a_price_under_a_cap(loop, start_sim, make_gateway):
     totals = gateway.ledger.total()
     assert totals.refused == 1
     balanced(sim, totals, 1)
+
+
+def test_cancelled_while_waiting_to_retry(loop, start_sim, tmp_path):
+    sim = start_sim(faults=FaultConfig(rate_500=1.0))
+
+    async def long_wait(seconds: float) -> None:
+        await asyncio.sleep(60)
+
+    gateway = Gateway(
+        OpenAIHTTPTransport(), cache=ResponseCache(tmp_path / "cache"), sleep=long_wait, retry=RetryPolicy()
+    )
+
+    async def cancel_in_backoff() -> None:
+        task = asyncio.ensure_future(gateway.complete(chat(endpoint(sim), "down")))
+        for _ in range(1000):  # at most 10 s
+            if sim.stats()["statuses"].get("500"):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the failed answer is read and the retry announced
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await gateway.transport.aclose()
+
+    with structlog.testing.capture_logs() as logged:
+        loop.run(cancel_in_backoff())
+    totals = gateway.ledger.total()
+    assert (totals.cancelled, totals.retries, totals.errors) == (1, 0, 0)
+    balanced(sim, totals, 1)
+    events = [e["event"] for e in logged if e["event"].startswith("gateway.retry")]
+    # One retry announced, none sent: the log's retries less the abandoned ones are the ledger's.
+    assert events == ["gateway.retry", "gateway.retry_abandoned"]

@@ -156,12 +156,17 @@ def test_the_secret_is_in_no_output_and_no_file(session):
 
 @pytest.mark.slow
 def test_json_logs_record_every_retry(session):
-    """With ``--log-json`` each retry is a ``gateway.retry`` line: the ledger's retry count can be audited."""
+    """With ``--log-json`` each retry is a ``gateway.retry`` line: the ledger's retry count can be audited.
+
+    A call cancelled while it waited to retry (an evaluation no trial needed any more) says so in a
+    ``gateway.retry_abandoned`` line: the retry its last line announced never went out.
+    """
     lines = [json.loads(line) for line in session.outputs["optimize"].stderr.splitlines() if line.startswith("{")]
     retries = [line for line in lines if line.get("event") == "gateway.retry"]
+    abandoned = [line for line in lines if line.get("event") == "gateway.retry_abandoned"]
     ledger = json.loads((session.workdir / "run" / "ledger.json").read_text())
     assert ledger["total"]["retries"] > 0
-    assert len(retries) == ledger["total"]["retries"]
+    assert len(retries) - len(abandoned) == ledger["total"]["retries"]
 
 
 # -- a provider that echoes the key back in its errors -------------------------------------------------
