@@ -24,6 +24,7 @@ model: it propagates and stops the evaluation, so no score ever depends on a tra
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,16 @@ from gateway import errors as gateway_errors
 
 RETRY_TEMPERATURE = 1.0
 
+# Set while the judge is being asked: whoever watches model outputs (optimizer/output_watch.py) can
+# tell the judge's from the program's, even where both run on the same model.
+_judging: contextvars.ContextVar[bool] = contextvars.ContextVar("judging", default=False)
+
+
+def judging() -> bool:
+    """Whether the current context is inside one of the judge's calls."""
+    return _judging.get()
+
+
 CANDIDATE = "candidate"  # the program's own output failed: counted as 0
 JUDGE = "judge"  # the judge's output failed: left out
 
@@ -50,7 +61,25 @@ class JudgeFailure(EvaluationError):
     """The judge's answer for one attribute could not be used."""
 
 
-class TooManyFailures(EvaluationError):
+class ModelOutputError(EvaluationError):
+    """A model's output could not be used where the run cannot go on without it.
+
+    The message is the one line a user sees: the model, the step, what went wrong and what to try.
+    The calls made so far are cached, so a rerun (with a stronger model for that role) goes on from them.
+    """
+
+    def __init__(self, *, role: str, model: str, step: str, detail: str, flag: str) -> None:
+        super().__init__(
+            f"the {role} model {model!r} gave output that could not be used while {step} ({detail}); "
+            f"try a stronger {flag} (the calls made so far are cached: a rerun goes on from them)"
+        )
+        self.role = role
+        self.model = model
+        self.step = step
+        self.flag = flag
+
+
+class TooManyFailures(ModelOutputError):
     """More examples had a judge failure than the configured share allows."""
 
 
@@ -73,6 +102,7 @@ class ExampleResult:
     composite: float | None
     failure: str | None = None
     failure_kind: str | None = None
+    refused: bool = False  # the failure is the provider's refusal (content filter, bad request), not unparsable output
 
     @property
     def failed(self) -> bool:
@@ -106,6 +136,11 @@ class EvaluationResult:
     @property
     def judge_failures(self) -> list[ExampleResult]:
         return [e for e in self.examples if e.failure_kind == JUDGE]
+
+    @property
+    def unparsable_generations(self) -> list[ExampleResult]:
+        """Candidate failures whose generation no adapter could parse (not the provider's refusals)."""
+        return [e for e in self.examples if e.failure_kind == CANDIDATE and not e.refused]
 
     @property
     def mean(self) -> float:
@@ -157,6 +192,7 @@ class Evaluator:
             lm = (
                 self.judge_lm if attempt == 0 else self.judge_lm.copy(rollout_id=attempt, temperature=RETRY_TEMPERATURE)
             )
+            token = _judging.set(True)
             try:
                 with dspy.context(lm=lm):
                     out = await self._judge.acall(prompt=prompt, response=response, rubric=RUBRICS[attribute])
@@ -166,6 +202,8 @@ class Evaluator:
                     raise JudgeFailure(f"{attribute}: {reason}") from exc
                 last = f"unparsable judge output ({reason})"
                 continue
+            finally:
+                _judging.reset(token)
             score = out.score
             if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 4:
                 last = f"score {score!r} outside 0–4"
@@ -199,9 +237,9 @@ class Evaluator:
         try:
             response = await self.generate(program, prompt)
         except Exception as exc:
-            _, reason = output_failure(exc)  # anything but a model-output failure propagates
+            refused, reason = output_failure(exc)  # anything but a model-output failure propagates
             return ExampleResult(
-                index, prompt, None, None, 0.0, failure=f"generation: {reason}", failure_kind=CANDIDATE
+                index, prompt, None, None, 0.0, failure=f"generation: {reason}", failure_kind=CANDIDATE, refused=refused
             )
         try:
             judged = await self.judge(prompt, response)
@@ -253,8 +291,11 @@ class Evaluator:
         if prompts and failed / len(prompts) > self.max_failure_share:
             reasons = "; ".join(sorted({e.failure or "" for e in result.judge_failures})[:3])
             raise TooManyFailures(
-                f"the judge failed on {failed} of {len(prompts)} examples (more than "
-                f"{self.max_failure_share:.0%}): {reasons}; try a stronger --judge-model"
+                role="judge",
+                model=str(getattr(self.judge_lm, "model", "?")),
+                step="judging",
+                detail=f"on {failed} of {len(prompts)} examples, more than {self.max_failure_share:.0%}: {reasons}",
+                flag="--judge-model",
             )
         return result
 
@@ -291,10 +332,21 @@ def output_failure(exc: BaseException) -> tuple[bool, str]:
         if isinstance(root, gateway_errors.BadRequest):
             return True, f"{type(root).__name__}: {str(root)[:200]}"
         raise root from None
-    parse_error = _in_chain(exc, AdapterParseError)
+    parse_error = parse_failure(exc)
     if parse_error is not None:
-        return False, f"{type(parse_error).__name__}: {_first_line(parse_error)}"
+        return False, describe_parse_failure(parse_error)
     raise exc
+
+
+def parse_failure(exc: BaseException) -> AdapterParseError | None:
+    """The adapter parse error behind ``exc`` (DSPy's adapters could not parse a model's output), if any."""
+    found = _in_chain(exc, AdapterParseError)
+    return found if isinstance(found, AdapterParseError) else None
+
+
+def describe_parse_failure(error: AdapterParseError) -> str:
+    """A short account of a parse failure for a one-line message."""
+    return f"{type(error).__name__}: {_first_line(error)}"
 
 
 def _in_chain(exc: BaseException, kind: type[BaseException]) -> BaseException | None:

@@ -37,13 +37,14 @@ _DSPY_ONLY = frozenset({"model", "messages", "prompt", "rollout_id", "cache", "n
 
 
 class RunStop:
-    """The first gateway error that reached DSPy code which may swallow it; the run must stop on it."""
+    """The first error that reached DSPy code which may swallow it (a gateway error, or a model output
+    that could not be parsed, recorded by the optimizer); the run must stop on it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.error: errors.GatewayError | None = None
+        self.error: Exception | None = None
 
-    def record(self, exc: errors.GatewayError) -> None:
+    def record(self, exc: Exception) -> None:
         with self._lock:
             if self.error is None:
                 self.error = exc

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ from optimizer.concurrent import (
     StopReason,
     predict_trials,
 )
+from optimizer.output_watch import watch_outputs
 from optimizer.studies import StudySink, trial_payload
 
 log = structlog.get_logger("optimizer")
@@ -180,19 +182,41 @@ class PhasedMIPROv2(mipro_optimizer_v2.MIPROv2):
         # MIPROv2's loop runs as written, drawing each set's shuffle and size in order; the sets
         # themselves are bootstrapped afterwards, all at once (see optimizer/concurrent.py).
         deferred = DeferredBootstrap(stop=self.stop_reason)
-        with self.ledger.phase("bootstrap"), errors_stop_the_run(self.run_stop):
+        with (
+            self.ledger.phase("bootstrap"),
+            errors_stop_the_run(self.run_stop),
+            watch_outputs(self.run_stop, role="task", step="bootstrapping demonstrations", flag="--model"),
+            self._stop_on_what_dspy_swallowed(),
+        ):
             with stand_ins.bootstrapping(deferred):
                 demo_candidates = super()._bootstrap_fewshot_examples(*args, **kwargs)
             deferred.run()
-        self.run_stop.raise_if_stopped()
         return demo_candidates
 
     def _propose_instructions(self, *args: Any, **kwargs: Any) -> Any:
-        with self.ledger.phase("propose"), errors_stop_the_run(self.run_stop):
+        with (
+            self.ledger.phase("propose"),
+            errors_stop_the_run(self.run_stop),
+            watch_outputs(self.run_stop, role="prompt", step="proposing instructions", flag="--prompt-model"),
+            self._stop_on_what_dspy_swallowed(),
+        ):
             candidates = super()._propose_instructions(*args, **kwargs)
-        self.run_stop.raise_if_stopped()
         self.log.candidates = list(candidates[0])
         return candidates
+
+    @contextlib.contextmanager
+    def _stop_on_what_dspy_swallowed(self) -> Iterator[None]:
+        """End a step with the first error recorded in it, whether DSPy swallowed it or let it out.
+
+        What DSPy let out (a proposal it could not parse, say) is raised as the recorded error, which
+        names the model, the step and what to try, instead of DSPy's own traceback.
+        """
+        try:
+            yield
+        except Exception:
+            self.run_stop.raise_if_stopped()
+            raise
+        self.run_stop.raise_if_stopped()
 
     def _optimize_prompt_parameters(self, *args: Any, **kwargs: Any) -> Any:
         stock = super()._optimize_prompt_parameters

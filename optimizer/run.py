@@ -18,7 +18,7 @@ import structlog
 
 from cache import CachePolicy, ResponseCache, default_cache_dir
 from evaluation.data import DEFAULT_SUBSET, LoadedData, Row, Splits, load_rows, prepare_splits
-from evaluation.engine import EvaluationResult, Evaluator, judged_as_dict, root_gateway_error
+from evaluation.engine import EvaluationResult, Evaluator, ModelOutputError, judged_as_dict, root_gateway_error
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
 from evaluation.stats import GatePolicy, test_report
@@ -407,20 +407,19 @@ def _optimize(
         # Background priority: MIPROv2's one-after-another bootstrap and proposal calls go first.
         with ledger.phase("baseline_eval"), background_calls():
             window = evaluator.shared_window()  # dev's examples first, then test's
-            dev = asyncio.ensure_future(
-                evaluator.evaluate(
-                    baseline,
-                    dev_prompts,
-                    progress.bar("baseline_eval", "baseline dev", len(dev_prompts)),
-                    window=window,
+
+            async def baseline_on(split: str, prompts: list[str]) -> EvaluationResult:
+                result = await evaluator.evaluate(
+                    baseline, prompts, progress.bar("baseline_eval", f"baseline {split}", len(prompts)), window=window
                 )
-            )
+                _check_task_model(result, backend.task.model, config.max_failure_share, split)
+                return result
+
+            dev = asyncio.ensure_future(baseline_on("dev", dev_prompts))
             dev.add_done_callback(publish_dev)
             if not test_prompts:
                 return await dev, None
-            test = evaluator.evaluate(
-                baseline, test_prompts, progress.bar("baseline_eval", "baseline test", len(test_prompts)), window=window
-            )
+            test = baseline_on("test", test_prompts)
             dev_result, test_result = await asyncio.gather(dev, test)
             return dev_result, test_result
 
@@ -503,6 +502,24 @@ def _optimize(
     results["optuna_study"] = study.as_dict() if study is not None else None
     _write_outputs(run_dir, config, optimized, results, baseline_dev, optimized_dev, baseline_test, optimized_test)
     return RunOutcome(run_dir, results, ledger.as_dict())
+
+
+def _check_task_model(result: EvaluationResult, model: str, max_share: float, split: str) -> None:
+    """Stop when the task model cannot follow the format with the unoptimized instruction itself.
+
+    A candidate's unparsable generation counts as 0 against it; the baseline's, beyond the share the
+    judge is allowed too, means the model cannot do the task as asked, and every score would be noise.
+    """
+    failed = len(result.unparsable_generations)
+    if result.examples and failed / len(result.examples) > max_share:
+        example = result.unparsable_generations[0].failure or ""
+        raise ModelOutputError(
+            role="task",
+            model=model,
+            step=f"answering the {split} prompts with the baseline instruction",
+            detail=f"{failed} of {len(result.examples)} answers unparsable, e.g. {example}",
+            flag="--model",
+        )
 
 
 def _results(

@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the model the Azure route's answers name, as Azure names a deployment's model (gpt-4o-2024-08-06)",
     )
     parser.add_argument(
+        "--unparsable-model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a model (as requests name it) whose every answer no DSPy adapter can parse; repeatable",
+    )
+    parser.add_argument(
         "--burst-s",
         type=float,
         default=10.0,
@@ -88,6 +95,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         rpm=args.rpm,
         tpm=args.tpm,
         azure_served_model=args.azure_served_model,
+        unparsable_models=tuple(args.unparsable_model),
         burst_s=args.burst_s,
         faults=faults,
     )

@@ -85,7 +85,9 @@ class SimConfig:
     and both are enforced over ``burst_s`` seconds (Azure enforces its per-minute quotas over slices of
     1 to 10 seconds): a bucket holds ``burst_s`` seconds' worth and refills continuously. With a limit
     set, every answer reports the quota in OpenAI's ``x-ratelimit-*`` headers. ``azure_served_model`` is
-    the model the Azure route's answers name.
+    the model the Azure route's answers name. ``unparsable_models`` names models (as a request names
+    them) that answer every request with text no DSPy adapter can parse, as a model too weak to follow
+    the format does: a role served by one of them fails at every step that needs its output.
     """
 
     port: int = 0
@@ -100,6 +102,7 @@ class SimConfig:
     # What the Azure route names as the serving model in every answer, as Azure does (a deployment's
     # name is its owner's choice; the answer's ``model`` is the underlying model and version).
     azure_served_model: str = "gpt-4o-2024-08-06"
+    unparsable_models: tuple[str, ...] = ()
     faults: FaultConfig = field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
@@ -115,6 +118,8 @@ class SimConfig:
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
         if not (isinstance(self.azure_served_model, str) and self.azure_served_model.strip()):
             raise ValueError(f"azure_served_model must be a model name, got {self.azure_served_model!r}")
+        if not all(isinstance(name, str) and name.strip() for name in self.unparsable_models):
+            raise ValueError(f"unparsable_models must be model names, got {self.unparsable_models!r}")
         if not (isinstance(self.burst_s, int | float) and math.isfinite(self.burst_s) and 0 < self.burst_s <= 60):
             raise ValueError(f"burst_s must be a number of seconds in (0, 60], got {self.burst_s!r}")
         if not (isinstance(self.default_max_tokens, int) and self.default_max_tokens > 0):
@@ -124,4 +129,5 @@ class SimConfig:
         """The settings as plain JSON data, with the API key replaced by whether one is set."""
         data = asdict(self)
         data["api_key"] = "set" if self.api_key else None
+        data["unparsable_models"] = list(self.unparsable_models)  # as JSON gives it back
         return data

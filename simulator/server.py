@@ -438,10 +438,11 @@ class Simulator:
         for index in range(max(1, min(MAX_CHOICES, count))):
             choice_digest = digest if index == 0 else hashlib.sha256(digest + index.to_bytes(2, "big")).digest()
             answer = respond(body, choice_digest)
+            text = MALFORMED_REPLY if body.get("model") in self.config.unparsable_models else answer.content
             if limit is None:
-                content, used, cut = answer.content, tokenizer.count_tokens(answer.content), False
+                content, used, cut = text, tokenizer.count_tokens(text), False
             else:
-                content, used, cut = tokenizer.truncate(answer.content, limit)
+                content, used, cut = tokenizer.truncate(text, limit)
             contents.append(content)
             reasons.append("length" if cut else "stop")
             completion_tokens += used

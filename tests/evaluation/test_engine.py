@@ -163,7 +163,8 @@ def test_a_filtered_generation_counts_as_zero_a_filtered_judge_call_is_left_out(
 def test_too_many_judge_failures_stop_the_evaluation(tmp_path):
     prompts = [f"q{i}" for i in range(10)]
     answer = scripted_llm(bad_attribute="helpfulness", bad_prompt="q")  # every example's judge fails
-    with pytest.raises(TooManyFailures, match=r"judge failed on 10 of 10.*--judge-model"):
+    expected = r"judge model 'openai/gpt-4o' .* while judging \(on 10 of 10 examples.*--judge-model"
+    with pytest.raises(TooManyFailures, match=expected):
         evaluate_scripted(tmp_path, answer, prompts)
 
 
