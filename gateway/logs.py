@@ -110,7 +110,9 @@ def configure_logging(*, json_lines: bool = False, level: int = logging.INFO, st
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        # One write per line (print would write the line and its newline apart): a progress bar drawn
+        # from another thread can then never land between a log line and its end.
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(stream)

@@ -76,3 +76,25 @@ def test_a_cached_refusal_reads_the_same_whatever_the_environment(start_sim, tmp
     monkeypatch.setenv("PYTEST_TOKEN_NAME", "filtered due to")
     assert stored_refusal("with-settings") == plain
     assert "filtered due to" in plain["refusal"] and REDACTED not in plain["refusal"]
+
+
+def test_each_log_line_is_one_write_so_another_thread_cannot_split_it():
+    import io
+
+    import structlog
+
+    from gateway.logs import configure_logging
+
+    class Recording(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.writes.append(text)
+            return super().write(text)
+
+    stream = Recording()
+    configure_logging(json_lines=True, stream=stream)
+    structlog.get_logger("t").info("phase.start", phase="search")
+    assert len(stream.writes) == 1 and stream.writes[0].endswith("}\n")
