@@ -42,6 +42,7 @@ from gateway.config import default_model
 from gateway.ledger import Ledger
 from gateway.runs import RunLedgers
 from gateway.runtime import Runtime
+from gateway.shared_state import RedisTarget
 from optimizer.artifacts import write_json
 from optimizer.backend import Backend, open_backend
 from optimizer.estimate import PhaseEstimate
@@ -81,6 +82,8 @@ class SweepSettings:
     max_cost_usd: float | None = None
     dry_run: bool = False
     optuna_storage: str | None = None  # None: optuna.db in the sweep directory; "none": no storage
+    redis: RedisTarget | None = None  # shared cache, in-flight calls, limits (and budget) with other shards
+    budget_name: str | None = None  # with redis and max_cost_usd: one cap for every shard naming it
 
 
 @dataclass
@@ -314,12 +317,24 @@ def _run_cells(
     """Every cell on a thread of its own (at most ``parallel`` at once), all through one runtime and one storage."""
     first = settings.configs[cells[0].name]
     runs = RunLedgers()
-    gateway = replace(gateway_settings(first), max_cost_usd=settings.max_cost_usd)
+    gateway = replace(
+        gateway_settings(first),
+        max_cost_usd=settings.max_cost_usd,
+        redis=settings.redis,
+        budget_name=settings.budget_name,
+    )
     url = storage_url(settings.optuna_storage, settings.out)
     # One storage for every cell's study; a storage the user named must open before any call.
     studies = ProcessStudies(url, wait_ready=settings.optuna_storage is not None) if url else None
     try:
         with Runtime(gateway, runs=runs) as runtime:
+            if settings.redis is not None:
+                display.note(
+                    f"shared state: Redis at {settings.redis.display} (namespace {settings.redis.namespace!r}): "
+                    "cache, in-flight calls and rate limits"
+                    + (f", and the budget {settings.budget_name!r}" if settings.budget_name else "")
+                    + " shared with every shard and run using it"
+                )
             return _run_on(settings, cells, data, backends, observers, display, outcome, runtime, runs, studies)
     finally:
         problem = studies.close() if studies is not None else None

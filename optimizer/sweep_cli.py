@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from evaluation.data import DataError
 from gateway.config import load_env
 from gateway.logs import configure_logging
+from gateway.shared_state import add_redis_flag, check_budget_name, target_from_flag
 from optimizer.cli import (
     USER_ERRORS,
     OneLineParser,
@@ -69,6 +70,12 @@ def build_sweep_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N", help="run only cells I, I+N, I+2N, ... (0 <= I < N), e.g. a job array")
     p.add_argument("--max-cost", type=positive_float, help="stop the whole sweep before it spends more than this (USD)")
     p.add_argument("--dry-run", action="store_true", help="print the estimate of the whole sweep and stop")
+    add_redis_flag(p)
+    p.add_argument(
+        "--budget-name",
+        metavar="NAME",
+        help="with --redis-url and --max-cost: one cap for every shard (and run) that names this budget",
+    )
     p.add_argument(
         "--optuna-storage",
         metavar="URL",
@@ -145,15 +152,23 @@ def settings_from_args(argv: list[str]) -> tuple[SweepSettings, argparse.Namespa
     for name, value in (("parallel", parallel), ("max-cost", max_cost)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
             raise GridError(f"[sweep] {name} must be a positive number, got {value!r}")
+    redis_url = args.redis_url if args.redis_url is not None else sweep.get("redis-url")
+    budget_name = args.budget_name if args.budget_name is not None else sweep.get("budget-name")
+    if budget_name is not None and (redis_url is None or max_cost is None):
+        raise GridError("--budget-name names a budget shared on a Redis server: it needs --redis-url and --max-cost")
+    redis = target_from_flag(str(redis_url)) if redis_url else None
+    configs = {name: replace(config, redis=redis) for name, config in _cell_configs(grid, out).items()}
     settings = SweepSettings(
         out=out,
         grid=grid,
-        configs=_cell_configs(grid, out),
+        configs=configs,
         shard=shard,
         parallel=int(parallel),
         max_cost_usd=float(max_cost) if max_cost is not None else None,
         dry_run=args.dry_run,
         optuna_storage=storage,
+        redis=redis,
+        budget_name=check_budget_name(str(budget_name)) if budget_name is not None else None,
     )
     return settings, args
 
@@ -232,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     try:
         settings, args = settings_from_args(argv)
-    except (GridError, SweepError, RunError, DataError) as exc:
+    except SWEEP_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(json_lines=args.log_json, level=logging.INFO if args.log_json else logging.WARNING)

@@ -67,8 +67,12 @@ SHARED_OPTIONS = frozenset(
     }
 )
 # Options that belong to the sweep as a whole, never to one cell.
-SWEEP_OPTIONS = frozenset({"out", "max-cost", "dry-run", "quiet", "log-json", "optuna-storage"})
-SWEEP_SETTINGS = frozenset({"out", "max-cost", "parallel", "optuna-storage"})  # keys of [sweep]
+# (The Redis URL is the sweep's so that its password, if any, never lands in a cell's flags or files.)
+SWEEP_OPTIONS = frozenset(
+    {"out", "max-cost", "dry-run", "quiet", "log-json", "optuna-storage", "redis-url", "budget-name"}
+)
+# The keys of [sweep].
+SWEEP_SETTINGS = frozenset({"out", "max-cost", "parallel", "optuna-storage", "redis-url", "budget-name"})
 
 
 class GridError(Exception):

@@ -109,6 +109,8 @@ def test_toml_mistakes_are_one_line(tmp_path, text, message):
         (["--seeds", "1,2", "--seed", "4"], "--seed is given as a fixed option"),
         (["--seeds", "1,2", "--num-candidates", "1"], "--num-candidates must be at least 2"),
         (["--config", "missing.toml"], "no such sweep file"),
+        (["--seeds", "1,2", "--budget-name", "team"], "--budget-name names a budget shared on a Redis server"),
+        (["--seeds", "1,2", "--redis-url", "http://localhost:6379"], "must start with redis:// or rediss://"),
     ],
 )
 def test_command_line_mistakes_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
