@@ -96,6 +96,7 @@ class CellResult:
     error: str | None = None
     outcome: RunOutcome | None = None
     wall_s: float = 0.0
+    started: float = 0.0  # time.monotonic() when the cell started in this process
 
 
 class SweepObserver(Protocol):
@@ -413,7 +414,7 @@ def _run_cell(
 
     run_dir = config.out_dir or Path(cell.name)
     loaded, splits = data[cell.name]
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.monotonic()
     progress = display.cell_progress(cell)
     structlog.contextvars.bind_contextvars(cell=cell.name)
     try:
@@ -432,7 +433,7 @@ def _run_cell(
         if run_dir.is_dir():
             _write_cell_state(run_dir, cell, "failed", error=message, wall_s=round(wall, 3))
         display.cell_ended(cell, "failed", message)
-        return CellResult(cell, run_dir, "failed", message, None, wall)
+        return CellResult(cell, run_dir, "failed", message, None, wall, began)
     except BaseException:
         if run_dir.is_dir():
             _write_cell_state(run_dir, cell, "failed", error=traceback.format_exc(limit=20))
@@ -443,7 +444,7 @@ def _run_cell(
     wall = time.perf_counter() - started
     _write_cell_state(run_dir, cell, "finished", wall_s=round(wall, 3))
     display.cell_ended(cell, "finished", _scores_line(result.results))
-    return CellResult(cell, run_dir, "finished", None, result, wall)
+    return CellResult(cell, run_dir, "finished", None, result, wall, began)
 
 
 def _scores_line(results: dict[str, Any]) -> str:

@@ -91,6 +91,8 @@ def test_a_cell_is_exactly_its_standalone_run(swept, name):
 def test_cells_ran_at_once_and_the_sweep_reports_them(swept):
     tmp, settings, outcome = swept
     assert [r.status for r in outcome.results] == ["finished"] * 4 and outcome.fatal is None
+    # They ran at once: every cell started before any had finished.
+    assert max(r.started for r in outcome.results) < min(r.started + r.wall_s for r in outcome.results)
     names = [c.name for c in settings.grid.cells]
     assert names == ["subset-middle_seed-1", "subset-middle_seed-2", "subset-high_seed-1", "subset-high_seed-2"]
     states = [json.loads((cell_dir(settings.out, c) / "cell.json").read_text()) for c in settings.grid.cells]
