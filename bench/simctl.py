@@ -31,6 +31,7 @@ class SimSettings:
     latency_sigma: float = 0.5
     tpm: int = 0
     rpm: int = 0
+    burst_s: float = 10.0  # seconds of quota a limit's bucket holds (the simulator's default)
 
     @property
     def mean_latency_s(self) -> float:
@@ -47,6 +48,8 @@ class SimSettings:
             str(self.tpm),
             "--rpm",
             str(self.rpm),
+            "--burst-s",
+            f"{self.burst_s:g}",
         ]
 
 
