@@ -128,6 +128,14 @@ class QuotaPacer:
         """Whether a reading has come: until then only a 429's wait holds admissions."""
         return self._buckets != (None, None)
 
+    def limits_per_minute(self) -> tuple[float | None, float | None]:
+        """The (requests, tokens) per minute the provider's readings report; None where none did."""
+        requests, tokens = self._buckets
+        return (
+            requests.rate_per_s * 60.0 if requests is not None else None,
+            tokens.rate_per_s * 60.0 if tokens is not None else None,
+        )
+
     def delay(self, tokens: float, now: float) -> float:
         """Seconds until a request of ``tokens`` may be admitted (0: now)."""
         if not self.active:

@@ -231,6 +231,9 @@ def test_503_with_retry_after_is_waited_out_through_either_transport(kind):
             if isinstance(transport, OpenAIHTTPTransport):
                 await transport.aclose()
             await runner.cleanup()
+        # The answer's rate-limit headers reached the pacing, whichever transport carried them (only
+        # the 200 names the limit).
+        assert gw.pacing.for_endpoint(endpoint.identity).pacer.limits_per_minute() == (None, 30000.0)
         return hits, clock.sleeps, completion
 
     hits, sleeps, completion = asyncio.run(scenario())
