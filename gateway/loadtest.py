@@ -276,6 +276,8 @@ def summarize(
         "attempt_p50_ms": percentile_ms(transport.attempt_s, 50),
         "attempt_p95_ms": percentile_ms(transport.attempt_s, 95),
         "limiter_wait_s": round(runtime.gateway.limiter.waited_s, 3),
+        # Time admissions waited on the quota the endpoint reports in its rate-limit headers.
+        "pacing_wait_s": round(runtime.gateway.pacing.waited_s, 3),
         "prompt_tokens": totals.prompt_tokens,
         "completion_tokens": totals.completion_tokens,
         "requests_per_min": round(transport.attempts / minutes, 1) if wall_s > 0 else None,
@@ -313,7 +315,10 @@ def format_report(r: dict[str, Any]) -> str:
             f"  latency      p50 {ms(r['p50_ms'])}, p95 {ms(r['p95_ms'])} per request "
             f"(per attempt: p50 {ms(r['attempt_p50_ms'])}, p95 {ms(r['attempt_p95_ms'])})"
         ),
-        f"  wall time    {r['wall_s']:.2f} s  (client limiter waited {r['limiter_wait_s']:.2f} s)",
+        (
+            f"  wall time    {r['wall_s']:.2f} s  (client limiter waited {r['limiter_wait_s']:.2f} s, pacing to the "
+            f"endpoint's reported quota {r['pacing_wait_s']:.2f} s)"
+        ),
         f"  throughput   {r['throughput_rps'] or 0:.2f} req/s",
     ]
     if r["requests_per_min"] is not None:

@@ -89,3 +89,22 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, args, message):
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert message in result.stderr
+
+
+def test_against_a_quota_the_load_test_paces_to_what_the_endpoint_reports(tmp_path):
+    from simulator import SimConfig, Simulator
+
+    # 600,000 tokens a minute over 0.2 s slices: a bucket of 2,000 tokens, refilled at 10,000 a second;
+    # 60 requests of about 150 tokens each need about a second of quota, well past the first bucket.
+    with Simulator(SimConfig(latency_ms=20, tpm=600_000, burst_s=0.2)) as sim:
+        result = loadtest(
+            *("--model", "openai/gpt-4o", "--api-base", sim.openai_api_base, "--api-key", "k"),
+            *("--requests", "60", "--concurrency", "8", "--max-tokens", "128", "--json"),
+            cwd=tmp_path,
+        )
+        server = sim.stats()
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["ok"] == 60 and report["failed"] == 0
+    assert report["pacing_wait_s"] > 0  # it waited on the quota the headers reported, no --tpm given
+    assert server["rate_limited"] <= 8  # at most the first round, sent before any answer told the quota
