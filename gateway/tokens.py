@@ -8,9 +8,10 @@ a token (``estimate_prompt_tokens``), which costs nothing and is only used to re
 
 The encodings are tiktoken's, read from the files LiteLLM ships in its package
 (``litellm/litellm_core_utils/tokenizers``: ``o200k_base`` for GPT-4o and later, ``cl100k_base`` for
-GPT-4 and GPT-3.5), so nothing is downloaded; each file's SHA-256 is checked before use. LiteLLM itself
-is not imported (seconds of start-up). When neither file can be read, counting falls back to the
-estimate, once, with a warning.
+GPT-4 and GPT-3.5; it also ships ``p50k_base``, for models no longer served, and Hugging Face
+tokenizers of Anthropic and DeepSeek models, which are not OpenAI's), so nothing is downloaded; each
+file's SHA-256 is checked before use. LiteLLM itself is not imported (seconds of start-up). When
+neither file can be read, counting falls back to the estimate, once, with a warning.
 
 Messages are framed as OpenAI's guide counts them: 3 tokens a message, plus its role (1), plus its
 content; 3 more prime the reply.
