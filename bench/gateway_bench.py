@@ -13,7 +13,8 @@ Three figures, each against a target:
 
 The simulator runs in a separate process (``scripts/simulator.py``) so that its work does not share
 this process's interpreter lock, as a real endpoint would not. Figures go to stdout as a table and to
-``bench/gateway_results.json``.
+``bench/gateway_results.json``, which is not kept in the repository: its figures are timings of the
+machine and the moment they were taken on, so compare two runs made one after another instead.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Crash safety: kill -9 in every phase, five times in a row, and lose nothing.
 
 The campaign (``crash_campaign`` in ``bench/reliability.py``) runs ``scripts/optimize.py`` as
-a user does, against ``scripts/simulator.py``, kills it with SIGKILL once in bootstrap, proposal,
-search, final evaluation and test evaluation (rerunning the same command on the same cache each
-time), then lets it finish. The simulator counts every request it received.
+a user does, against ``scripts/simulator.py``, aims a SIGKILL at each of bootstrap, proposal, search,
+final evaluation and test evaluation (rerunning the same command on the same cache each time), then
+lets it finish. Where each run really was when it died comes from its own phase log lines; the
+simulator counts every request it received.
 """
 
 from __future__ import annotations
