@@ -22,7 +22,7 @@ from evaluation.engine import EvaluationResult, Evaluator, ModelOutputError, jud
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
 from evaluation.stats import GatePolicy, test_report
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, PriceUnknown
 from gateway.ledger import Ledger
 from gateway.limits import RateLimits
 from gateway.pricing import PriceBook, price_of
@@ -188,6 +188,18 @@ def recorded_prices(config: RunConfig, backend: Backend) -> PriceBook:
     return book
 
 
+def shared_prices(runtime: Runtime, backend: Backend) -> PriceBook:
+    """The gateway's own price book with the notes of its cache store read in (a shared one included)."""
+    prices = runtime.gateway.prices
+
+    async def recall() -> None:
+        for endpoint in (backend.task, backend.prompt, backend.judge):
+            await prices.recall(runtime.cache, endpoint)
+
+    runtime.loop.run(recall())
+    return prices
+
+
 def check_prices(
     config: RunConfig, backend: Backend, prices: PriceBook | None = None, *, capped: bool | None = None
 ) -> None:
@@ -265,7 +277,13 @@ def run_optimization(
         if backend.name == "simulator":
             progress.note(SIMULATED_NOTE)
         prices = recorded_prices(config, backend)
-        check_prices(config, backend, prices)
+        unpriced: PriceUnknown | None = None
+        try:
+            check_prices(config, backend, prices)
+        except PriceUnknown as exc:
+            if config.redis is None or config.dry_run:
+                raise
+            unpriced = exc  # the shared cache, opened with the runtime, may hold the note: look there first
         estimate = estimate_for(config, splits, backend, prices)
         progress.note(format_estimate(estimate, concurrency=config.concurrency))
         estimate_total_usd = sum(r.cost_usd or 0.0 for r in estimate)
@@ -296,6 +314,8 @@ def run_optimization(
                     progress.note(
                         f"shared state: Redis at {config.redis.display} (namespace {config.redis.namespace!r})"
                     )
+                if unpriced is not None:
+                    check_prices(config, backend, shared_prices(runtime, backend))  # still before any call
                 try:
                     return execute_run(
                         config,

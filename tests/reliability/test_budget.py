@@ -156,3 +156,25 @@ def test_a_deployment_is_priced_from_its_answers_and_a_later_capped_run_starts(h
     capped = json.loads((tmp_path / "run" / "ledger.json").read_text())["total"]
     assert 0 < capped["cost_usd"] <= cap and capped["live_calls"] > 0
     assert azure_sim.stats()["requests"] - requests_before == capped["requests"]
+
+
+def test_a_worker_with_an_empty_disk_finds_the_price_in_the_shared_cache(
+    harness, azure_sim, tmp_path, capsys, shared_redis, monkeypatch
+):
+    from optimizer.cli import main
+
+    monkeypatch.setenv("HSOPT_REDIS_NAMESPACE", shared_redis.namespace)
+    shared = ["--redis-url", shared_redis.url]
+    first = tmp_path / "first"
+    assert main([*azure_flags(harness, first), *shared]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    # Another machine: nothing on its disk, the served model noted only on the server.
+    second = tmp_path / "second"
+    status = main([*azure_flags(harness, second), *shared, "--max-cost", "5"])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    ledger = json.loads((second / "run" / "ledger.json").read_text())["total"]
+    assert ledger["live_calls"] == 0 and ledger["cached_calls"] > 0  # every answer came from the server
+    # Without the server the same worker would not know the price: it refuses before any call.
+    status = main([*azure_flags(harness, tmp_path / "third"), "--max-cost", "5"])
+    assert status == 2 and "--price-model" in capsys.readouterr().err
