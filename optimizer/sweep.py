@@ -57,6 +57,7 @@ from optimizer.run import (
     execute_run,
     gateway_settings,
     load_splits,
+    shared_prices,
 )
 from optimizer.studies import ProcessStudies, StudyTarget, redact_url, storage_url
 from optimizer.sweep_grid import Cell, Grid, shard_cells
@@ -206,7 +207,12 @@ def run_sweep(
             display.note(SIMULATED_NOTE)
         for c in pending:  # a sweep-wide cap needs a price for every role of every cell, before any call
             config = settings.configs[c.name]
-            check_prices(config, backends[_backend_key(config)], capped=settings.max_cost_usd is not None)
+            try:
+                check_prices(config, backends[_backend_key(config)], capped=settings.max_cost_usd is not None)
+            except gw_errors.PriceUnknown:
+                if settings.redis is None or settings.dry_run:
+                    raise
+                # The shared cache, opened with the runtime, may hold the note: checked there (_run_cells).
         estimates = {
             c.name: estimate_for(
                 settings.configs[c.name], data[c.name][1], backends[_backend_key(settings.configs[c.name])]
@@ -336,6 +342,11 @@ def _run_cells(
                     + (f", and the budget {settings.budget_name!r}" if settings.budget_name else "")
                     + " shared with every shard and run using it"
                 )
+            if settings.max_cost_usd is not None:  # before any call, with the shared cache's notes read in
+                for cell in cells:
+                    config = settings.configs[cell.name]
+                    backend = backends[_backend_key(config)]
+                    check_prices(config, backend, shared_prices(runtime, backend), capped=True)
             return _run_on(settings, cells, data, backends, observers, display, outcome, runtime, runs, studies)
     finally:
         problem = studies.close() if studies is not None else None

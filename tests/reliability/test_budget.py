@@ -178,3 +178,22 @@ def test_a_worker_with_an_empty_disk_finds_the_price_in_the_shared_cache(
     # Without the server the same worker would not know the price: it refuses before any call.
     status = main([*azure_flags(harness, tmp_path / "third"), "--max-cost", "5"])
     assert status == 2 and "--price-model" in capsys.readouterr().err
+
+
+def test_a_capped_sweep_finds_the_price_in_the_shared_cache(
+    harness, azure_sim, tmp_path, capsys, shared_redis, monkeypatch
+):
+    from optimizer.cli import main
+    from optimizer.sweep_cli import main as sweep_main
+
+    monkeypatch.setenv("HSOPT_REDIS_NAMESPACE", shared_redis.namespace)
+    shared = ["--redis-url", shared_redis.url]
+    assert main([*azure_flags(harness, tmp_path / "first"), *shared]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    grid = ["--seeds", "42", *harness.SMALL_FLAGS, "--model", "azure/gpt-4o", "--quiet", "--max-cost", "5"]
+    sweep = [*grid, "--out", str(tmp_path / "sweep"), "--cache-dir", str(tmp_path / "sweep-cache")]
+    assert sweep_main([*sweep, *shared]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    # Without the server the sweep cannot price the deployment and stops before any call.
+    alone = [*grid, "--out", str(tmp_path / "alone"), "--cache-dir", str(tmp_path / "alone-cache")]
+    assert sweep_main(alone) == 2 and "--price-model" in capsys.readouterr().err
