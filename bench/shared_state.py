@@ -1,16 +1,16 @@
 """Shared-state benchmark: several ``scripts/optimize.py`` workers on one quota, one cache, one budget (Redis).
 
 Every worker is a process of its own, run as a user runs it, against one standalone simulator (its
-counters say what really reached the "provider"). Five experiments, each a function that returns
-its figures (the tests call the same functions on small workloads):
+counters say what really reached the "provider"). The experiments, each a function that returns its
+figures (the tests call the same functions on small workloads):
 
 * ``throughput``: 4 workers (seeds 1-4) against a simulator enforcing a TPM quota, each given that
   quota with ``--tpm``; with ``--redis-url`` (one shared limiter) and without (four limiters that
   each believe they own the quota). Useful tokens per minute (prompt + completion tokens of the
   requests the simulator answered, over the span in which it answered them) as a share of the
-  quota, and the share of requests answered 429.
-* ``cold_rerun``: the same 4 workers again as new processes with empty local caches and the same
-  Redis: the requests that reach the simulator (0 expected).
+  quota; what the simulator charged the quota at admission (prompt + ``max_tokens``) as a share of
+  it; the share of requests answered 429. With Redis, the same 4 workers then run again as new
+  processes with empty local caches (``cold_rerun``): the requests that reach the simulator.
 * ``simultaneous``: two workers started at once on the same configuration: the requests the
   simulator served against the distinct requests of one run.
 * ``shared_budget``: 3 workers sharing ``--max-cost`` under one ``--budget-name``: the total spent
@@ -18,9 +18,11 @@ its figures (the tests call the same functions on small workloads):
 * ``redis_kill``: 2 workers, the Redis server killed in the middle: how long each took to stop and
   how; then the server restarted and both rerun: exit status, programs against clean runs, and
   requests the simulator received for calls already paid for.
+* ``gateway_costs`` and ``replay_tiers``: what the shared path adds per call in-process, and a
+  ``--replay`` of one run served by the disk tier, by Redis behind an empty disk, or without Redis.
 
-``python -m bench.shared_state [--quick] [--quota-tpm 1000000] [--out bench/out/shared_state.json]``
-(``--quick``: the small workload, for a look in a minute or two; the figures in BENCHMARKS.md use
+``python -m bench.shared_state [--quick] [--quota-tpm 1000000] [--only ...] [--out bench/out/shared_state.json]``
+(``--quick``: the small workload, for a look in a few minutes; the figures in BENCHMARKS.md use
 the default configuration).
 """
 
@@ -210,11 +212,20 @@ class Throughput:
     quota_tpm: int
     requests: int
     rejected_429: int
-    answered_tokens: int
+    answered_tokens: int  # prompt + completion tokens of the answered requests: the useful work
+    admitted_tokens: int  # what the simulator charged the quota: prompt + max_tokens of each admitted request
     span_s: float
     useful_share_of_quota: float
+    admitted_share_of_quota: float
     share_429: float
     workers: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ColdRerun:
+    requests_reaching_simulator: int
+    returncodes: list[int]
+    programs_identical: bool
 
 
 def throughput(
@@ -226,8 +237,11 @@ def throughput(
     namespace: str | None,
     seeds: Sequence[int] = (1, 2, 3, 4),
     latency_ms: float = 100.0,
+    cold_rerun: bool = False,
     timeout_s: float = 3600.0,
-) -> tuple[Throughput, list[Finished]]:
+) -> tuple[Throughput, ColdRerun | None]:
+    """The workers on one quota; with ``cold_rerun`` (and Redis), the same workers again as new processes
+    with empty local caches, against the same simulator (its address is part of every cache key)."""
     label = "redis" if redis_url else "local"
     with SimulatorProcess(SimSettings(latency_ms=latency_ms, tpm=quota_tpm), workdir / f"sim-{label}.log") as sim:
         workers = workers_for(
@@ -242,47 +256,42 @@ def throughput(
         with TokenSampler(sim) as sampler:
             finished = run_workers(workers, workdir, namespace, timeout_s)
         stats = sim.stats()
+        rerun = None
+        if cold_rerun and redis_url is not None:
+            sim.reset()
+            again = workers_for(
+                workload,
+                seeds,
+                workdir,
+                sim.openai_api_base,
+                redis_url=redis_url,
+                extra=("--tpm", str(quota_tpm)),
+                label="cold-",
+            )
+            repeated = run_workers(again, workdir, namespace, timeout_s)
+            identical = all(
+                a.program is not None and a.program == b.program for a, b in zip(finished, repeated, strict=True)
+            )
+            rerun = ColdRerun(int(sim.stats()["requests"]), [f.returncode for f in repeated], identical)
     tokens, span = answered_span(sampler.samples)
+    admitted = int(stats["tokens"].get("quota", 0))
     figures = Throughput(
         redis=redis_url is not None,
         quota_tpm=quota_tpm,
         requests=int(stats["requests"]),
         rejected_429=int(stats["rate_limited"]),
         answered_tokens=tokens,
+        admitted_tokens=admitted,
         span_s=round(span, 2),
         useful_share_of_quota=round(quota_share(tokens, span, quota_tpm), 4),
+        admitted_share_of_quota=round(quota_share(admitted, span, quota_tpm), 4),
         share_429=round(rejected_share(int(stats["rate_limited"]), int(stats["requests"])), 4),
         workers=[
             {"seed": f.seed, "returncode": f.returncode, "wall_s": f.wall_s, "live_calls": f.live_calls}
             for f in finished
         ],
     )
-    return figures, finished
-
-
-@dataclass
-class ColdRerun:
-    requests_reaching_simulator: int
-    returncodes: list[int]
-    programs_identical: bool
-
-
-def cold_rerun(
-    workload: Workload,
-    workdir: Path,
-    *,
-    redis_url: str,
-    namespace: str,
-    first: Sequence[Finished],
-    seeds: Sequence[int] = (1, 2, 3, 4),
-    timeout_s: float = 3600.0,
-) -> ColdRerun:
-    with SimulatorProcess(SimSettings(latency_ms=100.0), workdir / "sim-cold.log") as sim:
-        workers = workers_for(workload, seeds, workdir, sim.openai_api_base, redis_url=redis_url, label="cold-")
-        finished = run_workers(workers, workdir, namespace, timeout_s)
-        requests = int(sim.stats()["requests"])
-    identical = all(a.program is not None and a.program == b.program for a, b in zip(first, finished, strict=True))
-    return ColdRerun(requests, [f.returncode for f in finished], identical)
+    return figures, rerun
 
 
 @dataclass
@@ -569,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.shared_state", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="the small workload instead of the default configuration")
     p.add_argument("--quota-tpm", type=int, default=1_000_000, help="the simulator's TPM quota (1,000,000)")
-    p.add_argument("--budget-usd", type=float, default=None, help="the shared cap (default: a third of one run)")
+    p.add_argument("--budget-usd", type=float, default=None, help="the shared cap (default 3.0, 0.3 with --quick)")
     p.add_argument("--only", nargs="*", default=None, help="experiments to run (default: all)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "shared_state.json")
     args = p.parse_args(argv)
@@ -592,20 +601,23 @@ def main(argv: list[str] | None = None) -> int:
             results["throughput_local"] = asdict(local)
             _print("4 workers, no Redis", results["throughput_local"])
             with machine_namespace("throughput") as namespace:
-                shared, first = throughput(
-                    workload, workdir, quota_tpm=args.quota_tpm, redis_url=MACHINE_REDIS_URL, namespace=namespace
+                shared, rerun = throughput(
+                    workload,
+                    workdir,
+                    quota_tpm=args.quota_tpm,
+                    redis_url=MACHINE_REDIS_URL,
+                    namespace=namespace,
+                    cold_rerun=True,
                 )
-                results["throughput_redis"] = asdict(shared)
-                _print("4 workers, one Redis", results["throughput_redis"])
-                results["cold_rerun"] = asdict(
-                    cold_rerun(workload, workdir, redis_url=MACHINE_REDIS_URL, namespace=namespace, first=first)
-                )
-                _print("the same 4 again, empty local caches", results["cold_rerun"])
+            results["throughput_redis"] = asdict(shared)
+            _print("4 workers, one Redis", results["throughput_redis"])
+            results["cold_rerun"] = asdict(rerun) if rerun is not None else None
+            _print("the same 4 again, new processes, empty local caches", results["cold_rerun"] or {})
         if "simultaneous" in chosen:
             results["simultaneous"] = asdict(simultaneous(workload, workdir, redis_url=MACHINE_REDIS_URL))
             _print("two workers at the same instant", results["simultaneous"])
         if "budget" in chosen:
-            cap = args.budget_usd if args.budget_usd is not None else (0.05 if args.quick else 0.4)
+            cap = args.budget_usd if args.budget_usd is not None else (0.3 if args.quick else 3.0)
             results["shared_budget"] = asdict(
                 shared_budget(workload, workdir, redis_url=MACHINE_REDIS_URL, cap_usd=cap)
             )
