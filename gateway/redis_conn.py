@@ -34,19 +34,25 @@ COMMAND_TIMEOUT_S = 10.0
 # script may run twice: a second admission or reservation only makes the limits stricter, and a
 # settlement counted twice only overstates the spend.
 RETRIES = 3
+# A run has hundreds of cache lookups in flight at once (every example's calls): they share this many
+# connections, waiting their turn for one rather than failing (redis-py's default pool raises past 100).
+MAX_CONNECTIONS = 32
 
 
-def connect(target: RedisTarget) -> aioredis.Redis:
+def connect(target: RedisTarget, *, max_connections: int = MAX_CONNECTIONS) -> aioredis.Redis:
     """A client for ``target`` (no I/O yet); its password is registered as a secret for every log line."""
     register_secret(target.password)
-    return aioredis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         target.url,
+        max_connections=max_connections,
+        timeout=COMMAND_TIMEOUT_S,  # waiting longer than this for a free connection is a failure
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=COMMAND_TIMEOUT_S,
         health_check_interval=30,
         retry=Retry(EqualJitterBackoff(cap=0.5, base=0.05), retries=RETRIES),
         client_name="hsopt",
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def _reason(exc: BaseException, target: RedisTarget) -> str:

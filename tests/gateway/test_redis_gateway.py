@@ -204,3 +204,24 @@ def test_a_claim_after_another_worker_stored_the_answer_reads_it_instead_of_send
 
     late, again = asyncio.run(scenario())
     assert late is Claim.STORED and again.cached and len(transport.sent) == 1
+
+
+def test_hundreds_of_calls_at_once_share_the_connections_without_losing_the_server(shared_redis, tmp_path):
+    """More lookups in flight than connections in the pool: they wait for a connection, never degrade."""
+    transport = ScriptedTransport(delay_s=0.01)
+    stream = io.StringIO()
+    configure_logging(stream=stream, json_lines=True)
+
+    async def scenario():
+        worker = Worker(shared_redis, tmp_path / "a", transport)
+        try:
+            first = await asyncio.gather(*(worker.gateway.complete(call(f"q{i}")) for i in range(400)))
+            again = await asyncio.gather(*(worker.gateway.complete(call(f"q{i}")) for i in range(400)))
+            return first, again, worker.gateway.cache.health.lost
+        finally:
+            await worker.close()
+
+    first, again, lost = asyncio.run(scenario())
+    structlog.reset_defaults()
+    assert not lost and "cache.shared_lost" not in stream.getvalue()
+    assert len(transport.sent) == 400 and all(x.cached for x in again)
