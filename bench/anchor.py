@@ -38,10 +38,8 @@ from dspy.teleprompt import MIPROv2  # noqa: E402  (after the set-up above)
 from evaluation.data import load_rows, prepare_splits  # noqa: E402  (after the set-up above)
 from evaluation.metric import DEFAULT_WEIGHTS  # noqa: E402  (after the set-up above)
 from evaluation.signatures import ATTRIBUTES, RUBRICS, Generator, JudgeSignature, instruction_of  # noqa: E402  (after the set-up above)
+from optimizer.answer_limits import answer_limits  # noqa: E402  (after the set-up above)
 
-# The same request settings as our run (optimizer/run.py), so both send the same bodies.
-TASK_MAX_TOKENS = 1024
-JUDGE_MAX_TOKENS = 256
 SIM_KEY = "sim-local-key"
 
 
@@ -120,12 +118,17 @@ def run_anchor(args: argparse.Namespace, api_base: str, requests: Callable[[], i
             max_tokens=max_tokens,
         )
 
-    task_lm, judge_lm, prompt_lm = lm(TASK_MAX_TOKENS), lm(JUDGE_MAX_TOKENS), lm(TASK_MAX_TOKENS)
-    dspy.configure(lm=task_lm)
     loaded = load_rows(args.dataset)
     splits = prepare_splits(
         loaded, seed=args.seed, train_size=args.train_size, dev_size=args.dev_size, test_size=args.test_size
     )
+    # Each role's max_tokens as our run sets it (optimizer/run.py), so that both send the same bodies.
+    # Stock DSPy does not ask a cut answer again, as our run does: those few requests are ours alone.
+    limits = answer_limits(splits.train)
+    task_lm = lm(limits.generation.max_tokens)
+    judge_lm = lm(limits.judge.max_tokens)
+    prompt_lm = lm(limits.proposer.max_tokens)
+    dspy.configure(lm=task_lm)
     train, dev, test = _examples(splits.train), _examples(splits.dev), _examples(splits.test)
     metric = make_metric(judge_lm)
     clock = PhaseClock(requests)
