@@ -47,6 +47,7 @@ REPLY_PRIMER = 3
 
 _OLDER_MODELS = ("gpt-4-", "gpt-4:", "gpt-35", "gpt-3.5")
 _lock = threading.Lock()
+_build_lock = threading.Lock()
 _LOADED: set[str] = set()
 _FAILED: set[str] = set()
 
@@ -69,9 +70,15 @@ def tokenizers_dir() -> Path:
     return Path(spec.origin).parent / "litellm_core_utils" / "tokenizers"
 
 
-@functools.cache
 def load_encoding(name: str = "o200k_base") -> Any:
-    """The tiktoken ``Encoding`` ``name``, built from LiteLLM's shipped file (about half a second, once)."""
+    """The tiktoken ``Encoding`` ``name``, built from LiteLLM's shipped file (about half a second, once,
+    whichever thread asks first: the embedded simulator's and the gateway's may ask at the same time)."""
+    with _build_lock:
+        return _build_encoding(name)
+
+
+@functools.cache
+def _build_encoding(name: str) -> Any:
     import tiktoken
     from tiktoken_ext import openai_public
 

@@ -46,7 +46,8 @@ def open_backend(
         from simulator import SIM_VERSION, SimConfig, Simulator
 
         sim_config = SimConfig() if sim_latency_ms is None else SimConfig(latency_ms=sim_latency_ms)
-        with Simulator(sim_config) as sim:
+        # A replay sends it nothing: its tokenizer is loaded by the first request, if one comes.
+        with Simulator(sim_config, preload_tokenizer=False) as sim:
             endpoint = gw_config.simulator_endpoint(sim.openai_api_base, SIM_VERSION)
             yield Backend("simulator", endpoint, endpoint, endpoint, sim_config.latency_ms / 1000.0 * 1.2 + 0.004)
         return

@@ -189,10 +189,19 @@ class Simulator:
 
     Use as ``with Simulator(SimConfig(...)) as sim:`` or call ``start()``/``stop()``. ``clock`` is the
     monotonic clock the rate limiter reads; tests pass a fake one so waits need no sleeping.
+    ``preload_tokenizer=False`` leaves loading the tokenizer (about half a second) to the first request,
+    for a simulator that may receive none (a replay answered from the cache).
     """
 
-    def __init__(self, config: SimConfig | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        preload_tokenizer: bool = True,
+    ) -> None:
         self.config = config or SimConfig()
+        self._preload_tokenizer = preload_tokenizer
         self._stats = ServerStats()
         self._plan = FaultPlan(self.config)
         self._limiter = AdmissionLimiter(self.config.rpm, self.config.tpm, clock, burst_s=self.config.burst_s)
@@ -207,7 +216,8 @@ class Simulator:
         """Bind 127.0.0.1 (a free port unless the config names one) and serve in a background thread."""
         if self._thread is not None:
             raise RuntimeError("this Simulator is already running")
-        tokenizer.load()  # before listening: the first request must not wait for it
+        if self._preload_tokenizer:
+            tokenizer.load()  # before listening: the first request must not wait for it
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=self._run_loop, args=(loop,), name="llm-simulator", daemon=True)
         thread.start()
