@@ -55,35 +55,14 @@ from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings
 from gateway.transport import Transport
 from gateway.types import ChatCall
-from optimizer.mipro import SearchConfig
-from optimizer.run import RunConfig, RunOutcome, run_optimization
+from optimizer.run import RunOutcome, run_optimization
+from optimizer.testing import small_config, small_flags
 from simulator import FaultConfig, SimConfig, Simulator
 from simulator.faults import MALFORMED_REPLY
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"
-SMALL = RunConfig(
-    dataset=str(SAMPLE),
-    train_size=20,
-    dev_size=8,
-    test_size=8,
-    search=SearchConfig(num_candidates=3, num_trials=3),
-    sim_latency_ms=1.0,
-)
-SMALL_FLAGS = [
-    "--dataset",
-    str(SAMPLE),
-    "--train-size",
-    "20",
-    "--dev-size",
-    "8",
-    "--test-size",
-    "8",
-    "--num-candidates",
-    "3",
-    "--num-trials",
-    "3",
-]
+SMALL = small_config()
+SMALL_FLAGS = small_flags()
 
 STORM = FaultConfig(
     rate_429=0.20,

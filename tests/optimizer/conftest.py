@@ -9,37 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.mipro import SearchConfig
-from optimizer.run import RunConfig, run_optimization
+from optimizer.run import run_optimization
+from optimizer.testing import small_config, small_flags
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
 # Small enough to run in seconds, large enough for the release gate (10 paired test examples).
-TRACKED = RunConfig(
-    dataset=SAMPLE,
-    train_size=20,
-    dev_size=8,
-    test_size=12,
-    search=SearchConfig(num_candidates=3, num_trials=3),
-    sim_latency_ms=1.0,
-)
-TRACKED_FLAGS = [
-    "--dataset",
-    SAMPLE,
-    "--train-size",
-    "20",
-    "--dev-size",
-    "8",
-    "--test-size",
-    "12",
-    "--num-candidates",
-    "3",
-    "--num-trials",
-    "3",
-    "--sim-latency-ms",
-    "1",
-    "--quiet",
-]
+TRACKED = small_config(test_size=12)
+TRACKED_FLAGS = small_flags("--sim-latency-ms", "1", "--quiet", test_size=12)
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,10 @@ import pytest
 
 from gateway.redis_testing import free_port
 from optimizer.cli import main
+from optimizer.testing import small_flags
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
-SMALL_FLAGS = ["--dataset", SAMPLE, "--train-size", "20", "--dev-size", "8", "--test-size", "8"]
-SMALL_FLAGS += ["--num-candidates", "3", "--num-trials", "3", "--quiet", "--sim-latency-ms", "0"]
+SMALL_FLAGS = small_flags("--quiet", "--sim-latency-ms", "0")
 SECRET = "pw-Zq81-never-shown"
 
 

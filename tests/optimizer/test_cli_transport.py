@@ -11,24 +11,10 @@ import optimizer.run as run_module
 from gateway.runtime import GatewaySettings
 from optimizer.cli import build_parser, config_from_args, main
 from optimizer.progress import Progress
+from optimizer.testing import small_flags
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
-SMALL_FLAGS = [
-    "--dataset",
-    SAMPLE,
-    "--train-size",
-    "20",
-    "--dev-size",
-    "8",
-    "--test-size",
-    "8",
-    "--num-candidates",
-    "3",
-    "--num-trials",
-    "3",
-    "--quiet",
-]
+SMALL_FLAGS = small_flags("--quiet")
 
 
 class _Stop(Exception):

@@ -19,33 +19,12 @@ import pytest
 from cache import CachePolicy
 from evaluation.signatures import Generator
 from optimizer.mipro import SearchConfig
-from optimizer.run import RunConfig, run_optimization
+from optimizer.run import run_optimization
+from optimizer.testing import small_config, small_flags
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
-SMALL = RunConfig(
-    dataset=SAMPLE,
-    train_size=20,
-    dev_size=8,
-    test_size=8,
-    search=SearchConfig(num_candidates=3, num_trials=3),
-    sim_latency_ms=1.0,
-)
-SMALL_FLAGS = [
-    "--dataset",
-    SAMPLE,
-    "--train-size",
-    "20",
-    "--dev-size",
-    "8",
-    "--test-size",
-    "8",
-    "--num-candidates",
-    "3",
-    "--num-trials",
-    "3",
-    "--quiet",
-]
+SMALL = small_config()
+SMALL_FLAGS = small_flags("--quiet")
 
 
 def run_small(tmp_path: Path, name: str, **changes) -> tuple[Path, dict, dict]:

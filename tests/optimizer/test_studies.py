@@ -14,19 +14,13 @@ import psycopg
 import pytest
 
 from optimizer.mipro import SearchConfig
-from optimizer.run import RunConfig, run_optimization
+from optimizer.run import run_optimization
 from optimizer.studies import ProcessStudies, StudyStorageError, redact_url, storage_url, trial_payload
+from optimizer.testing import small_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
-SMALL = RunConfig(
-    dataset=SAMPLE,
-    train_size=20,
-    dev_size=8,
-    test_size=8,
-    search=SearchConfig(num_candidates=3, num_trials=6, minibatch=True, minibatch_size=5),
-    sim_latency_ms=1.0,
-)
+SMALL = small_config(search=SearchConfig(num_candidates=3, num_trials=6, minibatch=True, minibatch_size=5))
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 

@@ -14,25 +14,10 @@ from optimizer.sweep import cell_dir, run_sweep
 from optimizer.sweep_cli import main as sweep_main
 from optimizer.sweep_cli import settings_from_args
 from optimizer.sweep_stats import RESULTS_FILE, write_sweep_results
+from optimizer.testing import small_flags
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
-SMALL = [
-    "--dataset",
-    SAMPLE,
-    "--train-size",
-    "20",
-    "--dev-size",
-    "8",
-    "--test-size",
-    "8",
-    "--num-candidates",
-    "3",
-    "--num-trials",
-    "3",
-    "--sim-latency-ms",
-    "1",
-]
+SMALL = small_flags("--sim-latency-ms", "1")
 # Results that may differ between a cell and its standalone run: where it wrote, and how many of its
 # calls were paid (the cells share one cache: a call another cell already made is a cached one).
 VOLATILE = {"config", "token_usage", "run_id", "optuna_study"}

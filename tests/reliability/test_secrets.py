@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from evaluation.data import SHIPPED_SAMPLE
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "sk-hsopt-RELIABILITY-7f3a9c41e2d8"
 FRAGMENT = "RELIABILITY-7f3a9c"  # what a masked or cut echo of the key would still show
@@ -223,7 +225,7 @@ def echoing_provider(request) -> Iterator[EchoingProvider]:
 def test_a_key_echoed_by_the_provider_is_redacted_everywhere(echoing_provider, harness, tmp_path):
     flags = [
         "--dataset",
-        str(harness.SAMPLE),
+        str(SHIPPED_SAMPLE),
         "--train-size",
         "10",
         "--dev-size",
