@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,14 @@ async def on_the_wire(transport: ScriptedTransport, count: int = 1) -> None:
             return
         await asyncio.sleep(0.001)
     raise AssertionError("the request never went out")
+
+
+async def leader_then_waiter(gw: Gateway, transport: ScriptedTransport) -> list[Any]:
+    """The same call twice: the second asked once the first is on the wire; both outcomes, errors included."""
+    leader = asyncio.ensure_future(gw.complete(call()))
+    await on_the_wire(transport)
+    waiter = asyncio.ensure_future(gw.complete(call()))
+    return await asyncio.gather(leader, waiter, return_exceptions=True)
 
 
 def test_a_waiter_whose_leader_is_cancelled_sends_the_call_itself(tmp_path):
@@ -99,13 +108,7 @@ def test_a_waiter_gets_a_refusal_from_the_cache_without_sending(tmp_path):
     transport = ScriptedTransport([errors.ContentFiltered("filtered")], delay_s=0.05)
     gw = gateway(tmp_path, transport)
 
-    async def scenario():
-        leader = asyncio.ensure_future(gw.complete(call()))
-        await on_the_wire(transport)
-        waiter = asyncio.ensure_future(gw.complete(call()))
-        return await asyncio.gather(leader, waiter, return_exceptions=True)
-
-    live, shared = asyncio.run(scenario())
+    live, shared = asyncio.run(leader_then_waiter(gw, transport))
     assert isinstance(live, errors.ContentFiltered) and not live.cached
     assert isinstance(shared, errors.ContentFiltered) and shared.cached and str(shared) == str(live)
     assert len(transport.sent) == 1
@@ -115,13 +118,7 @@ def test_a_waiter_of_a_leader_that_ran_out_of_retries_tries_itself(tmp_path):
     transport = ScriptedTransport([errors.Unavailable("503")] * 2, delay_s=0.05)
     gw = gateway(tmp_path, transport, retry=RetryPolicy(max_attempts=2))
 
-    async def scenario():
-        leader = asyncio.ensure_future(gw.complete(call()))
-        await on_the_wire(transport)
-        waiter = asyncio.ensure_future(gw.complete(call()))
-        return await asyncio.gather(leader, waiter, return_exceptions=True)
-
-    failed, answer = asyncio.run(scenario())
+    failed, answer = asyncio.run(leader_then_waiter(gw, transport))
     assert isinstance(failed, errors.Unavailable)
     assert not isinstance(answer, BaseException) and answer.text == "same" and not answer.cached
     assert len(transport.sent) == 3
@@ -133,13 +130,7 @@ def test_a_waiter_of_a_fatal_error_is_refused_not_sent(tmp_path):
     transport = ScriptedTransport([errors.AuthenticationFailed("401")], delay_s=0.05)
     gw = gateway(tmp_path, transport)
 
-    async def scenario():
-        leader = asyncio.ensure_future(gw.complete(call()))
-        await on_the_wire(transport)
-        waiter = asyncio.ensure_future(gw.complete(call()))
-        return await asyncio.gather(leader, waiter, return_exceptions=True)
-
-    failed, refused = asyncio.run(scenario())
+    failed, refused = asyncio.run(leader_then_waiter(gw, transport))
     assert isinstance(failed, errors.AuthenticationFailed)
     assert isinstance(refused, errors.RunAborted) and refused.cause is failed
     assert len(transport.sent) == 1
