@@ -7,7 +7,8 @@ quota with that count plus ``max_tokens``, reports it in ``usage``, and cuts a c
 ``max_tokens`` of these tokens. A client that estimates differently from a real tokenizer therefore
 meets the same surprises here as with a real provider.
 
-Loading takes about half a second; ``Simulator.start`` does it before it listens.
+Loading takes a quarter to half a second; ``Simulator.start`` does it before it listens, unless the
+simulator was made with ``preload_tokenizer=False`` (the embedded one), which leaves it to the first request.
 """
 
 from __future__ import annotations
