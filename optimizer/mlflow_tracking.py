@@ -505,7 +505,9 @@ class SweepTracker:
     def start(self) -> str | None:
         """Find the sweep's parent run (a resumed sweep) or create it; returns its id."""
         try:
-            with quiet_http_retries():
+            # Shards of one sweep share its directory: one at a time looks for the parent run and creates
+            # it if missing, so that shards started together find one parent rather than each make one.
+            with quiet_http_retries(), directory_lock(self.sweep_dir, PARENT_LOCK_FILE):
                 if self.store is None:
                     self.store = MlflowStore()
                 name = self.sweep_dir.name
@@ -581,6 +583,39 @@ class SweepTracker:
             f"MLflow logging of the sweep to {where} failed ({detail}); its files are written as always: "
             f"log them afterwards with {REPLAY_HINT} {self.sweep_dir}"
         )
+
+
+PARENT_LOCK_FILE = ".mlflow-parent.lock"
+LOCK_WAIT_S = 120.0  # longer than MLflow's bounded retries of one request (quiet_http_retries)
+
+
+@contextlib.contextmanager
+def directory_lock(directory: Path, name: str, *, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory/name`` (processes of any machine that share the directory).
+
+    Waits at most ``wait_s`` seconds for another holder, then goes on without the lock: the worst case
+    is then two parent runs, which ``scripts/mlflow_log.py`` on the directory replaces by one.
+    """
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / name, "a+b") as handle:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    locked = False
+                    break
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            if locked:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 # -- logging directories after the fact ----------------------------------------------------------

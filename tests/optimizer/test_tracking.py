@@ -440,6 +440,32 @@ def test_a_sweep_is_one_parent_run_with_a_nested_run_per_cell_live_or_replayed(m
     assert snapshot(replayed, replayed_parent.info.run_id, tmp_path / "replayed") == live
 
 
+def test_shards_started_together_find_one_parent_run(mlflow_store, tmp_path):
+    import threading
+    import time
+
+    from optimizer.mlflow_tracking import MlflowStore, SweepTracker
+
+    class SlowSearch(MlflowStore):
+        def search(self, filter_string: str) -> list:
+            found = super().search(filter_string)
+            time.sleep(0.5)  # both shards search before either creates the parent, unless one waits
+            return found
+
+    warnings: list[str] = []
+    shards = [SweepTracker(tmp_path / "sweep", store=SlowSearch(), warn=warnings.append) for _ in range(2)]
+    threads = [threading.Thread(target=shard.start) for shard in shards]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not warnings
+    assert shards[0].run_id is not None and shards[0].run_id == shards[1].run_id
+    assert [r.info.run_id for r in mlflow_store.search("") if "mlflow.parentRunId" not in r.data.tags] == [
+        shards[0].run_id
+    ]
+
+
 def test_mlflow_inside_a_sweeps_cell_options_is_refused(tmp_path, capsys):
     from optimizer.sweep_cli import main as sweep_main
 
