@@ -66,11 +66,18 @@ async def check_reachable(client: aioredis.Redis, target: RedisTarget) -> None:
     try:
         await client.ping()
     except REDIS_ERRORS as exc:
-        hint = (
-            "check the password in the URL"
-            if isinstance(exc, (redis.exceptions.AuthenticationError, redis.exceptions.NoPermissionError))
-            else "is it running? (see the README: sharing state between workers)"
-        )
+        if isinstance(exc, (redis.exceptions.AuthenticationError, redis.exceptions.NoPermissionError)):
+            hint = "check the password in the URL"
+        elif "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            hint = (
+                "its certificate is not trusted here: name the CA that signed it in the URL, "
+                "rediss://host:port/0?ssl_ca_certs=/path/ca.pem"
+            )
+        else:
+            hint = (
+                "is it running? (and does it take TLS, rediss://, or plain redis://? "
+                "see the README: sharing state between workers)"
+            )
         raise errors.ConfigurationError(
             f"cannot use Redis at {target.display} ({_reason(exc, target)}); {hint}"
         ) from None

@@ -60,7 +60,13 @@ class RedisServer:
     """
 
     def __init__(
-        self, workdir: Path, *, password: str | None = None, port: int | None = None, persist: bool = False
+        self,
+        workdir: Path,
+        *,
+        password: str | None = None,
+        port: int | None = None,
+        persist: bool = False,
+        tls: bool = False,
     ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -69,20 +75,68 @@ class RedisServer:
         self.workdir = Path(workdir)
         self.password = password
         self.persist = persist  # an append-only file synced on every write: a restart keeps everything
+        self.tls = tls  # TLS only (no plain port), with a self-signed certificate for 127.0.0.1
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def certificate(self) -> Path:
+        """The server's self-signed certificate (with ``tls``): the CA a client must trust."""
+        return self.workdir / "redis-cert.pem"
+
+    @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.certificate}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def _tls_flags(self) -> list[str]:
+        key = self.workdir / "redis-key.pem"
+        if not self.certificate.exists():
+            subprocess.run(
+                [
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-keyout",
+                    str(key),
+                    "-out",
+                    str(self.certificate),
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+        cert = str(self.certificate)
+        return [
+            "--port",
+            "0",
+            "--tls-port",
+            str(self.port),
+            "--tls-cert-file",
+            cert,
+            "--tls-key-file",
+            str(key),
+            "--tls-auth-clients",
+            "no",  # clients prove nothing; they check the server against its certificate
+        ]
 
     def start(self, timeout_s: float = 10.0) -> RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        listen = self._tls_flags() if self.tls else ["--port", str(self.port)]
         command = [
             self.binary,
-            "--port",
-            str(self.port),
+            *listen,
             "--bind",
             "127.0.0.1",
             "--save",

@@ -122,3 +122,25 @@ def test_a_shared_run_never_shows_the_password_and_a_second_worker_pays_for_noth
 
     state = budget_status(redis_target(server.url), "team")
     assert state is not None and state["spent_usd"] == pytest.approx(first["cost_usd"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_tls_server_shares_the_cache_and_one_it_cannot_verify_is_one_line(capsys, tmp_path, private_redis):
+    server = private_redis(tls=True)
+    common = [*SMALL_FLAGS, "--redis-url", server.url]
+    assert main([*common, "--cache-dir", str(tmp_path / "a-cache"), "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--cache-dir", str(tmp_path / "b-cache"), "--out", str(tmp_path / "b")]) == 0
+    first = json.loads((tmp_path / "a" / "ledger.json").read_text())["total"]
+    second = json.loads((tmp_path / "b" / "ledger.json").read_text())["total"]
+    assert first["live_calls"] > 0 and (second["live_calls"], second["cached_calls"]) == (0, first["live_calls"])
+    capsys.readouterr()
+
+    # Without the certificate to trust, and in plain text to the TLS port: one line each, before any call.
+    for url, hint in (
+        (f"rediss://127.0.0.1:{server.port}/0", "?ssl_ca_certs="),
+        (f"redis://127.0.0.1:{server.port}/0", "does it take TLS"),
+    ):
+        assert main([*SMALL_FLAGS, "--redis-url", url, "--out", str(tmp_path / "c")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: cannot use Redis at {url} ") and hint in err[0], err
+        assert not (tmp_path / "c" / "ledger.json").exists()
