@@ -409,6 +409,7 @@ class SweepRecord:
     tags: dict[str, str]
     artifacts: tuple[tuple[str, Path], ...]
     failed_cells: int
+    open_cells: int = 0  # pending or running when the results were gathered (another shard's, say)
 
 
 def is_sweep_dir(path: Path) -> bool:
@@ -451,6 +452,7 @@ def read_sweep(sweep_dir: Path) -> SweepRecord:
         tags=_clean({"hsopt.sweep": sweep_dir.name}, MAX_TAG_CHARS, secrets),
         artifacts=tuple((name, sweep_dir / name) for name in SWEEP_FILES if (sweep_dir / name).is_file()),
         failed_cells=int(status.get("failed", 0)),
+        open_cells=int(status.get("pending", 0)) + int(status.get("running", 0)),
     )
 
 

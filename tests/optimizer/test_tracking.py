@@ -466,6 +466,26 @@ def test_shards_started_together_find_one_parent_run(mlflow_store, tmp_path):
     ]
 
 
+def test_a_shard_that_ends_first_leaves_the_parent_running_for_the_others(mlflow_store, tmp_path):
+    from optimizer.mlflow_tracking import SweepTracker
+
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text(json.dumps({"axes": {"seed": [1, 2]}, "options": [], "cells": [{}, {}]}))
+
+    def gathered(status: dict) -> None:
+        (sweep / "sweep_results.json").write_text(json.dumps({"sweep": {"status": status}}))
+
+    first, last = SweepTracker(sweep, store=mlflow_store), SweepTracker(sweep, store=mlflow_store)
+    assert first.start() == last.start() is not None
+    gathered({"finished": 1, "running": 1})  # the first shard ends while the other's cell runs
+    assert first.finish() == first.run_id
+    assert mlflow_store.client.get_run(first.run_id).info.status == "RUNNING"
+    gathered({"finished": 1, "failed": 1})  # the last shard ends: its cell failed
+    assert last.finish() == last.run_id
+    assert mlflow_store.client.get_run(last.run_id).info.status == "FAILED"
+
+
 def test_mlflow_inside_a_sweeps_cell_options_is_refused(tmp_path, capsys):
     from optimizer.sweep_cli import main as sweep_main
 
