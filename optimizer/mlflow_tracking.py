@@ -559,17 +559,18 @@ class SweepTracker:
         except Exception as exc:
             self._fail(exc)
 
-    def finish(self, *, interrupted: bool = False) -> str | None:
-        """End the parent run: finished, failed (a cell failed) or killed; left running while cells of
-        the sweep are still pending or running elsewhere (other shards: the last to end ends it)."""
+    def finish(self, *, interrupted: bool = False, stopped: bool = False) -> str | None:
+        """End the parent run: killed (``interrupted``), failed (the sweep ``stopped`` on an error, or a
+        cell failed) or finished; left running while cells of the sweep are still pending or running
+        elsewhere (other shards: the last to end ends it)."""
         if self.failed or self.run_id is None or self.store is None:
             return None
         try:
             with quiet_http_retries():
                 record = read_sweep(self.sweep_dir) if is_sweep_dir(self.sweep_dir) else None
-                if record is not None and record.open_cells and not interrupted:
+                if record is not None and record.open_cells and not (interrupted or stopped):
                     return self.run_id
-                failed = record is not None and record.failed_cells > 0
+                failed = stopped or (record is not None and record.failed_cells > 0)
                 status = "KILLED" if interrupted else ("FAILED" if failed else "FINISHED")
                 self.store.client.set_terminated(self.run_id, status)
         except Exception as exc:

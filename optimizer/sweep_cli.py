@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     except SWEEP_ERRORS as exc:
         if tracker is not None:
-            tracker.finish()
+            tracker.finish(stopped=True)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: completed calls are cached; rerun the same command to resume", file=sys.stderr)
         return 130
     code = _finish(settings, outcome)
-    logged = tracker.finish() if tracker is not None else None
+    logged = tracker.finish(stopped=outcome.fatal is not None) if tracker is not None else None
     if logged is not None and tracker is not None and tracker.store is not None:
         print(f"mlflow: sweep run {logged} at {tracker.store.display_uri}")
     return code

@@ -485,6 +485,13 @@ def test_a_shard_that_ends_first_leaves_the_parent_running_for_the_others(mlflow
     assert last.finish() == last.run_id
     assert mlflow_store.client.get_run(last.run_id).info.status == "FAILED"
 
+    # A sweep stopped by an error (budget, replay miss) with cells never run is failed, not left running.
+    gathered({"finished": 1, "pending": 1})
+    stopped = SweepTracker(sweep, store=mlflow_store)
+    assert stopped.start() == first.run_id
+    assert stopped.finish(stopped=True) == first.run_id
+    assert mlflow_store.client.get_run(first.run_id).info.status == "FAILED"
+
 
 def test_mlflow_inside_a_sweeps_cell_options_is_refused(tmp_path, capsys):
     from optimizer.sweep_cli import main as sweep_main
