@@ -92,9 +92,9 @@ def sequential(work: Path, g: Grid, flags: list[str], concurrency: int = CONCURR
     }
 
 
-def sweep(work: Path, flags: list[str], concurrency: int = CONCURRENCY) -> dict[str, Any]:
-    load = os.getloadavg()[0]
-    cmd = [
+def _sweep_grid(flags: list[str]) -> list[str]:
+    """``scripts/sweep.py`` over the benchmark's seeds and subsets of the shipped sample, then ``flags``."""
+    return [
         sys.executable,
         "scripts/sweep.py",
         "--seeds",
@@ -104,6 +104,13 @@ def sweep(work: Path, flags: list[str], concurrency: int = CONCURRENCY) -> dict[
         "--dataset",
         str(SAMPLE),
         *flags,
+    ]
+
+
+def sweep(work: Path, flags: list[str], concurrency: int = CONCURRENCY) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    cmd = [
+        *_sweep_grid(flags),
         "--out",
         str(work),
         "--cache-dir",
@@ -167,15 +174,7 @@ def speed(work: Path, flags: list[str], rounds: int, concurrency: int = CONCURRE
 
 def _sweep_cmd(out: Path, cache: Path, sim_url: str, flags: list[str]) -> list[str]:
     return [
-        sys.executable,
-        "scripts/sweep.py",
-        "--seeds",
-        ",".join(SEEDS),
-        "--subsets",
-        ",".join(SUBSETS),
-        "--dataset",
-        str(SAMPLE),
-        *flags,
+        *_sweep_grid(flags),
         "--model",
         "openai/gpt-4o",
         "--api-base",
