@@ -53,7 +53,7 @@ from gateway.core import Gateway
 from gateway.logs import configure_logging
 from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings
-from gateway.transport import Transport
+from gateway.transports import Transport
 from gateway.types import ChatCall
 from optimizer.run import RunOutcome, run_optimization
 from optimizer.testing import small_config, small_flags

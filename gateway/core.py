@@ -47,7 +47,7 @@ from gateway.pricing import Price, PriceBook, served_model_key
 from gateway.retry import RetryPolicy
 from gateway.runs import RunLedgers
 from gateway.slots import CallSlots
-from gateway.transport import Transport
+from gateway.transports import Transport
 from gateway.types import ChatCall, Completion
 
 log = structlog.get_logger("gateway")

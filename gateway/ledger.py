@@ -8,7 +8,7 @@ phase's ``wall_s`` is the time it was open, and the total's is the time any phas
 phase also reports when it was first opened and last closed (``started_s``, ``ended_s``, seconds
 after the ledger was made), so readers can tell which phases ran at the same time.
 
-The ledger only accounts. The spending cap is the gateway's ``Budget`` (``gateway/budget.py``);
+The ledger only accounts. The spending cap is the gateway's ``Budget`` (``gateway/budget/``);
 ``max_cost_usd`` here is the cap the run ran under, recorded for whoever reads ``ledger.json``.
 """
 

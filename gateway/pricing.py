@@ -28,9 +28,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cache._base import CacheStore
 from cache.errors import CorruptEntry
 from cache.key import content_hash
-from cache.store import CacheStore
 from gateway.errors import PriceUnknown
 from gateway.types import Endpoint
 

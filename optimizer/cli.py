@@ -17,16 +17,16 @@ from evaluation.engine import EvaluationError
 from evaluation.stats import GatePolicy
 from gateway import errors as gw_errors
 from gateway.config import load_env
-from gateway.http_transport import TRANSPORT_CHOICES
 from gateway.ledger import format_ledger
 from gateway.logs import configure_logging
 from gateway.retry import RetryPolicy
-from gateway.shared_state import add_redis_flag, check_budget_name, target_from_flag
-from optimizer.mipro import SearchConfig
+from gateway.shared.target import add_redis_flag, check_budget_name, target_from_flag
+from gateway.transports.http import TRANSPORT_CHOICES
+from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
 from optimizer.studies import StudyStorageError
-from optimizer.tracking import TrackingError
+from optimizer.tracking.record import TrackingError
 
 USER_ERRORS = (
     CacheError,
@@ -306,7 +306,7 @@ def make_tracker(args: argparse.Namespace) -> Any:
     """The MLflow tracker the flags ask for, or None; one-line TrackingError when MLflow is not installed."""
     if not (args.mlflow or args.mlflow_traces):
         return None
-    from optimizer.mlflow_tracking import RunTracker  # MLflow itself is imported only when the run starts
+    from optimizer.tracking.mlflow import RunTracker  # MLflow itself is imported only when the run starts
 
     return RunTracker(traces=args.mlflow_traces)
 

@@ -28,14 +28,14 @@ from gateway.limits import RateLimits
 from gateway.pricing import PriceBook, price_of
 from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings, Runtime
-from gateway.shared_state import RedisTarget
+from gateway.shared.target import RedisTarget
 from gateway.slots import background_calls
 from gateway.types import Endpoint
 from optimizer.answer_limits import AnswerLimit, answer_limits
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.backend import Backend, open_backend
 from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate
-from optimizer.mipro import PhasedMIPROv2, SearchConfig
+from optimizer.mipro.phased import PhasedMIPROv2, SearchConfig
 from optimizer.progress import Progress
 from optimizer.report import write_report
 from optimizer.studies import ProcessStudies, StudyTarget, redact_url, storage_url

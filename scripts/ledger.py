@@ -13,11 +13,11 @@ import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
 
 from gateway import errors as gw_errors
 from gateway.ledger import format_ledger
-from gateway.shared_state import add_redis_flag, target_from_flag
+from gateway.shared.target import add_redis_flag, target_from_flag
 
 
 def show_shared_budget(args: argparse.Namespace) -> int:
-    from gateway.redis_budget import budget_status, format_budget
+    from gateway.budget.redis import budget_status, format_budget
 
     try:
         target = target_from_flag(args.redis_url)

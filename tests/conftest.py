@@ -63,8 +63,8 @@ def shared_redis():
 
     No server answering is a failure, never a skip: the shared-state tests must run.
     """
-    from gateway import redis_testing
-    from gateway.shared_state import redis_target
+    from gateway.shared import testing as redis_testing
+    from gateway.shared.target import redis_target
 
     url = redis_testing.MACHINE_REDIS_URL
     if not redis_testing.ping(url):
@@ -77,7 +77,7 @@ def shared_redis():
 @pytest.fixture
 def private_redis(tmp_path):
     """Start ``redis-server``s of the test's own on free ports (``private_redis(password=...)``); all stop after."""
-    from gateway.redis_testing import RedisServer
+    from gateway.shared.testing import RedisServer
 
     servers = []
 

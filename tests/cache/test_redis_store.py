@@ -13,10 +13,10 @@ import redis
 import structlog
 
 from cache import CorruptEntry, ResponseCache, request_key
-from cache.redis_store import COMPRESSED, MAX_VALUE_BYTES, RedisCacheStore, SharedCacheHealth, TieredCache
+from cache.redis import COMPRESSED, MAX_VALUE_BYTES, RedisCacheStore, SharedCacheHealth, TieredCache
 from gateway.logs import configure_logging
-from gateway.redis_conn import connect
-from gateway.shared_state import redis_target
+from gateway.shared.conn import connect
+from gateway.shared.target import redis_target
 
 RECORD = {"response": {"choices": [{"message": {"content": "answer " * 200}}], "usage": {"prompt_tokens": 3}}}
 KEY = request_key(endpoint="e", model="m", messages=[{"role": "user", "content": "q"}], params={})

@@ -8,8 +8,8 @@ from cache import ResponseCache
 from gateway import errors
 from gateway.config import resolve_endpoint
 from gateway.core import Gateway
-from gateway.http_transport import OpenAIHTTPTransport
 from gateway.logs import REDACTED, environment_secrets, known_secrets, redact
+from gateway.transports.http import OpenAIHTTPTransport
 from gateway.types import ChatCall
 from simulator import FaultConfig
 

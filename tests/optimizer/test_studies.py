@@ -13,7 +13,7 @@ import optuna
 import psycopg
 import pytest
 
-from optimizer.mipro import SearchConfig
+from optimizer.mipro.phased import SearchConfig
 from optimizer.run import run_optimization
 from optimizer.studies import ProcessStudies, StudyStorageError, redact_url, storage_url, trial_payload
 from optimizer.testing import small_config
@@ -134,8 +134,8 @@ def test_optimize_stops_before_any_call_or_output_when_its_storage_cannot_open(t
 
 
 def test_the_sweeps_storage_holds_one_study_per_cell(tmp_path):
-    from optimizer.sweep import cell_dir, cell_run_id, run_sweep
-    from optimizer.sweep_cli import settings_from_args
+    from optimizer.sweep.cli import settings_from_args
+    from optimizer.sweep.runner import cell_dir, cell_run_id, run_sweep
 
     argv = ["--seeds", "1,2", "--dataset", SAMPLE, "--train-size", "20", "--dev-size", "8", "--test-size", "8"]
     argv += ["--num-candidates", "3", "--num-trials", "3", "--sim-latency-ms", "1", "--out", str(tmp_path / "s")]

@@ -1,0 +1,286 @@
+"""One spending cap for every worker that names it (``--max-cost USD --budget-name NAME``), on Redis.
+
+Three keys per budget under ``<prefix>:budget:<name>``: a hash (``cap``, ``spent``, when it was
+created and last changed), a sorted set of the reservations in flight (scored by when each expires)
+and a hash of their amounts. Reserving and settling are Lua scripts, so each is one atomic step on
+the server:
+
+* reserve drops expired reservations, then admits the call if spent + every live reservation + its
+  own worst case fits under the cap; else it answers "wait" while reservations are in flight (the
+  worker polls, 50 ms doubling to 0.5 s) or "over" when none is (``BudgetExceeded``);
+* settle removes the reservation and adds the call's cost (its whole reservation when the cost is
+  unknown) to ``spent``.
+
+A call's reservation is its worst case (prompt + ``max_tokens``), so the total spent can pass the cap
+only by what calls in flight cost beyond their reservations: by nothing when the price is known.
+Reservations carry a lease the worker renews while its calls run; a worker that dies stops renewing
+and its reservations expire after ``lease_s``, so it cannot hold the budget for long.
+
+The cap is set by the first worker to open the budget; a worker given another ``--max-cost`` stops at
+start with one line. ``scripts/ledger.py --redis-url URL --budget-name NAME --set-cap USD`` changes it
+for every worker's next reservation.
+The shared total is read with ``scripts/ledger.py --redis-url URL --budget-name NAME``. Nothing expires
+the budget itself: its spend is a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from gateway.budget import Hold, charged_usd, unpriced_under_cap
+from gateway.errors import BudgetExceeded, ConfigurationError
+from gateway.shared.conn import REDIS_ERRORS, check_reachable, connect, read_outcome, shared_state_errors
+from gateway.shared.target import RedisTarget, check_budget_name
+
+_NOW_MS = """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: budget hash. ARGV: cap. Creates the budget if it does not exist; returns {cap, spent}.
+OPEN = (
+    _NOW_MS
+    + """
+if redis.call('HEXISTS', KEYS[1], 'cap') == 0 then
+  redis.call('HSET', KEYS[1], 'cap', ARGV[1], 'spent', '0', 'created_ms', now_ms, 'updated_ms', now_ms)
+end
+return {redis.call('HGET', KEYS[1], 'cap'), redis.call('HGET', KEYS[1], 'spent')}
+"""
+)
+
+# Drops expired reservations and sums the live ones (into `reserved`); shared by RESERVE and READ.
+_LIVE = """
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_ms)
+for _, id in ipairs(dead) do redis.call('HDEL', KEYS[3], id) end
+if #dead > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms) end
+local reserved = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[3])) do reserved = reserved + tonumber(v) end
+local cap = redis.call('HGET', KEYS[1], 'cap')
+local spent = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0')
+"""
+
+# KEYS: hash, holds, amounts. ARGV: estimate, reservation id, lease ms.
+# Returns {verdict, spent, reserved (with this call if admitted), cap}; verdict ok | wait | over | missing.
+RESERVE = (
+    _NOW_MS
+    + _LIVE
+    + """
+if cap == false then return {'missing', '0', '0', '0'} end
+cap = tonumber(cap)
+local estimate = tonumber(ARGV[1])
+local verdict = 'over'
+if spent + reserved + estimate <= cap then
+  redis.call('ZADD', KEYS[2], now_ms + tonumber(ARGV[3]), ARGV[2])
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+  verdict = 'ok'
+  reserved = reserved + estimate
+elseif redis.call('ZCARD', KEYS[2]) > 0 then
+  verdict = 'wait'
+end
+return {verdict, string.format('%.17g', spent), string.format('%.17g', reserved), string.format('%.17g', cap)}
+"""
+)
+
+# KEYS: hash, holds, amounts. ARGV: reservation id, charge. Returns the new spent total.
+SETTLE = (
+    _NOW_MS
+    + """
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+local spent = redis.call('HINCRBYFLOAT', KEYS[1], 'spent', ARGV[2])
+redis.call('HSET', KEYS[1], 'updated_ms', now_ms)
+return spent
+"""
+)
+
+# KEYS: holds. ARGV: lease ms, then reservation ids. Extends those still live.
+RENEW = (
+    _NOW_MS
+    + """
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', now_ms + tonumber(ARGV[1]), ARGV[i])
+end
+return 0
+"""
+)
+
+# KEYS: hash, holds, amounts. Returns {cap or '', spent, live reservations, reserved, created_ms, updated_ms}.
+READ = (
+    _NOW_MS
+    + _LIVE
+    + """
+if cap == false then return {'', '0', 0, '0', '', ''} end
+return {cap, string.format('%.17g', spent), redis.call('ZCARD', KEYS[2]), string.format('%.17g', reserved),
+        redis.call('HGET', KEYS[1], 'created_ms'), redis.call('HGET', KEYS[1], 'updated_ms')}
+"""
+)
+
+
+def budget_keys(prefix: str, name: str) -> list[str]:
+    base = f"{prefix}:budget:{name}"
+    return [base, base + ":holds", base + ":held"]
+
+
+class RedisBudget:
+    """A ``Budget`` shared by every worker that opens the same name on one Redis server."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        target: RedisTarget,
+        name: str,
+        max_cost_usd: float,
+        *,
+        lease_s: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.name = check_budget_name(name)
+        self.max_cost_usd: float | None = max_cost_usd
+        self.target = target
+        self.keys = budget_keys(target.prefix, name)
+        self.lease_ms = int(lease_s * 1000)
+        self._sleep = sleep
+        self._open = client.register_script(OPEN)
+        self._reserve = client.register_script(RESERVE)
+        self._settle = client.register_script(SETTLE)
+        self._renew = client.register_script(RENEW)
+        self._held: set[str] = set()
+        self._renewer: asyncio.Task[None] | None = None
+        self.spent_usd = 0.0  # the shared total as last seen by this worker
+        self.reserved_usd = 0.0
+        self.waits = 0
+
+    async def open(self) -> None:
+        """Create the budget, or join it; raises ``ConfigurationError`` if it has another cap."""
+        with shared_state_errors(self.target, "budget"):
+            cap, spent = await self._open(keys=self.keys[:1], args=[repr(self.max_cost_usd)])
+        stored, self.spent_usd = float(cap), float(spent)
+        given = self.max_cost_usd
+        if given is None or abs(stored - given) > 1e-9:
+            raise ConfigurationError(
+                f"budget {self.name!r} is capped at ${stored:g}, not ${given or 0:g}: pass --max-cost {stored:g} to "
+                f"share it, or change its cap with scripts/ledger.py --redis-url URL --budget-name {self.name} "
+                "--set-cap USD"
+            )
+
+    async def reserve(self, estimate_usd: float | None) -> Hold:
+        cap = self.max_cost_usd if self.max_cost_usd is not None else 0.0
+        if estimate_usd is None:
+            raise unpriced_under_cap(cap)
+        ident = secrets.token_hex(8)
+        pause = 0.05
+        while True:
+            with shared_state_errors(self.target, "budget"):
+                verdict, spent, reserved, cap_now = await self._reserve(
+                    keys=self.keys, args=[repr(float(estimate_usd)), ident, self.lease_ms]
+                )
+            self.spent_usd, self.reserved_usd = float(spent), float(reserved)
+            if verdict != b"missing":
+                self.max_cost_usd = cap = float(cap_now)  # the cap may have been changed for every worker
+            if verdict == b"ok":
+                self._held.add(ident)
+                if self._renewer is None or self._renewer.done():
+                    self._renewer = asyncio.ensure_future(self._keep_renewing())
+                return Hold(estimate_usd, ident)
+            if verdict == b"over":
+                raise BudgetExceeded(self.spent_usd, cap)
+            if verdict == b"missing":
+                raise ConfigurationError(
+                    f"budget {self.name!r} no longer exists on {self.target.display} (deleted during the run)"
+                )
+            # Reservations in flight (here or in other workers) may settle for less: look again shortly.
+            self.waits += 1
+            await self._sleep(pause)
+            pause = min(0.5, pause * 2)
+
+    async def settle(self, hold: Hold, cost_usd: float | None) -> None:
+        self._held.discard(hold.ident)
+        charge = charged_usd(hold, cost_usd)
+        settling = asyncio.ensure_future(self._settle(keys=self.keys, args=[hold.ident, repr(float(charge))]))
+        settling.add_done_callback(read_outcome)
+        with shared_state_errors(self.target, "budget"):
+            # Shielded: a call cancelled after it was paid for must still be counted.
+            spent = await asyncio.shield(settling)
+        self.spent_usd = float(spent)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scope": "shared",
+            "name": self.name,
+            "max_cost_usd": self.max_cost_usd,
+            "spent_usd": round(self.spent_usd, 6),
+            "reserved_usd": round(self.reserved_usd, 6),
+            "reservations": len(self._held),
+        }
+
+    async def _keep_renewing(self) -> None:
+        while self._held:
+            await self._sleep(self.lease_ms / 3000.0)
+            if not self._held:
+                return
+            try:
+                await self._renew(keys=self.keys[1:2], args=[self.lease_ms, *sorted(self._held)])
+            except REDIS_ERRORS:
+                return  # the next reserve or settle reports the loss and stops the run
+
+
+async def read_budget(client: aioredis.Redis, target: RedisTarget, name: str) -> dict[str, Any] | None:
+    """The shared budget's state (None if no worker ever opened it)."""
+    script = client.register_script(READ)
+    with shared_state_errors(target, "budget"):
+        cap, spent, live, reserved, created_ms, updated_ms = await script(keys=budget_keys(target.prefix, name))
+    if not cap:
+        return None
+    return {
+        "name": name,
+        "max_cost_usd": float(cap),
+        "spent_usd": round(float(spent), 6),
+        "reservations_in_flight": int(live),
+        "reserved_usd": round(float(reserved), 6),
+        "remaining_usd": round(max(0.0, float(cap) - float(spent) - float(reserved)), 6),
+        "created_ms": int(created_ms),
+        "updated_ms": int(updated_ms),
+    }
+
+
+async def set_cap(client: aioredis.Redis, target: RedisTarget, name: str, cap_usd: float) -> None:
+    """Set a budget's cap (creating the budget if needed); running workers use it from their next reservation."""
+    keys = budget_keys(target.prefix, name)
+    with shared_state_errors(target, "budget"):
+        await client.register_script(OPEN)(keys=keys[:1], args=[repr(cap_usd)])
+        await client.hset(keys[0], "cap", repr(cap_usd))
+
+
+def budget_status(target: RedisTarget, name: str, *, new_cap_usd: float | None = None) -> dict[str, Any] | None:
+    """The shared budget ``name`` (after setting its cap, if asked), read over a connection of its own."""
+    check_budget_name(name)
+
+    async def read() -> dict[str, Any] | None:
+        client = connect(target)
+        try:
+            await check_reachable(client, target)
+            if new_cap_usd is not None:
+                await set_cap(client, target, name, new_cap_usd)
+            return await read_budget(client, target, name)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(read())
+
+
+def format_budget(state: dict[str, Any]) -> str:
+    """A shared budget's state as a few readable lines."""
+    return "\n".join(
+        [
+            f"shared budget {state['name']!r}",
+            f"  cap        ${state['max_cost_usd']:.4f}",
+            f"  spent      ${state['spent_usd']:.4f}  (every worker that named it)",
+            f"  in flight  ${state['reserved_usd']:.4f} reserved by {state['reservations_in_flight']} call(s)",
+            f"  remaining  ${state['remaining_usd']:.4f}",
+        ]
+    )
