@@ -118,3 +118,42 @@ def test_architecture_names_only_what_exists():
             missing.append(name)
     assert len(named) > 40  # the page was read
     assert missing == []
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Each of our modules (``gateway.budget.redis``) and the modules of ours it imports, anywhere in it.
+
+    ``from package import name`` counts as importing ``package.name`` where that is a module of ours,
+    else ``package`` (its ``__init__``).
+    """
+    paths = {p: p.relative_to(ROOT).with_suffix("").parts for d in LAYERS for p in (ROOT / d).rglob("*.py")}
+    modules = {".".join(parts[:-1] if parts[-1] == "__init__" else parts): p for p, parts in paths.items()}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names if alias.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    found |= {full} if full in modules else {node.module} & set(modules)
+        graph[name] = found - {name}
+    return graph
+
+
+def test_no_two_modules_import_each_other_even_through_others():
+    graph = module_imports()
+    assert "gateway.budget.redis" in graph and "gateway.shared.conn" in graph["gateway.budget.redis"]
+    circles = []
+    for start in sorted(graph):  # a circle through ``start``: ``start`` reachable from what it imports
+        seen, stack = set(), sorted(graph[start])
+        while stack:
+            name = stack.pop()
+            if name == start:
+                circles.append(start)
+                break
+            if name not in seen:
+                seen.add(name)
+                stack.extend(sorted(graph[name]))
+    assert circles == []

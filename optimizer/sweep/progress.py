@@ -19,7 +19,6 @@ from optimizer.progress import Progress
 if TYPE_CHECKING:
     from gateway.runs import RunLedgers
     from optimizer.sweep.grid import Cell
-    from optimizer.sweep.runner import SweepOutcome
 
 REDRAW_S = 0.25
 PLAIN_STATUS_EVERY_S = 30.0
@@ -151,7 +150,7 @@ class SweepDisplay:
             self._last_plain = time.perf_counter()
         self._print(lines)
 
-    def finished(self, outcome: SweepOutcome) -> None:
+    def finished(self) -> None:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(timeout=2)

@@ -230,7 +230,7 @@ def run_sweep(
         outcome.summary = gather(out, settings.grid)
         for observer in observers:
             _notify(observer.sweep_finished, outcome.summary)
-    display.finished(outcome)
+    display.finished()
     return outcome
 
 

@@ -15,7 +15,8 @@ import pytest
 from evaluation.signatures import Generator
 from gateway import logs
 from optimizer.cli import main as optimize_main
-from optimizer.tracking.record import ALIASES, PROGRAM, RESULTS, TrackingError, mlflow_log_main, read_run
+from optimizer.tracking.cli import mlflow_log_main
+from optimizer.tracking.record import ALIASES, PROGRAM, RESULTS, TrackingError, read_run
 
 from .conftest import ROOT, TRACKED_FLAGS
 
@@ -311,7 +312,7 @@ def test_mlflow_flag_without_mlflow_installed_is_one_line_before_any_call(flag, 
 
 
 def test_mlflow_log_without_mlflow_installed_is_one_line(tracked_run):
-    code = HIDE_MLFLOW + "from optimizer.tracking.record import mlflow_log_main\nsys.exit(mlflow_log_main())"
+    code = HIDE_MLFLOW + "from optimizer.tracking.cli import mlflow_log_main\nsys.exit(mlflow_log_main())"
     done = subprocess.run(
         [sys.executable, "-c", code, str(tracked_run)], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
