@@ -1,4 +1,9 @@
-"""One optimization run, end to end: data, backend, baseline, MIPROv2, held-out test, artifacts."""
+"""One optimization run, end to end: data, backend, baseline, the optimizer's search, held-out test, artifacts.
+
+Everything here is what any optimizer's run needs; the optimizer itself (MIPROv2, ``optimizer/mipro/``)
+is built from a ``SearchSetup`` and driven through ``InstructionSearch`` (``optimizer/search.py``), so a
+second one arrives as a sibling package of ``optimizer/mipro/`` and a case in ``make_search``.
+"""
 
 from __future__ import annotations
 
@@ -35,9 +40,11 @@ from optimizer.answer_limits import AnswerLimit, answer_limits
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.backend import Backend, open_backend
 from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate
-from optimizer.mipro.phased import PhasedMIPROv2, SearchConfig
+from optimizer.mipro.entry import MIPROv2Search
+from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.report import write_report
+from optimizer.search import InstructionSearch, SearchSetup
 from optimizer.studies import ProcessStudies, StudyTarget, redact_url, storage_url
 
 log = structlog.get_logger("optimizer")
@@ -450,14 +457,14 @@ def _optimize(
     # depend on the overlap: every request is the same one, answered once and cached.
     baselines = asyncio.run_coroutine_threadsafe(evaluate_baseline(), runtime.loop.loop)
     try:
-        optimizer = PhasedMIPROv2(
+        setup = SearchSetup(
             evaluator=evaluator,
             loop=runtime.loop,
             ledger=ledger,
-            config=config.search,
             prompt_model=prompt_lm,
             task_model=task_lm,
             progress=lambda label, total: progress.bar("search", label, total),
+            note=progress.note,
             stop_reason=lambda: runtime.gateway.fatal_error,
             studies=study.sink if study is not None else None,
             study=run_id,
@@ -469,17 +476,11 @@ def _optimize(
                 "task_model": backend.task.model,
                 "prompt_model": backend.prompt.model,
                 "judge_model": backend.judge.model,
-                "num_candidates": config.search.num_candidates,
-                "num_trials": config.search.num_trials,
-                "minibatch": config.search.minibatch,
                 "dev_examples": len(dev_prompts),
             },
         )
+        optimizer = make_search(setup, config)
         optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
-        progress.note(
-            "[bootstrap/propose] MIPROv2 is bootstrapping proposer context and proposing "
-            f"{config.search.num_candidates} instructions"
-        )
         optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
         if runtime.gateway.fatal_error is not None:
             raise runtime.gateway.fatal_error
@@ -524,6 +525,11 @@ def _optimize(
     return RunOutcome(run_dir, results, ledger.as_dict())
 
 
+def make_search(setup: SearchSetup, config: RunConfig) -> InstructionSearch:
+    """The run's optimizer, chosen by its configuration: MIPROv2 today (``config.search``)."""
+    return MIPROv2Search(setup, config.search)
+
+
 def _check_task_model(result: EvaluationResult, model: str, max_share: float, split: str) -> None:
     """Stop when the task model cannot follow the format with the unoptimized instruction itself.
 
@@ -548,7 +554,7 @@ def _results(
     backend: Backend,
     splits: Splits,
     loaded: LoadedData,
-    optimizer: PhasedMIPROv2,
+    optimizer: InstructionSearch,
     baseline: dspy.Module,
     optimized: dspy.Module,
     baseline_dev: EvaluationResult,
@@ -557,9 +563,6 @@ def _results(
     optimized_test: EvaluationResult | None,
     ledger: dict[str, Any],
 ) -> dict[str, Any]:
-    candidates = optimizer.log.candidates
-    index = {text: i for i, text in enumerate(candidates)}
-
     def split_report(base: EvaluationResult | None, opt: EvaluationResult | None) -> dict[str, Any] | None:
         if base is None or opt is None:
             return None
@@ -615,23 +618,7 @@ def _results(
         },
         "dev": split_report(baseline_dev, optimized_dev),
         "test": test,
-        "trials": [
-            {
-                "trial": t.trial,
-                "instruction_index": index.get(t.instruction),
-                "score": t.score,
-                "full_eval": t.full_eval,
-                "examples": t.examples,
-                "failures": t.candidate_failures + t.judge_failures,
-                "candidate_failures": t.candidate_failures,
-                "judge_failures": t.judge_failures,
-                "reused": t.reused,
-                "prefetched": t.prefetched,
-            }
-            for t in optimizer.log.trials
-        ],
-        "candidates": candidates,
-        "candidate_evaluations": _candidate_evaluations(candidates, optimizer),
+        **optimizer.results(),  # the optimizer's own: its trials and candidates
         "failures": failures,
         "backend": backend.name,
         "models": {
@@ -658,24 +645,6 @@ def _results(
         "versions": _versions(),
         "baseline_instruction": BASELINE_INSTRUCTION,
     }
-
-
-def _candidate_evaluations(candidates: list[str], optimizer: PhasedMIPROv2) -> list[dict[str, Any]]:
-    """Per candidate instruction, its dev score and failures of each kind, from its full-evaluation trial."""
-    rows = []
-    for index, text in enumerate(candidates):
-        full = [t for t in optimizer.log.trials if t.instruction == text and t.full_eval]
-        first = full[0] if full else None  # repeats reuse the first evaluation: the same numbers
-        rows.append(
-            {
-                "index": index,
-                "evaluated": first is not None,
-                "score": first.score if first else None,
-                "candidate_failures": first.candidate_failures if first else None,
-                "judge_failures": first.judge_failures if first else None,
-            }
-        )
-    return rows
 
 
 def _write_outputs(
