@@ -38,7 +38,9 @@ COMPRESSED = b"z1:"
 MAX_VALUE_BYTES = 64 * 2**20
 # Below this a value is stored as plain text even when compressing: zlib would save little.
 COMPRESS_MIN_BYTES = 512
-_FAILURES: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+# Everything a Redis command can fail with when the server is gone, slow or refusing us (the gateway's
+# shared state catches the same).
+REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
 UNSHARED = "unshared.keys"
 _KEY = re.compile(r"^v\d+:[0-9a-f]{64}$")
 
@@ -153,7 +155,7 @@ class TieredCache:
             return
         try:
             await self.shared.store(key, record)
-        except _FAILURES as exc:
+        except REDIS_ERRORS as exc:
             self.health.trip(exc)
             self._note_unshared([key])
 
@@ -168,7 +170,7 @@ class TieredCache:
             return record
         try:
             record = await self.shared.lookup(key)
-        except _FAILURES as exc:
+        except REDIS_ERRORS as exc:
             self.health.trip(exc)
             return None
         if record is not None:

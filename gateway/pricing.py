@@ -54,12 +54,6 @@ def price_of(name: str | None) -> Price | None:
     return _price(name) if name else None
 
 
-def price_usd(name: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Cost of a call priced as ``name``; None when the name has no known price."""
-    price = price_of(name)
-    return price.cost(prompt_tokens, completion_tokens) if price is not None else None
-
-
 @lru_cache(maxsize=1)
 def _price_map() -> dict[str, Any]:
     """LiteLLM's price map, read from the file it ships.

@@ -33,7 +33,7 @@ from gateway.limits import RateLimits
 from gateway.pricing import PriceBook, price_of
 from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings, Runtime
-from gateway.shared.target import RedisTarget
+from gateway.shared.target import RedisTarget, redact_url
 from gateway.slots import background_calls
 from gateway.types import Endpoint
 from optimizer.answer_limits import AnswerLimit, answer_limits
@@ -45,7 +45,7 @@ from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.report import write_report
 from optimizer.search import InstructionSearch, SearchSetup
-from optimizer.studies import ProcessStudies, StudyTarget, redact_url, storage_url
+from optimizer.studies import ProcessStudies, StudyTarget, storage_url
 
 log = structlog.get_logger("optimizer")
 

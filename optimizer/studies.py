@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from gateway.shared.target import redact_url  # standard library only, like this module
+
 STORAGE_FILE = "optuna.db"
 OFF = "none"
 READY = "ready"
@@ -77,15 +79,6 @@ def storage_url(setting: str | None, directory: Path) -> str | None:
     if setting.strip().lower() == OFF:
         return None
     return setting
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def trial_payload(frozen: Any, record: Any | None) -> dict[str, Any]:

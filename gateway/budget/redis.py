@@ -34,7 +34,7 @@ import redis.asyncio as aioredis
 
 from gateway.budget import Hold, charged_usd, unpriced_under_cap
 from gateway.errors import BudgetExceeded, ConfigurationError
-from gateway.shared.conn import REDIS_ERRORS, check_reachable, connect, read_outcome, shared_state_errors
+from gateway.shared.conn import LeaseRenewer, check_reachable, connect, read_outcome, shared_state_errors
 from gateway.shared.target import RedisTarget, check_budget_name
 
 _NOW_MS = """
@@ -150,7 +150,7 @@ class RedisBudget:
         self._settle = client.register_script(SETTLE)
         self._renew = client.register_script(RENEW)
         self._held: set[str] = set()
-        self._renewer: asyncio.Task[None] | None = None
+        self._renewer = LeaseRenewer(self.lease_ms, self._renew_held, lambda: bool(self._held), sleep=sleep)
         self.spent_usd = 0.0  # the shared total as last seen by this worker
         self.reserved_usd = 0.0
         self.waits = 0
@@ -184,8 +184,7 @@ class RedisBudget:
                 self.max_cost_usd = cap = float(cap_now)  # the cap may have been changed for every worker
             if verdict == b"ok":
                 self._held.add(ident)
-                if self._renewer is None or self._renewer.done():
-                    self._renewer = asyncio.ensure_future(self._keep_renewing())
+                self._renewer.start()
                 return Hold(estimate_usd, ident)
             if verdict == b"over":
                 raise BudgetExceeded(self.spent_usd, cap)
@@ -218,15 +217,10 @@ class RedisBudget:
             "reservations": len(self._held),
         }
 
-    async def _keep_renewing(self) -> None:
-        while self._held:
-            await self._sleep(self.lease_ms / 3000.0)
-            if not self._held:
-                return
-            try:
-                await self._renew(keys=self.keys[1:2], args=[self.lease_ms, *sorted(self._held)])
-            except REDIS_ERRORS:
-                return  # the next reserve or settle reports the loss and stops the run
+    async def _renew_held(self) -> None:
+        # A Redis error ends the renewals; the next reserve or settle reports the loss and stops the run.
+        if self._held:
+            await self._renew(keys=self.keys[1:2], args=[self.lease_ms, *sorted(self._held)])
 
 
 async def read_budget(client: aioredis.Redis, target: RedisTarget, name: str) -> dict[str, Any] | None:

@@ -18,13 +18,10 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
-import redis.exceptions
 
 from cache.redis import RedisCacheStore, SharedCacheHealth
 from gateway.leases import Claim
-from gateway.shared.conn import read_outcome
-
-_FAILURES: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+from gateway.shared.conn import REDIS_ERRORS, LeaseRenewer, read_outcome
 
 # KEYS: the answer's cache key, the lease key. ARGV: token, lease ms. Returns 'stored', 'send' or 'wait'.
 CLAIM = """
@@ -77,10 +74,16 @@ class RedisLeases:
         self.max_poll_s = max_poll_s
         self._sleep = sleep
         self._held: dict[str, bytes] = {}  # request key -> this process's token
-        self._renewer: asyncio.Task[None] | None = None
         self._claim = client.register_script(CLAIM)
         self._release = client.register_script(RELEASE)
         self._renew = client.register_script(RENEW)
+        self._renewer = LeaseRenewer(
+            self.lease_ms,
+            self._renew_held,
+            lambda: bool(self._held) and not self.health.lost,
+            sleep=sleep,
+            on_failure=self.health.trip,
+        )
         self.waits = 0  # claims lost to another process, for reports and tests
 
     async def claim(self, key: str) -> Claim:
@@ -91,7 +94,7 @@ class RedisLeases:
             verdict = await self._claim(
                 keys=[self.store.redis_key(key), self.prefix + key], args=[token, self.lease_ms]
             )
-        except _FAILURES as exc:
+        except REDIS_ERRORS as exc:
             self.health.trip(exc)
             return Claim.SEND
         if verdict == b"stored":
@@ -100,8 +103,7 @@ class RedisLeases:
             self.waits += 1
             return Claim.WAIT
         self._held[key] = token
-        if self._renewer is None or self._renewer.done():
-            self._renewer = asyncio.ensure_future(self._keep_renewing())
+        self._renewer.start()
         return Claim.SEND
 
     async def wait_released(self, key: str) -> None:
@@ -111,7 +113,7 @@ class RedisLeases:
             try:
                 if not await self.client.exists(self.prefix + key):
                     return
-            except _FAILURES as exc:
+            except REDIS_ERRORS as exc:
                 self.health.trip(exc)
                 return
             pause = min(self.max_poll_s, pause * 2)
@@ -124,17 +126,10 @@ class RedisLeases:
         # (If the release then fails, its lease expires; the error is read so asyncio does not report it.)
         release = asyncio.ensure_future(self._release(keys=[self.prefix + key], args=[token]))
         release.add_done_callback(read_outcome)
-        with contextlib.suppress(*_FAILURES):
+        with contextlib.suppress(*REDIS_ERRORS):
             await asyncio.shield(release)
 
-    async def _keep_renewing(self) -> None:
-        while self._held and not self.health.lost:
-            await self._sleep(self.lease_ms / 3000.0)
-            held = list(self._held.items())
-            if not held:
-                return
-            try:
-                await self._renew(keys=[self.prefix + k for k, _ in held], args=[t for _, t in held] + [self.lease_ms])
-            except _FAILURES as exc:
-                self.health.trip(exc)
-                return
+    async def _renew_held(self) -> None:
+        held = list(self._held.items())
+        if held:
+            await self._renew(keys=[self.prefix + k for k, _ in held], args=[t for _, t in held] + [self.lease_ms])

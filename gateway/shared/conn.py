@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,12 +20,10 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 
+from cache.redis import REDIS_ERRORS as REDIS_ERRORS  # the one tuple, named here for the gateway
 from gateway import errors
 from gateway.logs import known_secrets, redact, register_secret
 from gateway.shared.target import RedisTarget
-
-# Everything a Redis command can fail with when the server is gone, slow or refusing us.
-REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
 
 CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 10.0
@@ -94,6 +92,49 @@ def shared_state_errors(target: RedisTarget, what: str) -> Iterator[None]:
             "so the run stops rather than go on with per-process limits; completed calls are cached: "
             "rerun the same command once Redis answers"
         ) from None
+
+
+class LeaseRenewer:
+    """Renews a holder's leases on the server every third of the lease while it holds any.
+
+    One task, started by ``start`` when the holder takes a lease and none is running; it ends when
+    ``holding()`` turns false. ``renew`` sends the renewal (and does nothing if nothing is held by the
+    time it runs); a Redis error ends the task and goes to ``on_failure`` (the holder's next command
+    reports the loss).
+    """
+
+    def __init__(
+        self,
+        lease_ms: int,
+        renew: Callable[[], Awaitable[object]],
+        holding: Callable[[], bool],
+        *,
+        sleep: Callable[[float], Awaitable[None]],
+        on_failure: Callable[[BaseException], None] = lambda exc: None,
+    ) -> None:
+        self._every_s = lease_ms / 3000.0
+        self._renew = renew
+        self._holding = holding
+        self._sleep = sleep
+        self._on_failure = on_failure
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._keep_renewing())
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _keep_renewing(self) -> None:
+        while self._holding():
+            await self._sleep(self._every_s)
+            try:
+                await self._renew()
+            except REDIS_ERRORS as exc:
+                self._on_failure(exc)
+                return
 
 
 def read_outcome(task: asyncio.Future[Any]) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import redis
 
+from cache.redis import REDIS_ERRORS
+
 MACHINE_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -46,7 +48,7 @@ def ping(url: str, timeout_s: float = 2.0) -> bool:
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
     try:
         return bool(client.ping())
-    except (redis.exceptions.RedisError, OSError):
+    except REDIS_ERRORS:
         return False
     finally:
         client.close()

@@ -42,7 +42,7 @@ from gateway.config import default_model
 from gateway.ledger import Ledger
 from gateway.runs import RunLedgers
 from gateway.runtime import Runtime
-from gateway.shared.target import RedisTarget
+from gateway.shared.target import RedisTarget, redact_url
 from optimizer.artifacts import write_json
 from optimizer.backend import Backend, open_backend
 from optimizer.estimate import PhaseEstimate
@@ -59,7 +59,7 @@ from optimizer.run import (
     load_splits,
     shared_prices,
 )
-from optimizer.studies import ProcessStudies, StudyTarget, redact_url, storage_url
+from optimizer.studies import ProcessStudies, StudyTarget, storage_url
 from optimizer.sweep.grid import Cell, Grid, shard_cells
 from optimizer.sweep.progress import SweepDisplay
 

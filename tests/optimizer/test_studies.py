@@ -13,9 +13,10 @@ import optuna
 import psycopg
 import pytest
 
+from gateway.shared.target import redact_url
 from optimizer.mipro.phased import SearchConfig
 from optimizer.run import run_optimization
-from optimizer.studies import ProcessStudies, StudyStorageError, redact_url, storage_url, trial_payload
+from optimizer.studies import ProcessStudies, StudyStorageError, storage_url, trial_payload
 from optimizer.testing import small_config
 
 ROOT = Path(__file__).resolve().parents[2]
