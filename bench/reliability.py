@@ -17,6 +17,9 @@ candidates, 3 trials) and compares what it produced with a fault-free reference 
 
 The tests in ``tests/reliability/`` call the same functions, so the figures and the assertions come
 from one procedure.
+
+Over 500 lines on purpose: one harness behind one page (RELIABILITY.md); its two campaigns share the
+run set-up, the names swapped for instrumentation and the report, in the sections below.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ figures (the tests call the same functions on small workloads):
 ``python -m bench.shared_state [--quick] [--quota-tpm 1000000] [--only ...] [--out bench/out/shared_state.json]``
 (``--quick``: the small workload, for a look in a few minutes; the figures in BENCHMARKS.md use
 the default configuration).
+
+Over 500 lines on purpose: one benchmark behind one section of BENCHMARKS.md; its arithmetic, its
+worker processes, its experiments and its command are the sections below.
 """
 
 from __future__ import annotations

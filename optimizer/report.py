@@ -5,6 +5,9 @@ It reads the run directory's ``optimization_results.json`` (required), ``evaluat
 the candidate instructions with their scores, baseline versus optimized per attribute with
 bootstrap intervals and the release gate, calls and cost per phase, and a word-level diff of the
 baseline and winning instructions. Every piece of text is HTML-escaped: instructions are LLM output.
+
+Over 500 lines on purpose: one page's numbers, charts and sections, used by this page alone (the sweep
+report borrows its style and charts).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Everything here is what any optimizer's run needs; the optimizer itself (MIPROv2, ``optimizer/mipro/``)
 is built from a ``SearchSetup`` and driven through ``InstructionSearch`` (``optimizer/search.py``), so a
 second one arrives as a sibling package of ``optimizer/mipro/`` and a case in ``make_search``.
+
+Over 500 lines on purpose: a run's steps in their order, from the data to the artifacts; what is an
+optimizer's own lives in its package.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ Routes:
     POST /openai/deployments/{deployment}/chat/completions      (api-key: <key>, ?api-version=...)
     GET  /_sim/stats        counters as JSON        POST /_sim/reset    zero the counters
     POST /_sim/reset?attempts=1    also forget the per-body attempts (latency and fault draws start over)
+
+Over 500 lines on purpose: one aiohttp application whose routes share one server's fault and quota
+state.
 """
 
 from __future__ import annotations

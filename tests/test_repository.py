@@ -157,3 +157,12 @@ def test_no_two_modules_import_each_other_even_through_others():
                 seen.add(name)
                 stack.extend(sorted(graph[name]))
     assert circles == []
+
+
+def test_every_package_says_what_it_owns():
+    silent = []
+    for init in sorted(p for d in LAYERS for p in (ROOT / d).rglob("__init__.py")):
+        docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        if not docstring or len(docstring.split()) < 8:
+            silent.append(str(init.relative_to(ROOT)))
+    assert silent == []

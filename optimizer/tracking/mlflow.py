@@ -13,6 +13,9 @@ settings are bounded here so that a dead server delays a run by at most about a 
 
 Logging is idempotent: a run directory whose content is already in the experiment (its fingerprint
 tag) is not logged twice, and a run whose logging was cut short is completed, not duplicated.
+
+Over 500 lines on purpose: the one module that talks to MLflow (live runs, sweeps, directories logged
+afterwards), so that MLflow's client is imported in one place and only when asked.
 """
 
 from __future__ import annotations
