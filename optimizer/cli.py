@@ -188,6 +188,32 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = OneLineParser) ->
     return p
 
 
+# The flags whose value is the RunConfig field of the same name, unchanged.
+SAME_NAMED = (
+    "dataset",
+    "subset",
+    "skip_bad_rows",
+    "seed",
+    "train_size",
+    "dev_size",
+    "test_size",
+    "model",
+    "prompt_model",
+    "judge_model",
+    "api_base",
+    "price_model",
+    "concurrency",
+    "rpm",
+    "tpm",
+    "max_wait_s",
+    "cache_dir",
+    "sim_latency_ms",
+    "dry_run",
+    "transport",
+    "optuna_storage",
+)
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     policy = (
         CachePolicy.REPLAY
@@ -212,31 +238,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.num_candidates < 2:
         raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
     return RunConfig(
-        dataset=args.dataset,
-        subset=args.subset,
-        skip_bad_rows=args.skip_bad_rows,
-        seed=args.seed,
-        train_size=args.train_size,
-        dev_size=args.dev_size,
-        test_size=args.test_size,
+        **{name: getattr(args, name) for name in SAME_NAMED},
         search=search,
-        model=args.model,
-        prompt_model=args.prompt_model,
-        judge_model=args.judge_model,
-        api_base=args.api_base,
-        price_model=args.price_model,
-        concurrency=args.concurrency,
-        rpm=args.rpm,
-        tpm=args.tpm,
-        max_wait_s=args.max_wait_s,
         max_cost_usd=args.max_cost,
-        cache_dir=args.cache_dir,
         policy=policy,
         out_dir=args.out,
-        sim_latency_ms=args.sim_latency_ms,
-        dry_run=args.dry_run,
-        transport=args.transport,
-        optuna_storage=args.optuna_storage,
         redis=target_from_flag(args.redis_url),
         budget_name=check_budget_name(args.budget_name) if args.budget_name is not None else None,
         gate=GatePolicy(min_improvement=args.gate_min_improvement, max_attribute_regression=args.gate_max_regression),

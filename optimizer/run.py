@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import hashlib
 import json
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.report import write_report
 from optimizer.search import InstructionSearch, SearchSetup
-from optimizer.studies import ProcessStudies, StudyTarget, storage_url
+from optimizer.studies import ProcessStudies, StudyTarget, close_studies, storage_url
 
 log = structlog.get_logger("optimizer")
 
@@ -348,9 +349,7 @@ def run_optimization(
                             f"(scripts/ledger.py --budget-name {config.budget_name})"
                         )
         finally:
-            problem = studies.close() if studies is not None else None
-            if problem is not None:
-                log.warning("optuna.storage_failed", problem=problem)
+            close_studies(studies, log.warning)
 
 
 def execute_run(
@@ -372,160 +371,154 @@ def execute_run(
     replay miss, failures), the report once the ledger exists. ``study``: where the search's trials
     are recorded (as the study named ``run_id``).
     """
+    with _ledger_then_report(run_dir, ledger):
+        # Each role asks for what it produces (a quota is charged max_tokens on arrival); the train split
+        # sizes the generations, so the same data always gives the same requests.
+        limits = answer_limits(splits.train)
+
+        def lm(endpoint: Endpoint, limit: AnswerLimit) -> dspy.LM:
+            return runtime.lm(
+                endpoint, temperature=0.0, max_tokens=limit.max_tokens, retry_max_tokens=limit.retry_max_tokens
+            )
+
+        task_lm = lm(backend.task, limits.generation)
+        judge_lm = lm(backend.judge, limits.judge)
+        prompt_lm = lm(backend.prompt, limits.proposer)
+        # Twice the concurrency in examples keeps every call slot fed (an example has one call in flight,
+        # then five) without a burst of prompt formatting that stalls the loop (evaluation/engine.py).
+        evaluator = Evaluator(
+            task_lm,
+            judge_lm,
+            weights=config.weights,
+            max_failure_share=config.max_failure_share,
+            examples_in_flight=EXAMPLES_PER_SLOT * config.concurrency,
+        )
+        baseline = Generator()
+        dev_prompts = [r.prompt for r in splits.dev]
+        test_prompts = [r.prompt for r in splits.test]
+
+        def evaluate(phase: str, label: str, program: dspy.Module, prompts: list[str]) -> EvaluationResult:
+            with ledger.phase(phase):
+                return runtime.loop.run(evaluator.evaluate(program, prompts, progress.bar(phase, label, len(prompts))))
+
+        # The search's first trial is the baseline on dev: it needs that result as soon as it exists,
+        # not the baseline's test score, which is only reported at the end.
+        baseline_dev_ready: concurrent.futures.Future[EvaluationResult] = concurrent.futures.Future()
+
+        def publish_dev(task: asyncio.Future[EvaluationResult]) -> None:
+            if task.cancelled():
+                baseline_dev_ready.cancel()
+            elif task.exception() is not None:
+                baseline_dev_ready.set_exception(task.exception())
+            else:
+                baseline_dev_ready.set_result(task.result())
+
+        async def evaluate_baseline() -> tuple[EvaluationResult, EvaluationResult | None]:
+            # Background priority: MIPROv2's one-after-another bootstrap and proposal calls go first.
+            with ledger.phase("baseline_eval"), background_calls():
+                window = evaluator.shared_window()  # dev's examples first, then test's
+
+                async def baseline_on(split: str, prompts: list[str]) -> EvaluationResult:
+                    result = await evaluator.evaluate(
+                        baseline,
+                        prompts,
+                        progress.bar("baseline_eval", f"baseline {split}", len(prompts)),
+                        window=window,
+                    )
+                    _check_task_model(result, backend.task.model, config.max_failure_share, split)
+                    return result
+
+                dev = asyncio.ensure_future(baseline_on("dev", dev_prompts))
+                dev.add_done_callback(publish_dev)
+                if not test_prompts:
+                    return await dev, None
+                test = baseline_on("test", test_prompts)
+                dev_result, test_result = await asyncio.gather(dev, test)
+                return dev_result, test_result
+
+        # The baseline's evaluations need nothing from MIPROv2, whose bootstrap and proposal leave most
+        # call slots idle: they run together, at a lower priority. The search starts once the baseline
+        # is scored on dev (its first trial is that evaluation); the baseline's test evaluation goes on
+        # filling idle slots while the search and the winner's test evaluation run. Results do not
+        # depend on the overlap: every request is the same one, answered once and cached.
+        baselines = asyncio.run_coroutine_threadsafe(evaluate_baseline(), runtime.loop.loop)
+        try:
+            setup = SearchSetup(
+                evaluator=evaluator,
+                loop=runtime.loop,
+                ledger=ledger,
+                prompt_model=prompt_lm,
+                task_model=task_lm,
+                progress=lambda label, total: progress.bar("search", label, total),
+                note=progress.note,
+                stop_reason=lambda: runtime.gateway.fatal_error,
+                studies=study.sink if study is not None else None,
+                study=run_id,
+                study_attrs={
+                    "run_id": run_id,
+                    "subset": config.subset,
+                    "seed": config.seed,
+                    "backend": backend.name,
+                    "task_model": backend.task.model,
+                    "prompt_model": backend.prompt.model,
+                    "judge_model": backend.judge.model,
+                    "dev_examples": len(dev_prompts),
+                },
+            )
+            optimizer = make_search(setup, config)
+            optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
+            optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
+            if runtime.gateway.fatal_error is not None:
+                raise runtime.gateway.fatal_error
+            with ledger.phase("final_eval"):
+                # The winner was evaluated on dev during the search: that result is its dev score.
+                optimized_dev = optimizer.evaluated(optimized, dev_prompts)
+                if optimized_dev is not None:
+                    progress.bar("final_eval", "optimized dev", len(dev_prompts))(len(dev_prompts), len(dev_prompts))
+            if optimized_dev is None:
+                optimized_dev = evaluate("final_eval", "optimized dev", optimized, dev_prompts)
+            optimized_test = evaluate("test_eval", "optimized test", optimized, test_prompts) if test_prompts else None
+            baseline_dev, baseline_test = baselines.result()
+        except Exception as exc:
+            baselines.cancel()
+            fatal = runtime.gateway.fatal_error
+            if fatal is not None:
+                raise fatal from None
+            # DSPy wraps engine errors in its own; report the gateway's (e.g. retries exhausted) instead.
+            root = root_gateway_error(exc)
+            if root is not None and root is not exc:
+                raise root from None
+            raise
+
+        results = _results(
+            runtime.gateway.prices,
+            config,
+            backend,
+            splits,
+            loaded,
+            optimizer,
+            baseline,
+            optimized,
+            baseline_dev,
+            optimized_dev,
+            baseline_test,
+            optimized_test,
+            ledger.as_dict(),
+        )
+        results["run_id"] = run_id
+        results["optuna_study"] = study.as_dict() if study is not None else None
+        _write_outputs(run_dir, config, optimized, results, baseline_dev, optimized_dev, baseline_test, optimized_test)
+        return RunOutcome(run_dir, results, ledger.as_dict())
+
+
+@contextlib.contextmanager
+def _ledger_then_report(run_dir: Path, ledger: Ledger) -> Iterator[None]:
+    """Write ``ledger.json`` when the block ends, however it ends; then, if it succeeded, ``report.html``."""
     try:
-        outcome = _optimize(config, runtime, ledger, backend, splits, loaded, run_dir, progress, run_id, study)
+        yield
     finally:
         write_json(run_dir / "ledger.json", ledger.as_dict())
     write_report(run_dir)  # after ledger.json exists: the report shows calls and cost per phase
-    return outcome
-
-
-def _optimize(
-    config: RunConfig,
-    runtime: Runtime,
-    ledger: Ledger,
-    backend: Backend,
-    splits: Splits,
-    loaded: LoadedData,
-    run_dir: Path,
-    progress: Progress,
-    run_id: str,
-    study: StudyTarget | None,
-) -> RunOutcome:
-    # Each role asks for what it produces (a quota is charged max_tokens on arrival); the train split
-    # sizes the generations, so the same data always gives the same requests.
-    limits = answer_limits(splits.train)
-
-    def lm(endpoint: Endpoint, limit: AnswerLimit) -> dspy.LM:
-        return runtime.lm(
-            endpoint, temperature=0.0, max_tokens=limit.max_tokens, retry_max_tokens=limit.retry_max_tokens
-        )
-
-    task_lm = lm(backend.task, limits.generation)
-    judge_lm = lm(backend.judge, limits.judge)
-    prompt_lm = lm(backend.prompt, limits.proposer)
-    # Twice the concurrency in examples keeps every call slot fed (an example has one call in flight,
-    # then five) without a burst of prompt formatting that stalls the loop (evaluation/engine.py).
-    evaluator = Evaluator(
-        task_lm,
-        judge_lm,
-        weights=config.weights,
-        max_failure_share=config.max_failure_share,
-        examples_in_flight=EXAMPLES_PER_SLOT * config.concurrency,
-    )
-    baseline = Generator()
-    dev_prompts = [r.prompt for r in splits.dev]
-    test_prompts = [r.prompt for r in splits.test]
-
-    def evaluate(phase: str, label: str, program: dspy.Module, prompts: list[str]) -> EvaluationResult:
-        with ledger.phase(phase):
-            return runtime.loop.run(evaluator.evaluate(program, prompts, progress.bar(phase, label, len(prompts))))
-
-    # The search's first trial is the baseline on dev: it needs that result as soon as it exists,
-    # not the baseline's test score, which is only reported at the end.
-    baseline_dev_ready: concurrent.futures.Future[EvaluationResult] = concurrent.futures.Future()
-
-    def publish_dev(task: asyncio.Future[EvaluationResult]) -> None:
-        if task.cancelled():
-            baseline_dev_ready.cancel()
-        elif task.exception() is not None:
-            baseline_dev_ready.set_exception(task.exception())
-        else:
-            baseline_dev_ready.set_result(task.result())
-
-    async def evaluate_baseline() -> tuple[EvaluationResult, EvaluationResult | None]:
-        # Background priority: MIPROv2's one-after-another bootstrap and proposal calls go first.
-        with ledger.phase("baseline_eval"), background_calls():
-            window = evaluator.shared_window()  # dev's examples first, then test's
-
-            async def baseline_on(split: str, prompts: list[str]) -> EvaluationResult:
-                result = await evaluator.evaluate(
-                    baseline, prompts, progress.bar("baseline_eval", f"baseline {split}", len(prompts)), window=window
-                )
-                _check_task_model(result, backend.task.model, config.max_failure_share, split)
-                return result
-
-            dev = asyncio.ensure_future(baseline_on("dev", dev_prompts))
-            dev.add_done_callback(publish_dev)
-            if not test_prompts:
-                return await dev, None
-            test = baseline_on("test", test_prompts)
-            dev_result, test_result = await asyncio.gather(dev, test)
-            return dev_result, test_result
-
-    # The baseline's evaluations need nothing from MIPROv2, whose bootstrap and proposal leave most
-    # call slots idle: they run together, at a lower priority. The search starts once the baseline
-    # is scored on dev (its first trial is that evaluation); the baseline's test evaluation goes on
-    # filling idle slots while the search and the winner's test evaluation run. Results do not
-    # depend on the overlap: every request is the same one, answered once and cached.
-    baselines = asyncio.run_coroutine_threadsafe(evaluate_baseline(), runtime.loop.loop)
-    try:
-        setup = SearchSetup(
-            evaluator=evaluator,
-            loop=runtime.loop,
-            ledger=ledger,
-            prompt_model=prompt_lm,
-            task_model=task_lm,
-            progress=lambda label, total: progress.bar("search", label, total),
-            note=progress.note,
-            stop_reason=lambda: runtime.gateway.fatal_error,
-            studies=study.sink if study is not None else None,
-            study=run_id,
-            study_attrs={
-                "run_id": run_id,
-                "subset": config.subset,
-                "seed": config.seed,
-                "backend": backend.name,
-                "task_model": backend.task.model,
-                "prompt_model": backend.prompt.model,
-                "judge_model": backend.judge.model,
-                "dev_examples": len(dev_prompts),
-            },
-        )
-        optimizer = make_search(setup, config)
-        optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
-        optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
-        if runtime.gateway.fatal_error is not None:
-            raise runtime.gateway.fatal_error
-        with ledger.phase("final_eval"):
-            # The winner was evaluated on dev during the search: that result is its dev score.
-            optimized_dev = optimizer.evaluated(optimized, dev_prompts)
-            if optimized_dev is not None:
-                progress.bar("final_eval", "optimized dev", len(dev_prompts))(len(dev_prompts), len(dev_prompts))
-        if optimized_dev is None:
-            optimized_dev = evaluate("final_eval", "optimized dev", optimized, dev_prompts)
-        optimized_test = evaluate("test_eval", "optimized test", optimized, test_prompts) if test_prompts else None
-        baseline_dev, baseline_test = baselines.result()
-    except Exception as exc:
-        baselines.cancel()
-        fatal = runtime.gateway.fatal_error
-        if fatal is not None:
-            raise fatal from None
-        # DSPy wraps engine errors in its own; report the gateway's (e.g. retries exhausted) instead.
-        root = root_gateway_error(exc)
-        if root is not None and root is not exc:
-            raise root from None
-        raise
-
-    results = _results(
-        runtime.gateway.prices,
-        config,
-        backend,
-        splits,
-        loaded,
-        optimizer,
-        baseline,
-        optimized,
-        baseline_dev,
-        optimized_dev,
-        baseline_test,
-        optimized_test,
-        ledger.as_dict(),
-    )
-    results["run_id"] = run_id
-    results["optuna_study"] = study.as_dict() if study is not None else None
-    _write_outputs(run_dir, config, optimized, results, baseline_dev, optimized_dev, baseline_test, optimized_test)
-    return RunOutcome(run_dir, results, ledger.as_dict())
 
 
 def make_search(setup: SearchSetup, config: RunConfig) -> InstructionSearch:

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -79,6 +79,13 @@ def storage_url(setting: str | None, directory: Path) -> str | None:
     if setting.strip().lower() == OFF:
         return None
     return setting
+
+
+def close_studies(studies: ProcessStudies | None, warn: Callable[..., object]) -> None:
+    """Close a run's or a sweep's storage helper; a problem it reports is one ``optuna.storage_failed`` warning."""
+    problem = studies.close() if studies is not None else None
+    if problem is not None:
+        warn("optuna.storage_failed", problem=problem)
 
 
 def trial_payload(frozen: Any, record: Any | None) -> dict[str, Any]:

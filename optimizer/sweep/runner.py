@@ -59,7 +59,7 @@ from optimizer.run import (
     load_splits,
     shared_prices,
 )
-from optimizer.studies import ProcessStudies, StudyTarget, storage_url
+from optimizer.studies import ProcessStudies, StudyTarget, close_studies, storage_url
 from optimizer.sweep.grid import Cell, Grid, shard_cells
 from optimizer.sweep.progress import SweepDisplay
 
@@ -349,9 +349,7 @@ def _run_cells(
                     check_prices(config, backend, shared_prices(runtime, backend), capped=True)
             return _run_on(settings, cells, data, backends, observers, display, outcome, runtime, runs, studies)
     finally:
-        problem = studies.close() if studies is not None else None
-        if problem is not None:
-            log.warning("optuna.storage_failed", problem=problem)
+        close_studies(studies, log.warning)
 
 
 def _run_on(
