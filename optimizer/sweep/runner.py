@@ -29,7 +29,7 @@ import json
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -312,16 +312,14 @@ def _estimate_rows(estimates: dict[str, list[PhaseEstimate]]) -> list[dict[str, 
     return rows
 
 
-def _run_cells(
+@contextlib.contextmanager
+def _sweep_runtime(
     settings: SweepSettings,
     cells: Sequence[Cell],
-    data: dict[str, tuple[LoadedData, Splits]],
     backends: dict[tuple[Any, ...], Backend],
-    observers: Sequence[SweepObserver],
     display: SweepDisplay,
-    outcome: SweepOutcome,
-) -> BaseException | None:
-    """Every cell on a thread of its own (at most ``parallel`` at once), all through one runtime and one storage."""
+) -> Iterator[tuple[Runtime, RunLedgers, ProcessStudies | None]]:
+    """The one runtime and the one Optuna storage every cell runs through (the storage is closed after)."""
     first = settings.configs[cells[0].name]
     runs = RunLedgers()
     gateway = replace(
@@ -347,12 +345,12 @@ def _run_cells(
                     config = settings.configs[cell.name]
                     backend = backends[_backend_key(config)]
                     check_prices(config, backend, shared_prices(runtime, backend), capped=True)
-            return _run_on(settings, cells, data, backends, observers, display, outcome, runtime, runs, studies)
+            yield runtime, runs, studies
     finally:
         close_studies(studies, log.warning)
 
 
-def _run_on(
+def _run_cells(
     settings: SweepSettings,
     cells: Sequence[Cell],
     data: dict[str, tuple[LoadedData, Splits]],
@@ -360,46 +358,45 @@ def _run_on(
     observers: Sequence[SweepObserver],
     display: SweepDisplay,
     outcome: SweepOutcome,
-    runtime: Runtime,
-    runs: RunLedgers,
-    studies: ProcessStudies | None,
 ) -> BaseException | None:
-    results_lock = threading.Lock()
-    display.attach(runs)
+    """Every cell on a thread of its own (at most ``parallel`` at once), all through one runtime and one storage."""
+    with _sweep_runtime(settings, cells, backends, display) as (runtime, runs, studies):
+        results_lock = threading.Lock()
+        display.attach(runs)
 
-    def run_one(cell: Cell) -> CellResult:
-        config = settings.configs[cell.name]
-        study = (
-            StudyTarget(studies, cell_run_id(settings.out, cell), redact_url(studies.url))
-            if studies is not None
-            else None
-        )
-        backend = backends[_backend_key(config)]
-        result = _run_cell(cell, config, runtime, runs, backend, data, display, study)
-        with results_lock:
-            outcome.results.append(result)
-        for observer in observers:
-            _notify(observer.cell_finished, result)
-        return result
+        def run_one(cell: Cell) -> CellResult:
+            config = settings.configs[cell.name]
+            study = (
+                StudyTarget(studies, cell_run_id(settings.out, cell), redact_url(studies.url))
+                if studies is not None
+                else None
+            )
+            backend = backends[_backend_key(config)]
+            result = _run_cell(cell, config, runtime, runs, backend, data, display, study)
+            with results_lock:
+                outcome.results.append(result)
+            for observer in observers:
+                _notify(observer.cell_finished, result)
+            return result
 
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, settings.parallel), thread_name_prefix="cell")
-    futures = [pool.submit(run_one, cell) for cell in cells]
-    try:
-        _wait(futures, display.plain_status)
-    except KeyboardInterrupt:
-        # Every cell stops at its next call; what was answered is cached for the rerun.
-        runtime.gateway.fatal_error = runtime.gateway.fatal_error or gw_errors.Interrupted()
-        _wait(futures, display.plain_status)
-        raise
-    finally:
-        pool.shutdown(wait=True)
-    if runs.unattributed.total().live_calls + runs.unattributed.total().cached_calls:
-        log.warning("sweep.unattributed_calls", **runs.unattributed.total().as_dict())
-    for future in futures:
-        error = future.exception()
-        if error is not None:
-            raise error  # a bug in a cell (user errors are recorded in its cell.json instead)
-    return runtime.gateway.fatal_error
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, settings.parallel), thread_name_prefix="cell")
+        futures = [pool.submit(run_one, cell) for cell in cells]
+        try:
+            _wait(futures, display.plain_status)
+        except KeyboardInterrupt:
+            # Every cell stops at its next call; what was answered is cached for the rerun.
+            runtime.gateway.fatal_error = runtime.gateway.fatal_error or gw_errors.Interrupted()
+            _wait(futures, display.plain_status)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+        if runs.unattributed.total().live_calls + runs.unattributed.total().cached_calls:
+            log.warning("sweep.unattributed_calls", **runs.unattributed.total().as_dict())
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error  # a bug in a cell (user errors are recorded in its cell.json instead)
+        return runtime.gateway.fatal_error
 
 
 def _wait(futures: Sequence[concurrent.futures.Future[Any]], tick: Callable[[], None]) -> None:
