@@ -126,7 +126,8 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pass
     except psycopg.OperationalError as error:
         if machine_servers_required():
-            pytest.fail(f"no PostgreSQL answers at {MACHINE_POSTGRES_URL} ({error}): CI runs the storage tests on it")
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            pytest.fail(f"no PostgreSQL answers at {MACHINE_POSTGRES_URL} ({reason}): CI runs the storage tests on it")
     else:
         yield MACHINE_POSTGRES_URL
         return
