@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,7 +110,7 @@ def redis_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """The session's PostgreSQL (a database whose schemas tests may create): the machine's, else its own.
 
     The session's own comes from ``pgserver`` (the dev extra), which ships PostgreSQL 16 and starts it in
@@ -145,15 +146,22 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "installed (the dev extra installs it on Linux x86_64 with Python 3.11 or 3.12)"
             )
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete")
+    # A folder of its own in the system's temporary directory rather than under pytest's: run as root,
+    # pgserver lets its user into every folder above the data (g+rx, o+rx), and pytest's folder for the
+    # user's sessions is private (0700).
+    home = Path(tempfile.mkdtemp(prefix="hsopt-postgres-"))
     try:
-        with psycopg.connect(server.get_uri("postgres"), autocommit=True) as connection:
-            connection.execute("CREATE DATABASE test")
-        # Its URL names the user with an empty password (postgres:@), which a run's redacted storage URL
-        # would then show as postgres:***@: the server trusts local connections, so no password is named.
-        yield server.get_uri("test").replace("://postgres:@", "://postgres@", 1)
+        server = pgserver.get_server(home / "data", cleanup_mode="delete")
+        try:
+            with psycopg.connect(server.get_uri("postgres"), autocommit=True) as connection:
+                connection.execute("CREATE DATABASE test")
+            # Its URL names the user with an empty password (postgres:@), which a run's redacted storage URL
+            # would then show as postgres:***@: the server trusts local connections, so no password is named.
+            yield server.get_uri("test").replace("://postgres:@", "://postgres@", 1)
+        finally:
+            server.cleanup()
     finally:
-        server.cleanup()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def with_query(url: str, query: str) -> str:
