@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,8 +133,6 @@ def postgres_url() -> Iterator[str]:
     else:
         yield MACHINE_POSTGRES_URL
         return
-    import warnings
-
     with warnings.catch_warnings():
         # platformdirs warns, on import, that it picks /tmp/runtime-<uid> for pgserver's lock file when
         # XDG_RUNTIME_DIR is unset (as in CI): that is the place we want.
