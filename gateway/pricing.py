@@ -14,7 +14,9 @@ The rule (``PriceBook.pricing_name``), for a call to an endpoint:
    Before either exists the deployment has no price.
 3. Else the model name itself (``openai/gpt-4o`` is priced as ``gpt-4o``).
 
-Prices come from LiteLLM's price map. A name the map does not list has no price: such calls are
+Prompt tokens the provider served from its prompt cache (``usage.prompt_tokens_details.cached_tokens``)
+cost the model's cache-read price (``cache_read_input_token_cost``), the rest of the prompt its input
+price. Prices come from LiteLLM's price map. A name the map does not list has no price: such calls are
 reported as unknown, never as $0, and ``--max-cost`` refuses to start, or to send a call, until the
 price is known (``PriceUnknown``): a cap that cannot count would be no cap.
 """
