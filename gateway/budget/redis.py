@@ -226,9 +226,9 @@ class RedisBudget:
         incarnation, origin = _text(incarnation), _text(origin)
         if note is not None and incarnation != note.incarnation and origin != "explicit":
             raise ConfigurationError(
-                f"budget {self.name!r} on {self.target.display} was created again from $0 by a worker that did not "
-                f"know it (${float(spent):.4f} spent since) after the record workers here spent ${note.spent_usd:.4f} "
-                f"under was lost; re-create it with what both spent: {_recreate_command(self.name, float(cap))} "
+                f"budget {self.name!r} on {self.target.display} was lost and created again from $0 by a worker that "
+                f"did not know it (${float(spent):.4f} spent since); workers here had spent ${note.spent_usd:.4f} "
+                f"under the lost one: re-create it with what both spent: {_recreate_command(self.name, float(cap))} "
                 f"{note.spent_usd + float(spent):.4f}"
             )
         stored, self.spent_usd, self.incarnation = float(cap), float(spent), incarnation
