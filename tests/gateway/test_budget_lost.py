@@ -159,3 +159,34 @@ def test_the_ledger_script_re_creates_a_lost_budget_and_set_cap_will_not(private
     state = json.loads(recreated.stdout)
     assert (state["max_cost_usd"], state["spent_usd"], state["origin"]) == (2.0, 0.3, "explicit")
     assert asyncio.run(open_and_spend(target, BudgetNotes(cache), 0.1, cap=2.0)) == pytest.approx(0.4)
+
+
+def test_rerunning_the_same_worker_after_a_restart_spends_nothing(private_redis, tmp_path):
+    """The issue's scenario through the runtime every script builds: the same command, run again after the
+    server restarted with nothing on disk, must not create a fresh budget and spend the cap again."""
+    from gateway.runtime import GatewaySettings, Runtime
+    from gateway.testing import ScriptedTransport, chat_response
+    from gateway.types import ChatCall, Endpoint
+
+    server = private_redis()
+    settings = GatewaySettings(
+        cache_dir=tmp_path / "cache",
+        max_cost_usd=1.0,
+        redis=redis_target(server.url, "ns"),
+        budget_name="team",
+    )
+    endpoint = Endpoint(model="openai/gpt-4o", identity="openai|gpt-4o", api_key="k")
+    transport = ScriptedTransport(fallback=lambda c: chat_response("ok", prompt_tokens=20, completion_tokens=10))
+
+    def worker(first: int) -> None:
+        with Runtime(settings, transport) as runtime:
+            for i in range(first, first + 3):
+                runtime.sync.complete(ChatCall(endpoint, [{"role": "user", "content": f"q{i}"}], {"max_tokens": 10}))
+
+    worker(0)
+    sent = len(transport.sent)
+    server.kill()
+    server.start()
+    with pytest.raises(errors.ConfigurationError, match=r"no longer exists.*--recreate-spent"):
+        worker(10)
+    assert len(transport.sent) == sent  # nothing more was sent, so nothing more was spent
