@@ -66,6 +66,7 @@ class RunLedgers:
     record_cached = _in_the_calls_ledger(Ledger.record_cached)
     record_error = _in_the_calls_ledger(Ledger.record_error)
     record_cancelled = _in_the_calls_ledger(Ledger.record_cancelled)
+    record_in_doubt = _in_the_calls_ledger(Ledger.record_in_doubt)
     record_refused = _in_the_calls_ledger(Ledger.record_refused)
     record_truncated = _in_the_calls_ledger(Ledger.record_truncated)
 

@@ -43,7 +43,7 @@ from gateway.types import Endpoint
 from optimizer.answer_limits import AnswerLimit, answer_limits
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.backend import Backend, open_backend
-from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate
+from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate, mean_prompt_tokens
 from optimizer.mipro.entry import MIPROv2Search
 from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
@@ -234,7 +234,10 @@ def estimate_for(
         test_size=len(splits.test),
         num_candidates=config.search.num_candidates,
         num_trials=config.search.num_trials,
-        mean_prompt_tokens=sum(len(r.prompt) for r in splits.train) / max(1, len(splits.train)) / 4,
+        # Counted as the budget counts the task model's prompts: dense text is not under-estimated.
+        mean_prompt_tokens=mean_prompt_tokens(
+            [r.prompt for r in splits.train], prices.pricing_name(backend.task) or backend.task.model
+        ),
         task_price=prices.price(backend.task),
         judge_price=prices.price(backend.judge),
         prompt_price=prices.price(backend.prompt),

@@ -22,8 +22,10 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from cache import ResponseCache
+from cache.disk import default_cache_dir
 from cache.redis import RedisCacheStore, SharedCacheHealth, TieredCache
 from gateway.budget import Budget, LocalBudget
+from gateway.budget.notes import BudgetNotes
 from gateway.budget.redis import RedisBudget
 from gateway.facade import GatewayLoop
 from gateway.leases import CallLeases, NoLeases
@@ -45,6 +47,8 @@ class SharedBackends:
     budget: Budget
 
     async def aclose(self) -> None:
+        if isinstance(self.budget, RedisBudget):
+            self.budget.close()
         await self.client.aclose()
 
 
@@ -70,7 +74,9 @@ def open_shared_state(
         await check_reachable(client, target)
         if budget_name is None or max_cost_usd is None:
             return None
-        budget = RedisBudget(client, target, budget_name, max_cost_usd)
+        # What this machine's workers spent under the budget is noted beside the response cache.
+        notes = BudgetNotes(cache_dir if cache_dir is not None else default_cache_dir())
+        budget = RedisBudget(client, target, budget_name, max_cost_usd, notes=notes)
         await budget.open()
         return budget
 

@@ -263,16 +263,18 @@ def map_http_error(exc: BaseException, *, api_key: str | None = None) -> errors.
     message = redacted_message(exc, secrets=[api_key] if api_key else [])
     if isinstance(exc, ProviderHTTPError):
         return _status_error(exc, message)
-    if isinstance(exc, TimeoutError):  # asyncio's and aiohttp's timeouts are TimeoutError subclasses
-        return errors.RequestTimeout(message)
-    if isinstance(exc, MalformedResponse):
-        return errors.Unavailable(message)
     import aiohttp
 
+    if isinstance(exc, TimeoutError):  # asyncio's and aiohttp's timeouts are TimeoutError subclasses
+        # A connect timeout never sent the request; any other may have reached the provider (money in doubt).
+        return errors.RequestTimeout(message, in_doubt=not isinstance(exc, aiohttp.ConnectionTimeoutError))
+    if isinstance(exc, MalformedResponse):
+        return errors.Unavailable(message)
     if isinstance(exc, aiohttp.InvalidURL):
         return errors.ConfigurationError(message)
-    # Refused, reset and dropped connections, truncated bodies, DNS failures: all worth another try.
-    return errors.Unavailable(message)
+    # Refused, reset and dropped connections, truncated bodies, DNS failures: all worth another try. Only
+    # a connection that never opened is sure not to have carried the request.
+    return errors.Unavailable(message, in_doubt=not isinstance(exc, aiohttp.ClientConnectorError))
 
 
 def _status_error(exc: ProviderHTTPError, message: str) -> errors.GatewayError:

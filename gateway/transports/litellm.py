@@ -109,7 +109,8 @@ def map_litellm_error(exc: BaseException) -> errors.GatewayError:
             TimeoutError,
         ),
     ):
-        return errors.Unavailable(message)
+        # A connection error may come after the request went out: its cost is in doubt.
+        return errors.Unavailable(message, in_doubt=True)
     return errors.Unavailable(message)
 
 
