@@ -1,4 +1,8 @@
-"""Writing run outputs atomically: a file is either complete or absent, never half-written."""
+"""Writing run outputs atomically: a file is either complete or absent, never half-written.
+
+``write_json`` and ``write_text`` also redact (``gateway/redaction.py``): no secret the process knows
+of, and nothing shaped like one (a URL's password or token, a credential header), reaches a file.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from gateway.redaction import redact, redact_text
 
 
 def write_atomically(path: Path, writer: Callable[[Path], object]) -> None:
@@ -27,9 +33,15 @@ def write_atomically(path: Path, writer: Callable[[Path], object]) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented, key-sorted JSON, atomically."""
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Write ``data`` as indented, key-sorted JSON, redacted, atomically."""
+    text = json.dumps(redact(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (a report page), redacted, atomically."""
+    cleaned = redact_text(text)
+    write_atomically(path, lambda tmp: tmp.write_text(cleaned, encoding="utf-8"))
 
 
 def point_latest(runs_dir: Path, run_dir: Path) -> None:

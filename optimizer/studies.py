@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from gateway.shared.target import redact_url  # standard library only, like this module
+from gateway.redaction import redact_text, redact_url, url_secrets  # standard library only, like this module
 
 STORAGE_FILE = "optuna.db"
 OFF = "none"
@@ -196,8 +196,7 @@ def serve(lines: IO[str], out: IO[str], err: IO[str]) -> int:
 
 def _first_line(exc: BaseException, url: str) -> str:
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    password = urllib.parse.urlsplit(url).password
-    return text.replace(password, "***") if password else text
+    return redact_text(text, sorted(url_secrets(url), key=len, reverse=True))
 
 
 # -- the run's side ---------------------------------------------------------------------------------

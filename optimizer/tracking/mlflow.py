@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -32,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.logs import known_secrets, redact
+from gateway.redaction import error_line, known_secrets, redact, redact_text, redact_url
 from optimizer.tracking.record import (
     RESULTS,
     TRIAL_PROGRAM,
@@ -101,8 +100,8 @@ class MlflowStore:
 
     @property
     def display_uri(self) -> str:
-        """The tracking URI without any user name or password in it."""
-        return _without_userinfo(self.uri)
+        """The tracking URI as it may be shown: no password or token in its user-info or query string."""
+        return redact_url(self.uri)
 
     @property
     def experiment_id(self) -> str:
@@ -149,17 +148,6 @@ class MlflowStore:
                 order_by=["attributes.start_time DESC"],
             )
         )
-
-
-def _without_userinfo(uri: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def run_start_tags(name: str, source: str) -> dict[str, str]:
@@ -289,14 +277,24 @@ def _log_files(client: Any, run_id: str, files: Mapping[str, Path | bytes]) -> N
     """Upload ``files`` (artifact name -> file or bytes) at the artifact root, in one call."""
     if not files:
         return
+    secrets = known_secrets()
     with tempfile.TemporaryDirectory(prefix="hsopt-artifacts-") as staging:
         for name, source in files.items():
             target = Path(staging) / name
-            if isinstance(source, bytes):
-                target.write_bytes(source)
-            else:
-                shutil.copyfile(source, target)
+            data = source if isinstance(source, bytes) else source.read_bytes()
+            target.write_bytes(_redacted_bytes(data, secrets))
         client.log_artifacts(run_id, staging)
+
+
+def _redacted_bytes(data: bytes, secrets: list[str]) -> bytes:
+    """A text file's bytes with every secret redacted (the files were redacted when written; this
+    also covers secrets known only to the process that logs them); other bytes as they are."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    cleaned = redact_text(text, secrets)
+    return data if cleaned == text else cleaned.encode("utf-8")
 
 
 # -- live tracking of a run ----------------------------------------------------------------------
@@ -383,7 +381,7 @@ class RunTracker:
         self.failed = True
         where = self.store.display_uri if self.store is not None else "the MLflow tracking URI"
         target = str(self.run_dir) if self.run_dir is not None else "RUN_DIR"
-        detail = redact(f"{type(exc).__name__}: {exc}".splitlines()[0][:300], known_secrets())
+        detail = error_line(exc, limit=300)
         self.warn(
             f"MLflow logging to {where} failed ({detail}); the run's files are written as always: "
             f"log them afterwards with {REPLAY_HINT} {target}"
@@ -585,7 +583,7 @@ class SweepTracker:
         if self.failed:
             return
         self.failed = True
-        detail = redact(f"{type(exc).__name__}: {exc}".splitlines()[0][:300], known_secrets())
+        detail = error_line(exc, limit=300)
         where = self.store.display_uri if self.store is not None else "the MLflow tracking URI"
         self.warn(
             f"MLflow logging of the sweep to {where} failed ({detail}); its files are written as always: "
