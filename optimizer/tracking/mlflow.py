@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.redaction import error_line, known_secrets, redact, redact_text, redact_url
+from optimizer.artifacts import sweep_identity
 from optimizer.tracking.record import (
     RESULTS,
     TRIAL_PROGRAM,
@@ -56,7 +57,8 @@ FINGERPRINT_TAG = "hsopt.fingerprint"
 RUN_ID_TAG = "hsopt.run_id"
 TRIAL_TAG = "hsopt.trial"
 PARENT_TAG = "mlflow.parentRunId"
-SWEEP_TAG = "hsopt.sweep"
+SWEEP_TAG = "hsopt.sweep"  # the sweep directory's name, shown
+SWEEP_ID_TAG = "hsopt.sweep_id"  # the sweep's identity (optimizer/artifacts.py), what its parent run is found by
 REPLAY_HINT = "python scripts/mlflow_log.py"
 TRACE_FLUSH_S = 60.0  # the longest wait, at the end of a run, for MLflow to finish writing its traces
 
@@ -487,6 +489,9 @@ def _redact_span(span: Any) -> None:
 class SweepTracker:
     """A sweep in MLflow: one parent run named after the sweep directory, each cell a nested run.
 
+    The parent run is found by the sweep's identity (``sweep_id`` in its directory), never by its
+    name: two sweeps in directories of the same name have a parent run each.
+
     It is the sweep's observer: ``cell_finished`` logs a cell's run directory as soon as the cell
     ends (finished or failed), ``sweep_finished`` logs every cell not logged yet (cells finished by an
     earlier run of the sweep, or by other shards) and the sweep's own grid, results and report.
@@ -512,16 +517,22 @@ class SweepTracker:
                 if self.store is None:
                     self.store = MlflowStore()
                 name = self.sweep_dir.name
+                identity = sweep_identity(self.sweep_dir)  # not the name: two sweeps may share a name
                 found = [
                     r
-                    for r in self.store.search(f"tags.`{SWEEP_TAG}` = {_quoted(name)}")
+                    for r in self.store.search(f"tags.`{SWEEP_ID_TAG}` = {_quoted(identity)}")
                     if PARENT_TAG not in r.data.tags
                 ]
                 if found:
                     self.run_id = str(found[0].info.run_id)
                     self.store.client.update_run(self.run_id, status="RUNNING")
                 else:
-                    tags = {SWEEP_TAG: name, "mlflow.source.type": "LOCAL", "mlflow.source.name": "scripts/sweep.py"}
+                    tags = {
+                        SWEEP_TAG: name,
+                        SWEEP_ID_TAG: identity,
+                        "mlflow.source.type": "LOCAL",
+                        "mlflow.source.name": "scripts/sweep.py",
+                    }
                     self.run_id = self.store.create_run(name, tags)
         except Exception as exc:  # tracking must never stop a sweep
             self._fail(exc)
