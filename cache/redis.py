@@ -203,7 +203,7 @@ class TieredCache:
                 self._note_unshared(keys[i:])
                 break
             try:
-                record = self.local.get(key)
+                record = await self.local.lookup(key)
             except CorruptEntry:
                 continue
             if record is not None:
@@ -237,7 +237,7 @@ class TieredCache:
             self._sharing.add_done_callback(_read_outcome)
 
     async def lookup(self, key: str) -> dict[str, Any] | None:
-        record = self.local.get(key)
+        record = await self.local.lookup(key)
         if record is not None or not self.health.in_use():
             return record
         try:
@@ -247,11 +247,11 @@ class TieredCache:
             return None
         self.health.succeeded()
         if record is not None:
-            self.local.set(key, record)
+            await self.local.store(key, record)
         return record
 
     async def store(self, key: str, record: dict[str, Any]) -> None:
-        self.local.set(key, record)  # first: an answer paid for survives whatever happens next
+        await self.local.store(key, record)  # first: an answer paid for survives whatever happens next
         await self.store_shared(key, record)
 
     async def drain(self) -> None:

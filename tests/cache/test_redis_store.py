@@ -236,3 +236,45 @@ def test_a_lost_server_is_tried_again_with_backoff_and_the_shared_cache_recovers
     assert shared_kept == {"refusal": "kept on disk while the server was away"} and not notes_left
     events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
     assert events.count("cache.shared_lost") == 1 and events.count("cache.shared_recovered") == 1
+
+
+def test_a_disk_write_that_waits_past_a_lease_does_not_starve_the_renewer(shared_redis, tmp_path):
+    """Another process holds the disk cache's write lock for four leases' time while this one stores an
+    answer: the store waits on the cache's thread, the loop goes on, and the lease is renewed throughout."""
+    import sqlite3
+    import threading
+
+    from gateway.leases import Claim
+    from gateway.leases.redis import RedisLeases
+
+    held_for_s, lease_s = 1.2, 0.3
+    other = request_key(endpoint="e", model="m", messages=[{"role": "user", "content": "other"}], params={})
+
+    async def scenario():
+        client = connect(shared_redis)
+        try:
+            with ResponseCache(tmp_path / "disk") as disk:
+                health = SharedCacheHealth("test")
+                shared = RedisCacheStore(client, shared_redis.prefix)
+                tiered = TieredCache(disk, shared, health)
+                leases = RedisLeases(client, shared_redis.prefix, shared, health, lease_s=lease_s)
+                assert await leases.claim(KEY) is Claim.SEND
+                token = leases._held[KEY]
+                writer = sqlite3.connect(tmp_path / "disk" / "cache.db", isolation_level=None, check_same_thread=False)
+                writer.execute("BEGIN IMMEDIATE")  # another process writing: SQLite's write lock is taken
+                release = threading.Timer(held_for_s, writer.rollback)
+                release.start()
+                try:
+                    await tiered.store(other, RECORD)  # waits for the lock, four leases long
+                finally:
+                    release.join()
+                    writer.close()
+                still_held = await client.get(leases.prefix + KEY)
+                await leases.release(KEY)
+                return token, still_held, disk.get(other), health.lost
+        finally:
+            await client.aclose()
+
+    token, still_held, stored, lost = asyncio.run(scenario())
+    assert stored == RECORD and not lost
+    assert still_held == token  # renewed while the disk waited: no other worker could take the call
