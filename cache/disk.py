@@ -128,7 +128,8 @@ class ResponseCache:
 
     async def lookup(self, key: str) -> dict[str, Any] | None:
         """``get`` on the cache's thread: the event loop goes on while the disk answers."""
-        return await self._off_loop(self.get, key)
+        record: dict[str, Any] | None = await self._off_loop(self.get, key)
+        return record
 
     async def store(self, key: str, record: dict[str, Any]) -> None:
         """``set`` on the cache's thread (it completes even if the caller is cancelled meanwhile)."""
