@@ -19,7 +19,7 @@ from gateway import errors as gw_errors
 from gateway.config import load_env
 from gateway.ledger import format_ledger
 from gateway.logs import configure_logging
-from gateway.redaction import register_url
+from gateway.redaction import redact_text, register_url
 from gateway.retry import RetryPolicy
 from gateway.shared.target import add_redis_flag, check_budget_name, target_from_flag
 from gateway.transports.http import TRANSPORT_CHOICES
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         if tracker is not None:
             tracker.finish()
-        print(f"error: {exc}{resume_hint(exc)}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}{resume_hint(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if tracker is not None:
