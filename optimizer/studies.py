@@ -32,13 +32,17 @@ import queue
 import subprocess
 import sys
 import threading
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from gateway.redaction import redact_text, redact_url, url_secrets  # standard library only, like this module
+from gateway.redaction import (  # standard library only, like this module
+    redact_text,
+    redact_url,
+    register_url,
+    url_secrets,
+)
 
 STORAGE_FILE = "optuna.db"
 OFF = "none"
@@ -243,11 +247,9 @@ class ProcessStudies:
     """
 
     def __init__(self, url: str, *, wait_ready: bool, timeout_s: float = 60.0) -> None:
-        from gateway.logs import register_secret
-
         global _prestarted
         self.url = url
-        register_secret(urllib.parse.urlsplit(url).password)
+        register_url(url)  # its password, in the user-info or the query string
         process, _prestarted = _prestarted, None
         if process is None or process.poll() is not None:
             process = _spawn()
