@@ -9,6 +9,12 @@ the directory is read through ``TextOnlyDisk``, which reads only text and bytes 
 value is a corrupt entry, a pickled key is listed under a placeholder name and never loaded) and
 never touches a file outside the directory a tampered row may name.
 
+The gateway's reads and writes (``lookup``, ``store``) run on one thread of the cache's own, never on
+the event loop: a read or write that waits (SQLite's lock held by another process writing, a slow
+disk) must not stop the loop, whose renewers keep leases and budget reservations alive on the shared
+server. One thread keeps one SQLite connection (diskcache opens one per thread) and writes in order;
+``get`` and ``set`` stay synchronous for everyone else.
+
 ``CacheStore`` is the seam the gateway reads and writes through; ``ResponseCache`` (a directory on
 this machine) is the default store, and a store on Redis is the one a team shares. Every
 store keeps the same key contract (``cache/key.py``) and the same value (``entry_text``/``verify_entry``).
@@ -16,9 +22,13 @@ store keeps the same key contract (``cache/key.py``) and the same value (``entry
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import json
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +107,8 @@ class ResponseCache:
             raise CacheError(
                 f"cannot use cache directory {self.directory}: {getattr(exc, 'strerror', None) or exc}"
             ) from None
+        self._io: concurrent.futures.ThreadPoolExecutor | None = None
+        self._io_lock = threading.Lock()
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored record for ``key``, None on a miss; raises CorruptEntry if it fails its check."""
@@ -115,10 +127,20 @@ class ResponseCache:
         self._store.set(key, entry_text(key, record))
 
     async def lookup(self, key: str) -> dict[str, Any] | None:
-        return self.get(key)
+        """``get`` on the cache's thread: the event loop goes on while the disk answers."""
+        record: dict[str, Any] | None = await self._off_loop(self.get, key)
+        return record
 
     async def store(self, key: str, record: dict[str, Any]) -> None:
-        self.set(key, record)
+        """``set`` on the cache's thread (it completes even if the caller is cancelled meanwhile)."""
+        await self._off_loop(self.set, key, record)
+
+    async def _off_loop(self, work: Callable[..., Any], *args: Any) -> Any:
+        if self._io is None:
+            with self._io_lock:
+                if self._io is None:
+                    self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hsopt-disk-cache")
+        return await asyncio.get_running_loop().run_in_executor(self._io, work, *args)
 
     def delete(self, key: str) -> None:
         self._store.delete(key)
@@ -137,6 +159,10 @@ class ResponseCache:
         self._store.set(key, value)
 
     def close(self) -> None:
+        io, self._io = self._io, None
+        if io is not None:
+            io.submit(self._store.close).result()  # the cache thread's own connection
+            io.shutdown()
         self._store.close()
 
     def __enter__(self) -> ResponseCache:

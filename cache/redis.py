@@ -10,8 +10,9 @@ never served.
 
 ``TieredCache`` reads this machine's ``ResponseCache`` first and the shared store on a miss (copying
 a shared hit to disk), and writes both. The disk tier is also what keeps a run going when the server
-is lost: the first failure trips ``SharedCacheHealth`` (one warning) and from then on the run reads
-and writes its disk only. An answer paid for is on disk before anything else can fail, so a rerun
+is lost: the first failure trips ``SharedCacheHealth`` (one warning), the run reads and writes its
+disk only, and the server is tried again with backoff until it answers (one line), when the answers
+kept on disk meanwhile are shared. An answer paid for is on disk before anything else can fail, so a rerun
 repeats no completed call; the key of every answer that did not reach the server is noted in the
 disk cache's ``unshared.keys``, and the next run that reaches the server shares those answers before
 its first call, so other workers do not pay for them either.
@@ -19,9 +20,12 @@ its first call, so other workers do not pay for them either.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,35 +100,95 @@ class RedisCacheStore:
 
 
 class SharedCacheHealth:
-    """Whether the shared cache is still in use; the first failure says so once and turns it off."""
+    """Whether the shared cache is in use: a failure turns it off (one warning), and it comes back.
 
-    def __init__(self, where: str) -> None:
+    Once lost, the shared tier is tried again, by one operation at a time (``in_use`` lets one through
+    when the wait is over), after ``first_retry_s`` and then twice as long after each failed try, up to
+    ``max_retry_s``; the first try that succeeds turns it on again (one line). ``clock`` is injectable.
+    """
+
+    def __init__(
+        self,
+        where: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        first_retry_s: float = 1.0,
+        max_retry_s: float = 60.0,
+    ) -> None:
         self.where = where
         self.lost = False
+        self.losses = 0  # times the shared cache was lost, for reports and tests
+        self.recoveries = 0
+        self.tries = 0  # operations let through to try a lost server again
+        self._clock = clock
+        self._first_retry_s = first_retry_s
+        self._max_retry_s = max_retry_s
+        self._wait_s = first_retry_s
+        self._retry_at = 0.0
+        self._trying = False  # an operation was let through to try the server again
+        self.on_recovery: list[Callable[[], None]] = []  # called (on the event loop) when it answers again
+
+    def in_use(self) -> bool:
+        """Whether to use the shared tier now: always while it answers; once lost, one try per wait."""
+        if not self.lost:
+            return True
+        now = self._clock()
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + self._wait_s  # the next try, if this one never reports back
+        self._trying = True
+        self.tries += 1
+        return True
 
     def trip(self, exc: BaseException) -> None:
+        """A shared operation failed: turn the shared tier off (the first time, with one warning)."""
         if self.lost:
+            if self._trying:  # the try failed: wait longer before the next
+                self._trying = False
+                self._wait_s = min(self._max_retry_s, self._wait_s * 2)
+                self._retry_at = self._clock() + self._wait_s
             return
         self.lost = True
+        self.losses += 1
+        self._trying = False
+        self._wait_s = self._first_retry_s
+        self._retry_at = self._clock() + self._wait_s
         log.warning(
             "cache.shared_lost",
             redis=self.where,
             error=type(exc).__name__,
-            detail="the shared cache stopped answering: this run now reads and writes its local cache only",
+            detail="the shared cache stopped answering: this run reads and writes its local cache only "
+            "until it answers again (tried again with backoff)",
         )
+
+    def succeeded(self) -> bool:
+        """A shared operation succeeded; returns True if that turned the shared tier on again."""
+        if not (self.lost and self._trying):  # (a success begun before the loss proves nothing)
+            return False
+        self.lost = False
+        self._trying = False
+        self._wait_s = self._first_retry_s
+        self.recoveries += 1
+        log.info("cache.shared_recovered", redis=self.where, detail="the shared cache answers again")
+        for listener in self.on_recovery:
+            listener()
+        return True
 
 
 class TieredCache:
-    """This machine's disk first, the shared store behind it; local only once the shared one is lost."""
+    """This machine's disk first, the shared store behind it; local only while the shared one is lost."""
 
     def __init__(self, local: ResponseCache, shared: RedisCacheStore, health: SharedCacheHealth) -> None:
         self.local = local
         self.shared = shared
         self.health = health
         self.unshared_path = Path(local.directory) / UNSHARED
+        self._sharing: asyncio.Task[int] | None = None  # sharing what was kept local while lost
+        health.on_recovery.append(self._share_kept)
 
     async def share_pending(self) -> int:
-        """Store in the shared tier the answers an earlier run kept on disk only; returns how many."""
+        """Store in the shared tier the answers kept on disk only (by an earlier run, or while the
+        server was lost); returns how many."""
         try:
             taken = self.unshared_path.with_name(f"{UNSHARED}.{os.getpid()}")
             self.unshared_path.rename(taken)  # later notes go to a new file while these are shared
@@ -139,7 +203,7 @@ class TieredCache:
                 self._note_unshared(keys[i:])
                 break
             try:
-                record = self.local.get(key)
+                record = await self.local.lookup(key)
             except CorruptEntry:
                 continue
             if record is not None:
@@ -150,7 +214,7 @@ class TieredCache:
         return shared
 
     async def store_shared(self, key: str, record: dict[str, Any]) -> None:
-        if self.health.lost:
+        if not self.health.in_use():
             self._note_unshared([key])
             return
         try:
@@ -158,28 +222,47 @@ class TieredCache:
         except REDIS_ERRORS as exc:
             self.health.trip(exc)
             self._note_unshared([key])
+            return
+        self.health.succeeded()
 
     def _note_unshared(self, keys: list[str]) -> None:
         # One short append per note: concurrent processes on this directory do not interleave lines.
         with self.unshared_path.open("a", encoding="ascii") as notes:
             notes.write("".join(f"{key}\n" for key in keys))
 
+    def _share_kept(self) -> None:
+        # The server is back: what was kept local meanwhile is shared, beside the calls (not before them).
+        if self._sharing is None or self._sharing.done():
+            self._sharing = asyncio.ensure_future(self.share_pending())
+            self._sharing.add_done_callback(_read_outcome)
+
     async def lookup(self, key: str) -> dict[str, Any] | None:
-        record = self.local.get(key)
-        if record is not None or self.health.lost:
+        record = await self.local.lookup(key)
+        if record is not None or not self.health.in_use():
             return record
         try:
             record = await self.shared.lookup(key)
         except REDIS_ERRORS as exc:
             self.health.trip(exc)
             return None
+        self.health.succeeded()
         if record is not None:
-            self.local.set(key, record)
+            await self.local.store(key, record)
         return record
 
     async def store(self, key: str, record: dict[str, Any]) -> None:
-        self.local.set(key, record)  # first: an answer paid for survives whatever happens next
+        await self.local.store(key, record)  # first: an answer paid for survives whatever happens next
         await self.store_shared(key, record)
+
+    async def drain(self) -> None:
+        """Wait for the sharing started by a recovery, if any (tests, and a clean close)."""
+        if self._sharing is not None:
+            await asyncio.gather(self._sharing, return_exceptions=True)
 
     def close(self) -> None:
         self.local.close()
+
+
+def _read_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # a failure was noted by the health already; read so asyncio does not report it

@@ -19,6 +19,7 @@ from gateway import errors as gw_errors
 from gateway.config import load_env
 from gateway.ledger import format_ledger
 from gateway.logs import configure_logging
+from gateway.redaction import redact_text, register_url
 from gateway.retry import RetryPolicy
 from gateway.shared.target import add_redis_flag, check_budget_name, target_from_flag
 from gateway.transports.http import TRANSPORT_CHOICES
@@ -237,6 +238,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise RunError("--budget-name names a budget shared on a Redis server: it needs --redis-url and --max-cost")
     if args.num_candidates < 2:
         raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
+    for url in (args.optuna_storage, args.api_base):
+        register_url(url)  # a database password or a token in an endpoint's URL is never written anywhere
     return RunConfig(
         **{name: getattr(args, name) for name in SAME_NAMED},
         search=search,
@@ -343,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         if tracker is not None:
             tracker.finish()
-        print(f"error: {exc}{resume_hint(exc)}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}{resume_hint(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if tracker is not None:

@@ -7,7 +7,8 @@ the shared cache. The holder renews its leases every third of the lease while th
 runs (a call may wait on rate limits and retries for minutes), and releases the key only if it still
 holds it (a compare-and-delete script). A holder that dies stops renewing: its key expires within
 ``lease_s`` and a waiter claims it. A dedupe that cannot reach the server falls back to sending: it
-shares ``SharedCacheHealth`` with the cache and goes quiet when the cache does, with the same one warning.
+shares ``SharedCacheHealth`` with the cache: it goes quiet when the cache does, with the same one warning,
+and comes back with it.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class RedisLeases:
         self.waits = 0  # claims lost to another process, for reports and tests
 
     async def claim(self, key: str) -> Claim:
-        if self.health.lost:
+        if not self.health.in_use():
             return Claim.SEND
         token = secrets.token_hex(8).encode()
         try:
@@ -97,6 +98,7 @@ class RedisLeases:
         except REDIS_ERRORS as exc:
             self.health.trip(exc)
             return Claim.SEND
+        self.health.succeeded()
         if verdict == b"stored":
             return Claim.STORED
         if verdict != b"send":

@@ -22,7 +22,7 @@ from redis.backoff import EqualJitterBackoff
 
 from cache.redis import REDIS_ERRORS as REDIS_ERRORS  # the one tuple, named here for the gateway
 from gateway import errors
-from gateway.logs import known_secrets, redact, register_secret
+from gateway.redaction import known_secrets, redact, register_url
 from gateway.shared.target import RedisTarget
 
 CONNECT_TIMEOUT_S = 5.0
@@ -39,7 +39,7 @@ MAX_CONNECTIONS = 32
 
 def connect(target: RedisTarget, *, max_connections: int = MAX_CONNECTIONS) -> aioredis.Redis:
     """A client for ``target`` (no I/O yet); its password is registered as a secret for every log line."""
-    register_secret(target.password)
+    register_url(target.url)
     pool = aioredis.BlockingConnectionPool.from_url(
         target.url,
         max_connections=max_connections,
@@ -54,7 +54,7 @@ def connect(target: RedisTarget, *, max_connections: int = MAX_CONNECTIONS) -> a
 
 
 def _reason(exc: BaseException, target: RedisTarget) -> str:
-    secrets = [s for s in [target.password, *known_secrets()] if s]
+    secrets = [*target.secrets, *known_secrets()]
     text = str(redact(str(exc), secrets)).strip().rstrip(".") or "no detail"
     return f"{type(exc).__name__}: {text}"
 

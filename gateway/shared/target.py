@@ -10,8 +10,9 @@ Every key lives under ``<namespace>:<LAYOUT>:``; the namespace defaults to ``hso
 ``HSOPT_REDIS_NAMESPACE`` changes it (to keep projects apart on one server). ``LAYOUT`` is the
 version of what is stored under it: changing it invalidates every shared key at once.
 
-The URL's password is a secret: it is shown only as ``***`` (``RedisTarget.display``), and the
-object keeps the URL out of its ``repr``.
+The URL's password is a secret, in its user-info (``redis://:pw@host``) or its query string
+(``redis://host/0?password=pw``, which redis-py reads too): it is shown only as ``***``
+(``RedisTarget.display``, ``gateway/redaction.py``), and the object keeps the URL out of its ``repr``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import argparse
 import os
 import re
 from dataclasses import dataclass, field
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from gateway.errors import ConfigurationError
+from gateway.redaction import redact_url as redact_url  # the one redaction of URLs, named here as before
+from gateway.redaction import register_url, url_secrets
 
 REDIS_URL_ENV = "HSOPT_REDIS_URL"
 REDIS_NAMESPACE_ENV = "HSOPT_REDIS_NAMESPACE"
@@ -31,26 +34,6 @@ LAYOUT = "s1"
 SCHEMES = ("redis", "rediss")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _BUDGET_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = f"{user}:***@{host}" + (f":{port}" if port else "")
-    return SplitResult(parts.scheme, netloc, parts.path, parts.query, parts.fragment).geturl()
 
 
 @dataclass(frozen=True)
@@ -70,6 +53,11 @@ class RedisTarget:
         return urlsplit(self.url).password
 
     @property
+    def secrets(self) -> list[str]:
+        """Every credential in the URL: the user-info password and those of its query string."""
+        return url_secrets(self.url)
+
+    @property
     def prefix(self) -> str:
         """What every shared key starts with (no trailing colon)."""
         return f"{self.namespace}:{LAYOUT}"
@@ -80,6 +68,7 @@ class RedisTarget:
 
 def redis_target(url: str, namespace: str | None = None) -> RedisTarget:
     """Check a Redis URL (and the namespace) given by a user; raises ``ConfigurationError`` with one line."""
+    register_url(url)  # from now on no line this process writes can show its password
     shown = redact_url(url)
     try:
         parts = urlsplit(url)

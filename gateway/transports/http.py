@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gateway import errors
-from gateway.logs import REDACTED
+from gateway.redaction import clip, known_secrets, redact_text
 from gateway.transports._base import Transport
 from gateway.transports.headers import kept_headers, retry_after_from_headers, throttle_wait
 from gateway.transports.litellm import LiteLLMTransport, insufficient_quota_message, redacted_message
@@ -235,11 +235,13 @@ class ProviderHTTPError(Exception):
         self.body = _json_object(payload)
         error = self.body.get("error") if isinstance(self.body, dict) else None
         self.error: dict[str, Any] = error if isinstance(error, dict) else {}
-        detail = str(self.error.get("message") or payload[:200].decode("utf-8", "replace"))
-        if api_key:
-            # Providers quote the key they were sent ("Incorrect API key provided: ..."); this exception
-            # is chained to ours and would print it with a traceback.
-            detail = detail.replace(api_key, REDACTED)
+        message = self.error.get("message")
+        # Providers quote the key they were sent ("Incorrect API key provided: ..."); this exception is
+        # chained to ours and would print it with a traceback. Redacted before the cut, never after.
+        secrets = [api_key, *known_secrets()] if api_key else None
+        detail = redact_text(str(message or payload.decode("utf-8", "replace")), secrets)
+        if not message:
+            detail = clip(detail, 200)
         super().__init__(f"HTTP {status}: {detail}".strip())
 
     @property

@@ -150,10 +150,8 @@ def _is_content_filter(exc: BaseException) -> bool:
 
 
 def redacted_message(exc: BaseException, *, secrets: Sequence[str] = ()) -> str:
-    """``Type: first line`` of an exception, cut to 300 characters, with every known secret removed."""
+    """``Type: first line`` of an exception with every secret removed, then cut to 300 characters."""
     # Providers sometimes echo request headers in errors; the logging layer redacts secrets again.
-    from gateway.logs import known_secrets, redact
+    from gateway.redaction import error_line
 
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    everything = sorted({*known_secrets(), *(s for s in secrets if s and len(s) >= 4)}, key=len, reverse=True)
-    return str(redact(f"{type(exc).__name__}: {text[:300]}", everything))
+    return error_line(exc, limit=300, secrets=secrets)

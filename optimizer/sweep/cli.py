@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from gateway.config import load_env
 from gateway.logs import configure_logging
+from gateway.redaction import register_url
 from gateway.shared.target import add_redis_flag, check_budget_name, target_from_flag
 from optimizer.cli import (
     USER_ERRORS,
@@ -157,6 +158,7 @@ def settings_from_args(argv: list[str]) -> tuple[SweepSettings, argparse.Namespa
     storage = args.optuna_storage if args.optuna_storage is not None else sweep.get("optuna-storage")
     if storage is not None and not isinstance(storage, str):
         raise GridError(f"[sweep] optuna-storage must be a URL, got {storage!r}")
+    register_url(storage)  # its password is never written anywhere
     for name, value in (("parallel", parallel), ("max-cost", max_cost)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
             raise GridError(f"[sweep] {name} must be a positive number, got {value!r}")

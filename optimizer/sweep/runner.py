@@ -9,6 +9,7 @@ ledger of its own (``gateway.runs.RunLedgers``), written as its ``ledger.json`` 
 The sweep directory::
 
     sweep.json                 the grid: axes, common options, every cell's flags
+    sweep_id                   the sweep's identity, made once (MLflow finds its parent run by it)
     cells/<name>/              a cell's run directory (optimize.py's outputs) and its cell.json
     sweep_results.json         statistics over the finished cells (optimizer.sweep.stats)
     sweep_report.html          the same, as a self-contained page (optimizer.sweep.report)
@@ -43,7 +44,7 @@ from gateway.ledger import Ledger
 from gateway.runs import RunLedgers
 from gateway.runtime import Runtime
 from gateway.shared.target import RedisTarget, redact_url
-from optimizer.artifacts import write_json
+from optimizer.artifacts import sweep_identity, write_json
 from optimizer.backend import Backend, open_backend
 from optimizer.estimate import PhaseEstimate
 from optimizer.progress import Progress
@@ -242,6 +243,7 @@ def _concurrency(settings: SweepSettings, cells: Sequence[Cell]) -> int:
 def _write_sweep_file(out: Path, grid: Grid) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
+        sweep_identity(out)  # made once, at creation; a resume or another shard reads it
         write_json(out / SWEEP_FILE, grid.as_dict())
     except OSError as exc:
         raise SweepError(f"cannot write to sweep directory {out}: {exc.strerror or exc}") from None

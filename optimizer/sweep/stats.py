@@ -26,7 +26,7 @@ from evaluation.stats import (
     spread,
     welch_difference,
 )
-from optimizer.artifacts import write_atomically, write_json
+from optimizer.artifacts import write_json, write_text
 from optimizer.sweep.grid import SEED_AXIS, Cell, Grid
 
 RESULTS_FILE = "sweep_results.json"
@@ -345,5 +345,5 @@ def write_sweep_results(out: Path, grid: Grid) -> dict[str, Any]:
     results = sweep_results(out, grid)
     write_json(out / RESULTS_FILE, results)
     page = render_sweep_report(results)
-    write_atomically(out / REPORT_FILE, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    write_text(out / REPORT_FILE, page)
     return results

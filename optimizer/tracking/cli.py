@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gateway.logs import known_secrets, redact
+from gateway.redaction import error_line
 from optimizer.tracking.mlflow import MlflowStore, log_directory, quiet_http_retries
 from optimizer.tracking.record import TrackingError, require_mlflow
 
@@ -42,7 +42,7 @@ def mlflow_log_main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # MLflow's own errors (unreachable server, refused request): one line
-        detail = redact(f"{type(exc).__name__}: {exc}".splitlines()[0][:400], known_secrets())
+        detail = error_line(exc, limit=400)
         print(f"error: MLflow logging failed: {detail}", file=sys.stderr)
         return 1
     print(f"MLflow: {store.display_uri}, experiment {store.experiment_id}")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -32,7 +31,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.logs import known_secrets, redact
+from gateway.redaction import error_line, known_secrets, redact, redact_text, redact_url
+from optimizer.artifacts import sweep_identity
 from optimizer.tracking.record import (
     RESULTS,
     TRIAL_PROGRAM,
@@ -57,7 +57,8 @@ FINGERPRINT_TAG = "hsopt.fingerprint"
 RUN_ID_TAG = "hsopt.run_id"
 TRIAL_TAG = "hsopt.trial"
 PARENT_TAG = "mlflow.parentRunId"
-SWEEP_TAG = "hsopt.sweep"
+SWEEP_TAG = "hsopt.sweep"  # the sweep directory's name, shown
+SWEEP_ID_TAG = "hsopt.sweep_id"  # the sweep's identity (optimizer/artifacts.py), what its parent run is found by
 REPLAY_HINT = "python scripts/mlflow_log.py"
 TRACE_FLUSH_S = 60.0  # the longest wait, at the end of a run, for MLflow to finish writing its traces
 
@@ -101,8 +102,8 @@ class MlflowStore:
 
     @property
     def display_uri(self) -> str:
-        """The tracking URI without any user name or password in it."""
-        return _without_userinfo(self.uri)
+        """The tracking URI as it may be shown: no password or token in its user-info or query string."""
+        return redact_url(self.uri)
 
     @property
     def experiment_id(self) -> str:
@@ -149,17 +150,6 @@ class MlflowStore:
                 order_by=["attributes.start_time DESC"],
             )
         )
-
-
-def _without_userinfo(uri: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def run_start_tags(name: str, source: str) -> dict[str, str]:
@@ -289,14 +279,24 @@ def _log_files(client: Any, run_id: str, files: Mapping[str, Path | bytes]) -> N
     """Upload ``files`` (artifact name -> file or bytes) at the artifact root, in one call."""
     if not files:
         return
+    secrets = known_secrets()
     with tempfile.TemporaryDirectory(prefix="hsopt-artifacts-") as staging:
         for name, source in files.items():
             target = Path(staging) / name
-            if isinstance(source, bytes):
-                target.write_bytes(source)
-            else:
-                shutil.copyfile(source, target)
+            data = source if isinstance(source, bytes) else source.read_bytes()
+            target.write_bytes(_redacted_bytes(data, secrets))
         client.log_artifacts(run_id, staging)
+
+
+def _redacted_bytes(data: bytes, secrets: list[str]) -> bytes:
+    """A text file's bytes with every secret redacted (the files were redacted when written; this
+    also covers secrets known only to the process that logs them); other bytes as they are."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    cleaned = redact_text(text, secrets)
+    return data if cleaned == text else cleaned.encode("utf-8")
 
 
 # -- live tracking of a run ----------------------------------------------------------------------
@@ -383,7 +383,7 @@ class RunTracker:
         self.failed = True
         where = self.store.display_uri if self.store is not None else "the MLflow tracking URI"
         target = str(self.run_dir) if self.run_dir is not None else "RUN_DIR"
-        detail = redact(f"{type(exc).__name__}: {exc}".splitlines()[0][:300], known_secrets())
+        detail = error_line(exc, limit=300)
         self.warn(
             f"MLflow logging to {where} failed ({detail}); the run's files are written as always: "
             f"log them afterwards with {REPLAY_HINT} {target}"
@@ -489,6 +489,9 @@ def _redact_span(span: Any) -> None:
 class SweepTracker:
     """A sweep in MLflow: one parent run named after the sweep directory, each cell a nested run.
 
+    The parent run is found by the sweep's identity (``sweep_id`` in its directory), never by its
+    name: two sweeps in directories of the same name have a parent run each.
+
     It is the sweep's observer: ``cell_finished`` logs a cell's run directory as soon as the cell
     ends (finished or failed), ``sweep_finished`` logs every cell not logged yet (cells finished by an
     earlier run of the sweep, or by other shards) and the sweep's own grid, results and report.
@@ -514,16 +517,22 @@ class SweepTracker:
                 if self.store is None:
                     self.store = MlflowStore()
                 name = self.sweep_dir.name
+                identity = sweep_identity(self.sweep_dir)  # not the name: two sweeps may share a name
                 found = [
                     r
-                    for r in self.store.search(f"tags.`{SWEEP_TAG}` = {_quoted(name)}")
+                    for r in self.store.search(f"tags.`{SWEEP_ID_TAG}` = {_quoted(identity)}")
                     if PARENT_TAG not in r.data.tags
                 ]
                 if found:
                     self.run_id = str(found[0].info.run_id)
                     self.store.client.update_run(self.run_id, status="RUNNING")
                 else:
-                    tags = {SWEEP_TAG: name, "mlflow.source.type": "LOCAL", "mlflow.source.name": "scripts/sweep.py"}
+                    tags = {
+                        SWEEP_TAG: name,
+                        SWEEP_ID_TAG: identity,
+                        "mlflow.source.type": "LOCAL",
+                        "mlflow.source.name": "scripts/sweep.py",
+                    }
                     self.run_id = self.store.create_run(name, tags)
         except Exception as exc:  # tracking must never stop a sweep
             self._fail(exc)
@@ -585,7 +594,7 @@ class SweepTracker:
         if self.failed:
             return
         self.failed = True
-        detail = redact(f"{type(exc).__name__}: {exc}".splitlines()[0][:300], known_secrets())
+        detail = error_line(exc, limit=300)
         where = self.store.display_uri if self.store is not None else "the MLflow tracking URI"
         self.warn(
             f"MLflow logging of the sweep to {where} failed ({detail}); its files are written as always: "

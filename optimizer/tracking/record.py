@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.logs import known_secrets, redact
+from gateway.redaction import known_secrets, redact
 
 RESULTS = "optimization_results.json"
 PROGRAM = "optimized_program.json"

@@ -522,3 +522,35 @@ def test_a_store_lost_during_the_run_is_one_warning_and_the_replay_completes_the
     run = mlflow_store.client.get_run(tracker.run_id)
     assert run.info.status == "FINISHED" and "eval_full" in run.data.metrics
     assert len([r for r in mlflow_store.search("") if "mlflow.parentRunId" not in r.data.tags]) == 1
+
+
+def test_sweeps_with_the_same_directory_name_have_a_parent_run_each(mlflow_store, tmp_path):
+    from optimizer.tracking.mlflow import SweepTracker
+
+    first, second = tmp_path / "team-a" / "sweep", tmp_path / "team-b" / "sweep"
+    parents = [SweepTracker(d, store=mlflow_store).start() for d in (first, second)]
+    assert None not in parents and parents[0] != parents[1]
+    from optimizer.artifacts import SWEEP_ID_FILE
+
+    assert (first / SWEEP_ID_FILE).read_text() != (second / SWEEP_ID_FILE).read_text()
+    # Resumed, or another shard of it: the same sweep, the same parent run.
+    assert SweepTracker(first, store=mlflow_store).start() == parents[0]
+    assert SweepTracker(second, store=mlflow_store).start() == parents[1]
+    tops = [r for r in mlflow_store.search("") if "mlflow.parentRunId" not in r.data.tags]
+    assert sorted(r.info.run_id for r in tops) == sorted(parents)
+    assert {r.info.run_name for r in tops} == {"sweep"}
+
+
+def test_a_sweeps_identity_is_made_once_whoever_asks_first(tmp_path):
+    import threading
+
+    from optimizer.artifacts import sweep_identity
+
+    seen: list[str] = []
+    threads = [threading.Thread(target=lambda: seen.append(sweep_identity(tmp_path / "s"))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(seen) == 8 and len(set(seen)) == 1
+    assert sweep_identity(tmp_path / "s") == seen[0] != sweep_identity(tmp_path / "other" / "s")
