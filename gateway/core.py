@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -52,17 +52,23 @@ from gateway.types import ChatCall, Completion
 
 log = structlog.get_logger("gateway")
 
-# Errors after which no later call of the run can succeed: the gateway refuses every later call.
-FATAL_ERRORS = (
+# Errors after which no later call can succeed, whatever endpoint it goes to: the gateway refuses
+# every later call (the budget is spent, a replay misses, the shared state is lost).
+RUN_FATAL_ERRORS = (
     errors.BudgetExceeded,
     errors.CacheMiss,
     errors.CorruptCacheEntry,
+    errors.SharedStateUnavailable,
+)
+# Errors that belong to one endpoint (its key, its model or deployment, its account, its price): every
+# later call to that endpoint is refused; calls to other endpoints go on.
+ENDPOINT_FATAL_ERRORS = (
     errors.QuotaExhausted,
     errors.AuthenticationFailed,
     errors.ModelNotFound,
     errors.ConfigurationError,
-    errors.SharedStateUnavailable,
 )
+FATAL_ERRORS = RUN_FATAL_ERRORS + ENDPOINT_FATAL_ERRORS
 
 # Completion tokens assumed for a call's budget reservation when it sets no max_tokens.
 DEFAULT_COMPLETION_ESTIMATE = 512
@@ -117,7 +123,8 @@ class Gateway:
         self._jitter = random.Random(seed)
         self._slots = CallSlots(concurrency)
         self._inflight: dict[str, asyncio.Future[Completion | None]] = {}
-        self.fatal_error: errors.GatewayError | None = None
+        self.fatal_error: errors.GatewayError | None = None  # stops every call (RUN_FATAL_ERRORS)
+        self.endpoint_errors: dict[str, errors.GatewayError] = {}  # identity -> what stops its calls
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -138,9 +145,10 @@ class Gateway:
             if self.prices.needs_note(call.endpoint):
                 await self.prices.recall(self.cache, call.endpoint)
             while True:
-                if self.fatal_error is not None:
+                fatal = self.fatal_for((call.endpoint.identity,))
+                if fatal is not None:
                     self.ledger.record_refused(phase)
-                    raise errors.RunAborted(self.fatal_error)
+                    raise errors.RunAborted(fatal)
                 hit = await self._lookup(key, call)
                 if hit is not None:
                     return await self._serve_cached(hit, key, call, phase)
@@ -166,9 +174,18 @@ class Gateway:
             finally:
                 del self._inflight[key]
                 future.set_result(answer)  # waiters get the answer, or None: never this caller's error
-        except FATAL_ERRORS as exc:
+        except RUN_FATAL_ERRORS as exc:
             self.fatal_error = self.fatal_error or exc
             raise
+        except ENDPOINT_FATAL_ERRORS as exc:
+            self.endpoint_errors.setdefault(call.endpoint.identity, exc)
+            raise
+
+    def fatal_for(self, identities: Iterable[str]) -> errors.GatewayError | None:
+        """What stops calls to any of these endpoints: a run-wide fatal error first, else theirs; None if nothing."""
+        if self.fatal_error is not None:
+            return self.fatal_error
+        return next((self.endpoint_errors[i] for i in identities if i in self.endpoint_errors), None)
 
     async def _complete_uncut(self, call: ChatCall) -> Completion:
         """``call``'s answer; if it is cut at its max_tokens, the answer to the same call with the larger limit."""

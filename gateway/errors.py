@@ -19,7 +19,8 @@ GatewayError
 ├── SharedStateUnavailable      the shared limiter or budget (Redis) stopped answering: the run stops
 ├── CacheMiss                   replay policy and the answer is not cached; no network call was made
 ├── CorruptCacheEntry           replay policy and the cached answer failed its integrity check
-├── RunAborted                  an earlier fatal error (budget, replay miss) stops every later call
+├── RunAborted                  an earlier fatal error stops later calls: every call (budget, replay miss,
+│                               shared state) or every call to its endpoint (auth, model, billing, price)
 └── Interrupted                 the user interrupted the process; no new call is made
 
 Every transient error carries ``retry_after``, the wait in seconds the provider asked for (its

@@ -384,6 +384,14 @@ class Simulator:
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         limit = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
 
+        if model in self.config.unpaid_models:
+            # OpenAI's billing refusal: a 429 like a rate limit, told apart only by its error code.
+            return _error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota",
+                "insufficient_quota",
+            )
         quota: dict[str, str] = {}
         if self._limiter.active:
             charge = prompt_tokens + (limit or self.config.default_max_tokens)

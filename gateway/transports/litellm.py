@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -129,23 +130,69 @@ def insufficient_quota_message(message: str) -> str:
     return f"{message} (insufficient_quota: the account has no quota or credit left; check its plan and billing)"
 
 
+# The provider error codes that decide a kind (billing refusal, content filter) whatever the status says.
+_DECIDING_CODES = ("insufficient_quota", "content_filter", "ResponsibleAIPolicyViolation")
+
+
 def _error_code(exc: BaseException) -> str | None:
+    """The provider's error code that decides ``exc``'s kind, from the provider's own body; never the message.
+
+    LiteLLM sets ``code="429"`` and ``type="throttling_error"`` on every ``RateLimitError`` and passes the
+    provider's body (``body``) only in some of its provider mappings; the answer itself (``response``,
+    whose content LiteLLM keeps) and the exception it was raised from (``__cause__``, the OpenAI SDK's
+    error with its ``body``) carry it in the others.
+    """
+    found = provider_codes(exc)
+    return next((code for code in _DECIDING_CODES if code in found), None)
+
+
+def provider_codes(exc: BaseException) -> set[str]:
+    """Every error code the provider's body says, wherever LiteLLM left it: OpenAI's ``code`` and ``type``,
+    Azure's ``innererror.code``; from ``exc`` and the exceptions it was raised from."""
+    codes: set[str] = set()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for body in _bodies(current):
+            codes |= _codes_in(body)
+        for key in ("code", "type"):  # the OpenAI SDK copies its body's code and type here
+            value = getattr(current, key, None)
+            if isinstance(value, str) and value:
+                codes.add(value)
+        original = getattr(current, "original_exception", None)
+        current = current.__cause__ or (original if isinstance(original, BaseException) else None)
+    return codes
+
+
+def _bodies(exc: BaseException) -> list[Any]:
+    found: list[Any] = []
     body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error")
-        error = inner if isinstance(inner, dict) else body
-        for key in ("code", "type"):
-            if error.get(key) in ("content_filter", "insufficient_quota"):
-                return str(error[key])
-    for key in ("code", "type"):
-        value = getattr(exc, key, None)
-        if value in ("content_filter", "insufficient_quota"):
-            return str(value)
-    return None
+    found.append(_parsed(body) if isinstance(body, (str, bytes)) else body)
+    response = getattr(exc, "response", None)
+    content = getattr(response, "content", None) if response is not None else None
+    if isinstance(content, (bytes, str)) and content:
+        found.append(_parsed(content))
+    return [b for b in found if isinstance(b, dict)]
+
+
+def _parsed(text: str | bytes) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _codes_in(body: Mapping[str, Any]) -> set[str]:
+    inner = body.get("error")
+    error = inner if isinstance(inner, Mapping) else body
+    nested = error.get("innererror")
+    candidates = [error.get("code"), error.get("type"), nested.get("code") if isinstance(nested, Mapping) else None]
+    return {str(c) for c in candidates if isinstance(c, (str, int)) and str(c)}
 
 
 def _is_content_filter(exc: BaseException) -> bool:
-    return _error_code(exc) == "content_filter"
+    return _error_code(exc) in ("content_filter", "ResponsibleAIPolicyViolation")
 
 
 def redacted_message(exc: BaseException, *, secrets: Sequence[str] = ()) -> str:
