@@ -255,16 +255,26 @@ class Gateway:
         policy = self.retry
         pace = self.pacing.for_endpoint(call.endpoint.identity)
         admission_tokens = 0
+        paced_s = 0.0  # waits on the pacer: they count toward the retry policy's max_wait_s too
+        slept_s = 0.0  # waits between attempts
+
+        async def sleep(seconds: float) -> None:
+            nonlocal slept_s
+            slept_s += seconds
+            await self._sleep(seconds)
 
         on_the_wire = False  # whether an attempt's request is out now (not waiting to retry)
 
         async def attempt() -> dict[str, Any]:
-            nonlocal attempts, admission_tokens, on_the_wire
+            nonlocal attempts, admission_tokens, on_the_wire, paced_s
             async with self._slots.slot():
                 if not admission_tokens:
-                    admission_tokens = await self._admission_tokens(call, estimate_tokens, pace.active)
+                    admission_tokens = await self._admission_tokens(call, estimate_tokens, pace.reports_quota)
                 await self.limiter.acquire(admission_tokens, deployment=call.endpoint.identity)
-                ticket = await pace.acquire(admission_tokens)
+                ticket = await pace.acquire(
+                    admission_tokens, max_wait_s=policy.max_wait_s - paced_s - slept_s, model=call.endpoint.model
+                )
+                paced_s += ticket.waited_s
                 attempts += 1
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -289,19 +299,19 @@ class Gateway:
             exc = _failure(state)
             if not policy.told_to_wait(exc):
                 other_failures += 1
-            return policy.should_stop(exc, other_failures, state.idle_for, state.upcoming_sleep)
+            return policy.should_stop(exc, other_failures, state.idle_for + paced_s, state.upcoming_sleep)
 
         def give_up(state: RetryCallState) -> Any:
             exc = _failure(state)
             # The error keeps its type (callers and the ledger go by it); its message says why it is final.
-            exc.args = (f"{exc} ({policy.give_up_note(exc, state.attempt_number, state.idle_for)})",)
+            exc.args = (f"{exc} ({policy.give_up_note(exc, state.attempt_number, state.idle_for + paced_s)})",)
             raise exc
 
         retrying = AsyncRetrying(
             stop=stop,
             retry=retry_if_exception(policy.should_retry),
             wait=lambda state: policy.wait_s(state.attempt_number, _failure(state), self._jitter),
-            sleep=self._sleep,
+            sleep=sleep,
             before_sleep=lambda state: log.info(
                 "gateway.retry",
                 attempt=state.attempt_number,

@@ -4,6 +4,8 @@ GatewayError
 ├── TransientError              retried; raised only once the retry policy gives up (see gateway.retry)
 │   ├── RateLimited             HTTP 429; carries the wait the provider asked for, if it said
 │   ├── RequestTimeout          the call timed out (client side, or HTTP 408 / 504)
+│   ├── PacingTimeout           the provider's reported quota would not admit it within --max-wait-s;
+│   │                           nothing was sent (not retried: the wait was the retry)
 │   └── Unavailable             HTTP 409 / 5xx, dropped or refused connections
 ├── PermanentError              never retried
 │   ├── AuthenticationFailed    HTTP 401 / 403
@@ -55,6 +57,10 @@ class RateLimited(TransientError):
 
 class RequestTimeout(TransientError):
     pass
+
+
+class PacingTimeout(TransientError):
+    """Pacing to the provider's reported quota would wait past ``--max-wait-s``; nothing was sent."""
 
 
 class Unavailable(TransientError):

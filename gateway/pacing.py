@@ -32,10 +32,12 @@ its 429s are retried call by call, as any transient failure. Explicit ``--rpm``/
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from gateway import errors
 from gateway.transports.headers import QuotaReading, quota_reading
 
 REQUESTS = 0
@@ -72,41 +74,62 @@ class Ticket:
     taken_at: float
     spent_requests: float
     spent_tokens: float
+    waited_s: float = 0.0  # how long the admission waited on the pacer
+
+
+WINDOW_S = 60.0  # OpenAI's and Azure's x-ratelimit-limit-* are per minute
+MIN_CAPACITY_S = 1.0  # a bucket holds at least a second of refill, whatever a reading says
+MIN_READING_LIFE_S = 1.0  # a reading is kept at least this long after the request it answers was admitted
+RESET_SLACK_S = 1.0  # a per-minute reset may read this much longer than a minute's refill (rounding, transit)
+
+
+def per_minute(limit: float | None, remaining: float, reset_s: float | None) -> bool:
+    """Whether a reading is one of a per-minute quota: only those are paced.
+
+    A limit whose window is not known is not paced: without a reset time, or with one longer than a
+    per-minute bucket could take to refill what is missing (a provider's per-day limit, passed through
+    LiteLLM under the same names), or a reading that contradicts itself (more remaining than the limit).
+    """
+    if limit is None or limit <= 0 or reset_s is None or remaining > limit:
+        return False
+    return reset_s <= WINDOW_S * (1.0 - remaining / limit) + RESET_SLACK_S
 
 
 class _Bucket:
-    """The provider's bucket of one dimension as last read: level ``remaining`` at ``at``."""
+    """The provider's bucket of one dimension, as this process can tell it.
 
-    __slots__ = ("at", "capacity", "limit_seen", "rate_per_s", "remaining", "spent_at")
+    ``level`` is the pool at ``at`` less this process's own admissions since (each counted as its
+    share's worth of the pool: ``tokens / share``); it refills at the reported rate up to the
+    capacity, so what was admitted since a reading is refilled as the provider refills it, and no
+    admission waits longer than the refill it needs. The reading ages out at its reset time.
+    """
 
-    def __init__(self) -> None:
-        self.rate_per_s = 0.0
-        self.capacity = 0.0
-        self.remaining = 0.0
-        self.at = float("-inf")
-        self.spent_at = 0.0
-        self.limit_seen = 0.0  # the largest remaining seen: the limit's stand-in when none is sent
+    __slots__ = ("at", "capacity", "expires_at", "level", "rate_per_s", "read_at", "remaining")
 
-    def read(self, limit: float | None, remaining: float, reset_s: float | None, ticket: Ticket, dim: int) -> None:
-        if ticket.taken_at < self.at:
-            return  # an answer overtaken by a later admission's: its reading is older
-        self.limit_seen = max(self.limit_seen, remaining)
-        per_minute = limit if limit is not None and limit > 0 else self.limit_seen
-        self.rate_per_s = per_minute / 60.0
-        capacity = per_minute
-        if reset_s is not None and self.rate_per_s > 0:
-            # The level when full: what remains plus what refills before the reset (a provider that
-            # enforces its quota over a few seconds, as Azure does, holds less than a minute's worth).
-            capacity = min(per_minute, remaining + self.rate_per_s * reset_s)
-        self.capacity = max(capacity, remaining)
+    def __init__(self, limit: float, remaining: float, reset_s: float, taken_at: float) -> None:
+        self.rate_per_s = limit / WINDOW_S
+        # The level when full: what remains plus what refills before the reset (a provider that
+        # enforces its quota over a few seconds, as Azure does, holds less than a minute's worth).
+        self.capacity = min(limit, max(remaining + self.rate_per_s * reset_s, self.rate_per_s * MIN_CAPACITY_S))
         self.remaining = remaining
-        self.at = ticket.taken_at
-        self.spent_at = ticket.spent_tokens if dim == TOKENS else ticket.spent_requests
+        self.read_at = taken_at  # when the request whose answer carried the reading was admitted
+        self.expires_at = taken_at + max(reset_s, MIN_READING_LIFE_S)  # full again by then: the reading says no more
+        self.level = remaining
+        self.at = taken_at
 
-    def pool(self, now: float, reserve_s: float) -> float:
-        """What the provider holds now, as far as this process can tell, less the reserve."""
-        level = min(self.capacity, self.remaining + self.rate_per_s * max(0.0, now - self.at))
-        return level - reserve_s * self.rate_per_s
+    def settle(self, own_since: float, share: float, now: float) -> None:
+        """Bring the reading, taken at ``read_at``, to ``now``: refill, then this process's spend since."""
+        self.level = min(self.capacity, self.remaining + self.rate_per_s * max(0.0, now - self.read_at))
+        self.level -= own_since / share
+        self.at = now
+
+    def pool(self, now: float) -> float:
+        """What this process may count on now, in the pool's units."""
+        return min(self.capacity, self.level + self.rate_per_s * max(0.0, now - self.at))
+
+    def spend(self, amount: float, share: float, now: float) -> None:
+        self.level = self.pool(now) - amount / share
+        self.at = now
 
 
 class QuotaPacer:
@@ -117,7 +140,8 @@ class QuotaPacer:
         self.share = 1.0
         self.paused_until = float("-inf")
         self.decreases = 0
-        self._buckets: tuple[_Bucket | None, _Bucket | None] = (None, None)
+        self.reported = False  # whether any answer has reported a per-minute quota
+        self._buckets: list[_Bucket | None] = [None, None]
         self._spent = [0.0, 0.0]  # requests and tokens this process has admitted
         self._last_decrease = float("-inf")
         self._waited_at = float("-inf")  # when an admission last had to wait on the share
@@ -125,52 +149,51 @@ class QuotaPacer:
 
     @property
     def active(self) -> bool:
-        """Whether a reading has come: until then only a 429's wait holds admissions."""
-        return self._buckets != (None, None)
+        """Whether a reading is held: until one comes (and once it ages out) only a 429's wait holds admissions."""
+        return self._buckets != [None, None]
 
     def limits_per_minute(self) -> tuple[float | None, float | None]:
         """The (requests, tokens) per minute the provider's readings report; None where none did."""
         requests, tokens = self._buckets
         return (
-            requests.rate_per_s * 60.0 if requests is not None else None,
-            tokens.rate_per_s * 60.0 if tokens is not None else None,
+            requests.rate_per_s * WINDOW_S if requests is not None else None,
+            tokens.rate_per_s * WINDOW_S if tokens is not None else None,
         )
 
     def delay(self, tokens: float, now: float) -> float:
-        """Seconds until a request of ``tokens`` may be admitted (0: now)."""
-        if not self.active:
-            return 0.0
+        """Seconds until a request of ``tokens`` may be admitted (0: now); always finite."""
+        self._forget_stale(now)
         wait = self.paused_until - now
+        reserve_s = self.policy.reserve_s
         for dim, need in ((REQUESTS, 1.0), (TOKENS, float(tokens))):
             bucket = self._buckets[dim]
-            if bucket is None or bucket.rate_per_s <= 0:
+            if bucket is None:
                 continue
-            own = self._spent[dim] - bucket.spent_at
-            # A request bigger than a whole share waits for a full share (else it would wait forever).
-            need = min(need, self.share * bucket.pool(float("inf"), self.policy.reserve_s))
-            shortfall = (need + own) / self.share - bucket.pool(now, self.policy.reserve_s)
+            # A request bigger than a whole share waits for a full pool (else it would wait forever).
+            want = min(need / self.share, bucket.capacity - reserve_s * bucket.rate_per_s)
+            shortfall = want - (bucket.pool(now) - reserve_s * bucket.rate_per_s)
             if shortfall > 1e-9:
-                if bucket.remaining + bucket.rate_per_s * (now - bucket.at) >= bucket.capacity:
-                    # The pool is full as far as the reading goes and still short: what this process
-                    # has in flight must come back (with fresh readings) first.
-                    wait = max(wait, self.policy.poll_s)
-                else:
-                    wait = max(wait, shortfall / bucket.rate_per_s)
+                wait = max(wait, shortfall / bucket.rate_per_s)
         return max(0.0, wait)
 
-    def take(self, tokens: float, now: float, *, waited: bool = False) -> Ticket:
+    def take(self, tokens: float, now: float, *, waited: bool = False, waited_s: float = 0.0) -> Ticket:
         """Admit a request of ``tokens`` now; ``waited`` says it had to wait on the share."""
         self._spent[REQUESTS] += 1.0
         self._spent[TOKENS] += tokens
+        for dim, amount in ((REQUESTS, 1.0), (TOKENS, float(tokens))):
+            bucket = self._buckets[dim]
+            if bucket is not None:
+                bucket.spend(amount, self.share, now)
         if waited:
             self._waited_at = now
-        return Ticket(now, self._spent[REQUESTS], self._spent[TOKENS])
+        return Ticket(now, self._spent[REQUESTS], self._spent[TOKENS], waited_s)
 
     def observe(self, ticket: Ticket, reading: QuotaReading | None, now: float) -> None:
         """An answer came back to the request of ``ticket``, with the provider's ``reading`` (if any)."""
+        self._forget_stale(now)
         if reading is None:
-            return
-        self._read(ticket, reading)
+            return  # no news (a timeout, a proxy that strips headers): the held reading goes on ageing
+        self._read(ticket, reading, now)
         elapsed = min(1.0, now - self._grown_at)
         self._grown_at = now
         if self.share >= 1.0 or elapsed <= 0 or now - self._waited_at > 1.0:
@@ -185,12 +208,12 @@ class QuotaPacer:
     def throttled(self, ticket: Ticket, retry_after: float | None, reading: QuotaReading | None, now: float) -> None:
         """The request of ``ticket`` was answered 429: hold admissions for its wait, halve the share.
 
-        A provider that reports no quota at all (no reading, now or before) is not paced: its 429s are
-        retried call by call, as any transient failure.
+        A provider that reports no per-minute quota (no such reading, now or before) is not paced: its
+        429s are retried call by call, as any transient failure.
         """
         if reading is not None:
-            self._read(ticket, reading)
-        if not self.active:
+            self._read(ticket, reading, now)
+        if not self.reported:
             return
         if retry_after is not None:
             self.paused_until = max(self.paused_until, now + retry_after)
@@ -199,18 +222,26 @@ class QuotaPacer:
             self._last_decrease = now
             self.decreases += 1
 
-    def _read(self, ticket: Ticket, reading: QuotaReading) -> None:
-        buckets = list(self._buckets)
+    def _forget_stale(self, now: float) -> None:
+        for dim, bucket in enumerate(self._buckets):
+            if bucket is not None and now >= bucket.expires_at:
+                self._buckets[dim] = None  # past its reset: the bucket is full again as far as it said
+
+    def _read(self, ticket: Ticket, reading: QuotaReading, now: float) -> None:
         for dim, limit, remaining, reset in (
             (REQUESTS, reading.limit_requests, reading.remaining_requests, reading.reset_requests_s),
             (TOKENS, reading.limit_tokens, reading.remaining_tokens, reading.reset_tokens_s),
         ):
-            if remaining is None:
+            if remaining is None or limit is None or reset is None or not per_minute(limit, remaining, reset):
                 continue
-            bucket = buckets[dim] or _Bucket()
-            bucket.read(limit, remaining, reset, ticket, dim)
-            buckets[dim] = bucket
-        self._buckets = (buckets[0], buckets[1])
+            held = self._buckets[dim]
+            if held is not None and ticket.taken_at < held.read_at:
+                continue  # an answer overtaken by a later admission's: its reading is older
+            bucket = _Bucket(limit, remaining, reset, ticket.taken_at)
+            own = self._spent[dim] - (ticket.spent_tokens if dim == TOKENS else ticket.spent_requests)
+            bucket.settle(own, self.share, max(now, ticket.taken_at))
+            self._buckets[dim] = bucket
+            self.reported = True
 
 
 class PacedAdmission:
@@ -236,20 +267,32 @@ class PacedAdmission:
     def active(self) -> bool:
         return self.pacer.active
 
-    async def acquire(self, tokens: int) -> Ticket:
-        """Wait until a request of ``tokens`` fits this process's share of the provider's quota; admit it."""
+    @property
+    def reports_quota(self) -> bool:
+        """Whether this endpoint has reported a per-minute quota (its admissions are then counted exactly)."""
+        return self.pacer.reported
+
+    async def acquire(self, tokens: int, *, max_wait_s: float = math.inf, model: str = "") -> Ticket:
+        """Wait until a request of ``tokens`` fits this process's share of the provider's quota; admit it.
+
+        Raises ``PacingTimeout`` (nothing sent) rather than wait past ``max_wait_s`` in all: the
+        caller's ``--max-wait-s`` less what the call has waited already.
+        """
         pacer = self.pacer
-        if not pacer.active:
-            return pacer.take(tokens, self._clock())  # no reading yet: nothing to pace by
+        now = self._clock()
+        if not pacer.active and pacer.paused_until <= now:
+            return pacer.take(tokens, now)  # no reading held: nothing to pace by
         async with self._lock:
-            waited = False
+            waited = 0.0
             while True:
                 now = self._clock()
                 wait = pacer.delay(tokens, now)
                 if wait <= 0:
-                    return pacer.take(tokens, now, waited=waited)
-                waited = True
+                    return pacer.take(tokens, now, waited=waited > 0, waited_s=waited)
+                if waited + wait > max_wait_s:
+                    raise errors.PacingTimeout(_timeout_line(pacer, tokens, model, waited, wait, max_wait_s))
                 step = min(wait, pacer.policy.poll_s)
+                waited += step
                 self.waited_s += step
                 await self._sleep(step)
 
@@ -260,6 +303,18 @@ class PacedAdmission:
     def throttled(self, ticket: Ticket, retry_after: float | None, headers: Mapping[str, str] | None) -> None:
         """``ticket``'s request was answered 429, asking for ``retry_after`` seconds."""
         self.pacer.throttled(ticket, retry_after, quota_reading(headers), self._clock())
+
+
+def _timeout_line(pacer: QuotaPacer, tokens: int, model: str, waited: float, wait: float, cap: float) -> str:
+    requests, per_min = pacer.limits_per_minute()
+    quota = ", ".join(
+        f"{value:,.0f} {unit}/min" for value, unit in ((requests, "requests"), (per_min, "tokens")) if value is not None
+    )
+    return (
+        f"pacing: {model or 'the endpoint'}'s reported quota ({quota or 'a 429 pause'}, this process's share "
+        f"{pacer.share:.3g}) would admit a request of {tokens:,} tokens only after {waited + wait:.0f} s of "
+        f"waiting, more than the {cap:.0f} s left of --max-wait-s; nothing was sent"
+    )
 
 
 class Pacing:

@@ -63,13 +63,27 @@ class LiteLLMTransport:
             raise map_litellm_error(exc) from exc
         response: dict[str, Any] = raw.model_dump(mode="json")
         hidden = getattr(raw, "_hidden_params", None) or {}
-        headers = kept_headers(hidden.get("additional_headers") if isinstance(hidden, dict) else None)
+        headers = kept_headers(provider_headers(hidden.get("additional_headers") if isinstance(hidden, dict) else None))
         return ProviderReply(response, headers) if headers else response
+
+
+def provider_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
+    """The provider's own headers from LiteLLM's: it re-sends some OpenAI ones under their names (not the
+    ``x-ratelimit-reset-*``) and every raw one as ``llm_provider-<name>``; the raw ones win."""
+    if not isinstance(headers, Mapping):
+        return {}
+    found = {str(k).lower(): str(v) for k, v in headers.items() if not str(k).lower().startswith(_RAW)}
+    found.update((str(k)[len(_RAW) :].lower(), str(v)) for k, v in headers.items() if str(k).lower().startswith(_RAW))
+    return found
+
+
+_RAW = "llm_provider-"
 
 
 def map_litellm_error(exc: BaseException) -> errors.GatewayError:
     """Classify an exception raised by LiteLLM (or the HTTP stack below it) as one of ours."""
     import litellm
+    import litellm.exceptions
 
     message = redacted_message(exc)
     status = getattr(exc, "status_code", None)
@@ -85,7 +99,7 @@ def map_litellm_error(exc: BaseException) -> errors.GatewayError:
         return errors.RateLimited(message, retry_after=throttle_wait(headers), headers=headers)
     if isinstance(exc, litellm.Timeout) or status == 408:
         return errors.RequestTimeout(message, retry_after=retry_after, headers=headers)
-    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (401, 403):
+    if isinstance(exc, (litellm.AuthenticationError, litellm.exceptions.PermissionDeniedError)) or status in (401, 403):
         return errors.AuthenticationFailed(message)
     if isinstance(exc, litellm.NotFoundError) or status == 404:
         return errors.ModelNotFound(message)

@@ -245,7 +245,14 @@ def test_503_with_retry_after_is_waited_out_through_either_transport(kind):
             (503, {"retry-after-ms": "1250"}),
             (500, {}),
             (429, {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "3s"}),
-            (200, {"x-ratelimit-limit-tokens": "30000", "x-ratelimit-remaining-tokens": "29000"}),
+            (
+                200,
+                {
+                    "x-ratelimit-limit-tokens": "30000",
+                    "x-ratelimit-remaining-tokens": "29000",
+                    "x-ratelimit-reset-tokens": "2s",
+                },
+            ),
         ]
         runner, base = await _stub(script, hits)
         transport: Transport = LiteLLMTransport() if kind == "litellm" else OpenAIHTTPTransport()
