@@ -36,6 +36,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway import errors
 from gateway.transports.headers import QuotaReading, quota_reading
@@ -80,6 +81,7 @@ class Ticket:
 WINDOW_S = 60.0  # OpenAI's and Azure's x-ratelimit-limit-* are per minute
 MIN_CAPACITY_S = 1.0  # a bucket holds at least a second of refill, whatever a reading says
 MIN_READING_LIFE_S = 1.0  # a reading is kept at least this long after the request it answers was admitted
+REPUBLISH_S = 20.0  # a worker says the limits again this often while it holds a reading (they expire in 60 s)
 RESET_SLACK_S = 1.0  # a per-minute reset may read this much longer than a minute's refill (rounding, transit)
 
 
@@ -244,6 +246,29 @@ class QuotaPacer:
             self.reported = True
 
 
+class QuotaReadings(Protocol):
+    """Where the per-minute limits the provider reports are kept: this process's, or every worker's.
+
+    ``publish`` records what a reading said of a deployment; ``admit`` holds a request of ``tokens``
+    until it fits the reported limits, together with every other worker's admissions (a shared
+    bucket), or returns at once where nothing is shared. It returns the seconds it held the request.
+    """
+
+    async def publish(self, deployment: str, requests_per_min: float | None, tokens_per_min: float | None) -> None: ...
+
+    async def admit(self, deployment: str, tokens: int, *, max_wait_s: float) -> float: ...
+
+
+class LocalReadings:
+    """Readings kept by each process's pacer alone: nothing to publish, nothing shared to wait on."""
+
+    async def publish(self, deployment: str, requests_per_min: float | None, tokens_per_min: float | None) -> None:
+        return None
+
+    async def admit(self, deployment: str, tokens: int, *, max_wait_s: float) -> float:
+        return 0.0
+
+
 class PacedAdmission:
     """One endpoint's pacer, driven: ``acquire`` waits for admission; the answer goes to ``observe``/``throttled``.
 
@@ -256,12 +281,18 @@ class PacedAdmission:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        readings: QuotaReadings | None = None,
+        deployment: str = "",
     ) -> None:
         self.pacer = QuotaPacer(policy)
         self._clock = clock
         self._sleep = sleep
         self._lock = asyncio.Lock()
         self.waited_s = 0.0
+        self._readings = readings or LocalReadings()
+        self._deployment = deployment
+        self._published: tuple[float | None, float | None] = (None, None)
+        self._publish_again_at = float("-inf")
 
     @property
     def active(self) -> bool:
@@ -279,11 +310,22 @@ class PacedAdmission:
         caller's ``--max-wait-s`` less what the call has waited already.
         """
         pacer = self.pacer
+        limits = pacer.limits_per_minute()
+        if limits != (None, None) and (limits != self._published or self._clock() >= self._publish_again_at):
+            self._published, self._publish_again_at = limits, self._clock() + REPUBLISH_S
+            await self._readings.publish(self._deployment, *limits)
+        # With shared readings, first the bucket every worker on this deployment admits through.
+        shared = await self._readings.admit(self._deployment, tokens, max_wait_s=max_wait_s)
+        if shared > max_wait_s:
+            raise errors.PacingTimeout(_timeout_line(pacer, tokens, model, 0.0, shared, max_wait_s))
+        if shared > 0:
+            self.waited_s += shared
+            await self._sleep(shared)
         now = self._clock()
         if not pacer.active and pacer.paused_until <= now:
-            return pacer.take(tokens, now)  # no reading held: nothing to pace by
+            return pacer.take(tokens, now, waited_s=shared)  # no reading held: nothing to pace by
         async with self._lock:
-            waited = 0.0
+            waited = shared
             while True:
                 now = self._clock()
                 wait = pacer.delay(tokens, now)
@@ -326,16 +368,20 @@ class Pacing:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        readings: QuotaReadings | None = None,
     ) -> None:
         self.policy = policy or PacingPolicy()
         self._clock = clock
         self._sleep = sleep
+        self.readings: QuotaReadings = readings or LocalReadings()
         self._admissions: dict[str, PacedAdmission] = {}
 
     def for_endpoint(self, identity: str) -> PacedAdmission:
         admission = self._admissions.get(identity)
         if admission is None:
-            admission = self._admissions[identity] = PacedAdmission(self.policy, clock=self._clock, sleep=self._sleep)
+            admission = self._admissions[identity] = PacedAdmission(
+                self.policy, clock=self._clock, sleep=self._sleep, readings=self.readings, deployment=identity
+            )
         return admission
 
     @property
