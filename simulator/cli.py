@@ -55,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
         "429 insufficient_quota, as OpenAI does; repeatable",
     )
     parser.add_argument(
+        "--quota-headers-for",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after N requests, answer without x-ratelimit-* headers (the quota still holds), as behind a "
+        "proxy that strips them; 0: never",
+    )
+    parser.add_argument(
         "--burst-s",
         type=float,
         default=10.0,
@@ -98,6 +106,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         azure_served_model=args.azure_served_model,
         unparsable_models=tuple(args.unparsable_model),
         unpaid_models=tuple(args.unpaid_model),
+        quota_headers_for=args.quota_headers_for,
         burst_s=args.burst_s,
         faults=faults,
     )

@@ -106,6 +106,9 @@ class SimConfig:
     # Models (as a request names them, or Azure deployments) whose account has no credit left: every
     # request to one is refused with 429 ``insufficient_quota``, as OpenAI refuses an unpaid account.
     unpaid_models: tuple[str, ...] = ()
+    # After this many admitted requests, answers carry no ``x-ratelimit-*`` headers any more (the quota
+    # is still enforced), as behind a proxy that strips them; 0: never.
+    quota_headers_for: int = 0
     faults: FaultConfig = field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
@@ -115,7 +118,7 @@ class SimConfig:
             raise ValueError("api_key must not be empty; leave it unset to accept any non-empty key")
         _check_non_negative("latency_ms", self.latency_ms)
         _check_non_negative("latency_sigma", self.latency_sigma)
-        for name in ("rpm", "tpm"):
+        for name in ("rpm", "tpm", "quota_headers_for"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 0):
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")

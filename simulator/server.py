@@ -208,6 +208,7 @@ class Simulator:
         self._stats = ServerStats()
         self._plan = FaultPlan(self.config)
         self._limiter = AdmissionLimiter(self.config.rpm, self.config.tpm, clock, burst_s=self.config.burst_s)
+        self._quota_answers = 0  # requests that met the limiter (for quota_headers_for)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -397,6 +398,9 @@ class Simulator:
             charge = prompt_tokens + (limit or self.config.default_max_tokens)
             wait, state = self._limiter.admit(charge)
             quota = state.headers()  # on every answer, as OpenAI and Azure send them
+            self._quota_answers += 1
+            if 0 < self.config.quota_headers_for < self._quota_answers:
+                quota = {}  # a proxy in between strips them from here on
             if wait > 0:
                 self._stats.add_rate_limited()
                 return _error(

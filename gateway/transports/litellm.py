@@ -153,8 +153,8 @@ def _error_code(exc: BaseException) -> str | None:
 
     LiteLLM sets ``code="429"`` and ``type="throttling_error"`` on every ``RateLimitError`` and passes the
     provider's body (``body``) only in some of its provider mappings; the answer itself (``response``,
-    whose content LiteLLM keeps) and the exception it was raised from (``__cause__``, the OpenAI SDK's
-    error with its ``body``) carry it in the others.
+    whose content LiteLLM keeps) and the exception it was raised from (``__cause__`` or ``__context__``,
+    the OpenAI SDK's error with its ``body``) carry it in the others.
     """
     found = provider_codes(exc)
     return next((code for code in _DECIDING_CODES if code in found), None)
@@ -175,7 +175,10 @@ def provider_codes(exc: BaseException) -> set[str]:
             if isinstance(value, str) and value:
                 codes.add(value)
         original = getattr(current, "original_exception", None)
-        current = current.__cause__ or (original if isinstance(original, BaseException) else None)
+        # LiteLLM raises its errors from the SDK's (a cause) or inside their handler (a context).
+        current = (
+            current.__cause__ or current.__context__ or (original if isinstance(original, BaseException) else None)
+        )
     return codes
 
 

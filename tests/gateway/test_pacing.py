@@ -4,6 +4,8 @@ clock), and the gateway consulting it at admission."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -232,11 +234,13 @@ class StallGuard(VirtualClock):
 
 
 def paced_gateway(
-    steps: list[object], fallback: object, **kwargs: object
+    steps: list[Any], fallback: Callable[[ChatCall], Any], *, concurrency: int = 16, retry: RetryPolicy | None = None
 ) -> tuple[Gateway, ScriptedTransport, StallGuard]:
     clock = StallGuard(start=0.0)
-    transport = ScriptedTransport(steps, fallback=fallback)  # type: ignore[arg-type]
-    gateway = Gateway(transport, policy=CachePolicy.OFF, clock=clock, sleep=clock.sleep, **kwargs)  # type: ignore[arg-type]
+    transport = ScriptedTransport(steps, fallback=fallback)
+    gateway = Gateway(
+        transport, policy=CachePolicy.OFF, clock=clock, sleep=clock.sleep, concurrency=concurrency, retry=retry
+    )
     return gateway, transport, clock
 
 
