@@ -35,7 +35,7 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from gateway import errors
@@ -76,6 +76,7 @@ class Ticket:
     spent_requests: float
     spent_tokens: float
     waited_s: float = 0.0  # how long the admission waited on the pacer
+    shared: SharedAdmission | None = None  # its admission through the readings every worker shares, if any
 
 
 WINDOW_S = 60.0  # OpenAI's and Azure's x-ratelimit-limit-* are per minute
@@ -246,17 +247,41 @@ class QuotaPacer:
             self.reported = True
 
 
-class QuotaReadings(Protocol):
-    """Where the per-minute limits the provider reports are kept: this process's, or every worker's.
+@dataclass(frozen=True)
+class SharedAdmission:
+    """A request's turn in the bucket every worker on a deployment shares: when (the server's clock) and
+    how many requests and tokens had been admitted through it then, this one included."""
 
-    ``publish`` records what a reading said of a deployment; ``admit`` holds a request of ``tokens``
-    until it fits the reported limits, together with every other worker's admissions (a shared
-    bucket), or returns at once where nothing is shared. It returns the seconds it held the request.
+    at: float
+    admitted_requests: float
+    admitted_tokens: float
+
+
+@dataclass(frozen=True)
+class SharedReading:
+    """What an answer reported of the quota, for the shared bucket: the admission it answers and what
+    remained then (None for a dimension without a per-minute reading)."""
+
+    admission: SharedAdmission
+    remaining_requests: float | None
+    remaining_tokens: float | None
+
+
+class QuotaReadings(Protocol):
+    """Where the quota the provider reports is kept: by each process's pacer alone, or for every worker.
+
+    ``publish`` records the per-minute limits a reading reported for a deployment. ``admit`` gives a
+    request of ``tokens`` its turn among every worker's admissions to that deployment, paced at those
+    limits, after lowering what the shared bucket holds to what ``reading`` (the latest answer this
+    worker read) says remained less what every worker admitted since; it returns the seconds to wait
+    for that turn and the turn, or None where nothing is shared.
     """
 
     async def publish(self, deployment: str, requests_per_min: float | None, tokens_per_min: float | None) -> None: ...
 
-    async def admit(self, deployment: str, tokens: int, *, max_wait_s: float) -> float: ...
+    async def admit(
+        self, deployment: str, tokens: int, reading: SharedReading | None
+    ) -> tuple[float, SharedAdmission] | None: ...
 
 
 class LocalReadings:
@@ -265,8 +290,10 @@ class LocalReadings:
     async def publish(self, deployment: str, requests_per_min: float | None, tokens_per_min: float | None) -> None:
         return None
 
-    async def admit(self, deployment: str, tokens: int, *, max_wait_s: float) -> float:
-        return 0.0
+    async def admit(
+        self, deployment: str, tokens: int, reading: SharedReading | None
+    ) -> tuple[float, SharedAdmission] | None:
+        return None
 
 
 class PacedAdmission:
@@ -293,6 +320,7 @@ class PacedAdmission:
         self._deployment = deployment
         self._published: tuple[float | None, float | None] = (None, None)
         self._publish_again_at = float("-inf")
+        self._unsent: SharedReading | None = None  # the latest reading the shared bucket has not had yet
 
     @property
     def active(self) -> bool:
@@ -314,23 +342,25 @@ class PacedAdmission:
         if limits != (None, None) and (limits != self._published or self._clock() >= self._publish_again_at):
             self._published, self._publish_again_at = limits, self._clock() + REPUBLISH_S
             await self._readings.publish(self._deployment, *limits)
-        # With shared readings, first the bucket every worker on this deployment admits through.
-        shared = await self._readings.admit(self._deployment, tokens, max_wait_s=max_wait_s)
+        # With shared readings, first the turn in the bucket every worker on this deployment admits through.
+        reading, self._unsent = self._unsent, None
+        turn = await self._readings.admit(self._deployment, tokens, reading)
+        shared, admission = turn if turn is not None else (0.0, None)
         if shared > max_wait_s:
             raise errors.PacingTimeout(_timeout_line(pacer, tokens, model, 0.0, shared, max_wait_s))
         if shared > 0:
             self.waited_s += shared
             await self._sleep(shared)
         now = self._clock()
-        if not pacer.active and pacer.paused_until <= now:
-            return pacer.take(tokens, now, waited_s=shared)  # no reading held: nothing to pace by
+        if not pacer.active and pacer.paused_until <= now:  # no reading held: nothing to pace by
+            return replace(pacer.take(tokens, now, waited_s=shared), shared=admission)
         async with self._lock:
             waited = shared
             while True:
                 now = self._clock()
                 wait = pacer.delay(tokens, now)
                 if wait <= 0:
-                    return pacer.take(tokens, now, waited=waited > 0, waited_s=waited)
+                    return replace(pacer.take(tokens, now, waited=waited > 0, waited_s=waited), shared=admission)
                 if waited + wait > max_wait_s:
                     raise errors.PacingTimeout(_timeout_line(pacer, tokens, model, waited, wait, max_wait_s))
                 step = min(wait, pacer.policy.poll_s)
@@ -340,11 +370,31 @@ class PacedAdmission:
 
     def observe(self, ticket: Ticket, headers: Mapping[str, str] | None) -> None:
         """The answer to ``ticket``'s request, with its headers (None when the transport gives none)."""
-        self.pacer.observe(ticket, quota_reading(headers), self._clock())
+        reading = quota_reading(headers)
+        self.pacer.observe(ticket, reading, self._clock())
+        self._keep_for_sharing(ticket, reading)
 
     def throttled(self, ticket: Ticket, retry_after: float | None, headers: Mapping[str, str] | None) -> None:
         """``ticket``'s request was answered 429, asking for ``retry_after`` seconds."""
-        self.pacer.throttled(ticket, retry_after, quota_reading(headers), self._clock())
+        reading = quota_reading(headers)
+        self.pacer.throttled(ticket, retry_after, reading, self._clock())
+        self._keep_for_sharing(ticket, reading)
+
+    def _keep_for_sharing(self, ticket: Ticket, reading: QuotaReading | None) -> None:
+        """Keep the latest reading of a shared admission: the next admission takes it to the shared bucket."""
+        if reading is None or ticket.shared is None:
+            return
+        requests, tokens = (
+            remaining if remaining is not None and limit is not None and per_minute(limit, remaining, reset) else None
+            for limit, remaining, reset in (
+                (reading.limit_requests, reading.remaining_requests, reading.reset_requests_s),
+                (reading.limit_tokens, reading.remaining_tokens, reading.reset_tokens_s),
+            )
+        )
+        if requests is None and tokens is None:
+            return
+        if self._unsent is None or self._unsent.admission.at <= ticket.shared.at:
+            self._unsent = SharedReading(ticket.shared, requests, tokens)
 
 
 def _timeout_line(pacer: QuotaPacer, tokens: int, model: str, waited: float, wait: float, cap: float) -> str:

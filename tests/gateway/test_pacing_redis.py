@@ -59,3 +59,44 @@ def test_a_reading_one_worker_took_paces_a_worker_that_has_none(shared_redis):
     # need, on the server's clock: admitted 5 s and 10 s from now.
     assert len(second_waits) == 2, second_waits
     assert 4.5 < second_waits[0] <= 5.0 and 9.5 < second_waits[1] <= 10.0, second_waits
+
+
+def test_a_reading_that_shows_spend_elsewhere_holds_every_worker(shared_redis):
+    # Calls of about 100 tokens. The first worker's third answer says the quota is spent (another
+    # application drew it): the shared bucket, which held 1,000 tokens less what was admitted, takes
+    # that reading in at the first worker's next admission, and the second worker (no headers of its
+    # own) waits for the refill too.
+    spent = {**QUOTA, "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "60s"}
+    answers = [QUOTA, QUOTA, spent]
+
+    def small(text: str) -> ChatCall:
+        return ChatCall(ENDPOINT, [{"role": "user", "content": text}], {"max_tokens": 90})
+
+    async def scenario() -> list[float]:
+        clients = [connect(shared_redis), connect(shared_redis)]
+        clocks = [VirtualClock(start=0.0), VirtualClock(start=0.0)]
+        first = Gateway(
+            ScriptedTransport(
+                fallback=lambda c: ProviderReply(chat_response("ok"), answers.pop(0) if answers else spent)
+            ),
+            policy=CachePolicy.OFF,
+            pacing=Pacing(readings=RedisReadings(clients[0], shared_redis), clock=clocks[0], sleep=clocks[0].sleep),
+        )
+        second = Gateway(
+            ScriptedTransport(fallback=lambda c: chat_response("ok")),
+            policy=CachePolicy.OFF,
+            pacing=Pacing(readings=RedisReadings(clients[1], shared_redis), clock=clocks[1], sleep=clocks[1].sleep),
+        )
+        try:
+            for i in range(4):
+                await first.complete(small(f"first {i}"))
+            await second.complete(small("second"))
+        finally:
+            for client in clients:
+                await client.aclose()
+        return clocks[1].sleeps
+
+    second_waits = asyncio.run(scenario())
+    # Without the reading the bucket would still hold ~700 tokens and the second call would go at once;
+    # with it, the first worker's fourth call took the first second of refill and this one the next.
+    assert len(second_waits) == 1 and 1.5 < second_waits[0] <= 2.1, second_waits
