@@ -6,12 +6,22 @@ itself from those readings needs no shared service and no ``--tpm`` to stay with
 colleagues, CI and other applications draw from too.
 
 The model, per endpoint and per dimension (requests, tokens): the provider's quota is a bucket that
-refills at ``limit / 60`` a second up to its capacity (``remaining + rate × reset``). A reading taken
-when request *k* was admitted says how much remained then; since then the bucket refilled, and this
-process spent what it admitted after *k*. What others spent since is unknown, so a process claims
-only its **share** of the pool::
+refills at ``limit / 60`` a second up to its capacity (``remaining + rate × reset``). Only per-minute
+quotas are paced: a reading needs its limit, what remains and a reset no longer than a minute's refill
+(``per_minute``). A reading taken when request *k* was admitted says how much remained then; since
+then the bucket refilled, and this process spent what it admitted after *k*. What others spent since
+is unknown, so a process claims only its **share** of the pool, each of its admissions counting
+``tokens / share`` of it, and the pool refilling at the reported rate as the provider's does::
 
-    claimable = share × (min(capacity, remaining_k + rate × (now − t_k)) − reserve) − own spend since k
+    pool_k = min(capacity, remaining_k + rate × (now − t_k)) − own spend since k / share
+    pool(t) = min(capacity, pool(t') + rate × (t − t'))  −  what it admits at t, / share
+
+and admits a request once ``tokens / share`` fits in the pool less a reserve. What it admitted is thus
+refilled as the provider refills it: no wait is longer than the refill it needs, whether readings keep
+coming or not. At its reset a reading's ``remaining`` says nothing more and is dropped; a window after
+it, with no newer reading, the limit is forgotten too and the pacer stops pacing (answers that stopped
+carrying headers, a proxy that strips them). Waits count toward the caller's ``--max-wait-s``: an
+admission that would wait longer raises ``PacingTimeout`` and nothing is sent.
 
 and admits a request once it fits in what it may claim. Processes whose shares add up to at most 1
 never claim the same tokens; and a share far below 1 costs no throughput, only a higher standing
@@ -104,25 +114,29 @@ class _Bucket:
     ``level`` is the pool at ``at`` less this process's own admissions since (each counted as its
     share's worth of the pool: ``tokens / share``); it refills at the reported rate up to the
     capacity, so what was admitted since a reading is refilled as the provider refills it, and no
-    admission waits longer than the refill it needs. The reading ages out at its reset time.
+    admission waits longer than the refill it needs. At the reading's reset what it said remained is
+    dropped (``remaining`` None: the bucket is full again as far as it said, less what this process
+    admitted since); a window later with no newer reading the limit is forgotten too (the pacer drops
+    the bucket): the quota may have changed, and nothing says so.
     """
 
-    __slots__ = ("at", "capacity", "expires_at", "level", "rate_per_s", "read_at", "remaining")
+    __slots__ = ("at", "capacity", "expires_at", "forget_at", "level", "rate_per_s", "read_at", "remaining")
 
     def __init__(self, limit: float, remaining: float, reset_s: float, taken_at: float) -> None:
         self.rate_per_s = limit / WINDOW_S
         # The level when full: what remains plus what refills before the reset (a provider that
         # enforces its quota over a few seconds, as Azure does, holds less than a minute's worth).
         self.capacity = min(limit, max(remaining + self.rate_per_s * reset_s, self.rate_per_s * MIN_CAPACITY_S))
-        self.remaining = remaining
+        self.remaining: float | None = remaining
         self.read_at = taken_at  # when the request whose answer carried the reading was admitted
         self.expires_at = taken_at + max(reset_s, MIN_READING_LIFE_S)  # full again by then: the reading says no more
+        self.forget_at = self.expires_at + WINDOW_S
         self.level = remaining
         self.at = taken_at
 
     def settle(self, own_since: float, share: float, now: float) -> None:
         """Bring the reading, taken at ``read_at``, to ``now``: refill, then this process's spend since."""
-        self.level = min(self.capacity, self.remaining + self.rate_per_s * max(0.0, now - self.read_at))
+        self.level = min(self.capacity, self.level + self.rate_per_s * max(0.0, now - self.read_at))
         self.level -= own_since / share
         self.at = now
 
@@ -152,7 +166,8 @@ class QuotaPacer:
 
     @property
     def active(self) -> bool:
-        """Whether a reading is held: until one comes (and once it ages out) only a 429's wait holds admissions."""
+        """Whether a limit is held: until a reading comes (and a window after the last) only a 429's wait holds
+        admissions."""
         return self._buckets != [None, None]
 
     def limits_per_minute(self) -> tuple[float | None, float | None]:
@@ -203,7 +218,9 @@ class QuotaPacer:
             return  # growth is earned only by a process that waits on its share
         # Waiting on the share while the provider's quota fills up means the share is too small.
         if any(
-            bucket is not None and bucket.remaining >= self.policy.unused_above * bucket.capacity
+            bucket is not None
+            and bucket.remaining is not None
+            and bucket.remaining >= self.policy.unused_above * bucket.capacity
             for bucket in self._buckets
         ):
             self.share = min(1.0, self.share * (1.0 + self.policy.increase_per_s * elapsed))
@@ -227,8 +244,12 @@ class QuotaPacer:
 
     def _forget_stale(self, now: float) -> None:
         for dim, bucket in enumerate(self._buckets):
-            if bucket is not None and now >= bucket.expires_at:
-                self._buckets[dim] = None  # past its reset: the bucket is full again as far as it said
+            if bucket is None:
+                continue
+            if now >= bucket.forget_at:
+                self._buckets[dim] = None  # no reading for a window: the limit may have changed; not paced
+            elif now >= bucket.expires_at:
+                bucket.remaining = None  # past its reset: what it said remained says nothing any more
 
     def _read(self, ticket: Ticket, reading: QuotaReading, now: float) -> None:
         for dim, limit, remaining, reset in (
