@@ -342,8 +342,11 @@ class Gateway:
                 self.ledger.record_error(max(0, attempts - 1), phase)
                 await self._store(key, {"refusal": str(exc)})
                 raise
-            except errors.GatewayError:
-                self.ledger.record_error(max(0, attempts - 1), phase)
+            except errors.GatewayError as exc:
+                if attempts == 0 and isinstance(exc, errors.PacingTimeout):
+                    self.ledger.record_refused(phase)  # the pacer held it past --max-wait-s: never sent
+                else:
+                    self.ledger.record_error(max(0, attempts - 1), phase)
                 raise
             except asyncio.CancelledError:
                 if attempts:

@@ -180,7 +180,7 @@ class QuotaPacer:
 
     def delay(self, tokens: float, now: float) -> float:
         """Seconds until a request of ``tokens`` may be admitted (0: now); always finite."""
-        self._forget_stale(now)
+        self.age(now)
         wait = self.paused_until - now
         reserve_s = self.policy.reserve_s
         for dim, need in ((REQUESTS, 1.0), (TOKENS, float(tokens))):
@@ -208,7 +208,7 @@ class QuotaPacer:
 
     def observe(self, ticket: Ticket, reading: QuotaReading | None, now: float) -> None:
         """An answer came back to the request of ``ticket``, with the provider's ``reading`` (if any)."""
-        self._forget_stale(now)
+        self.age(now)
         if reading is None:
             return  # no news (a timeout, a proxy that strips headers): the held reading goes on ageing
         self._read(ticket, reading, now)
@@ -242,7 +242,8 @@ class QuotaPacer:
             self._last_decrease = now
             self.decreases += 1
 
-    def _forget_stale(self, now: float) -> None:
+    def age(self, now: float) -> None:
+        """Drop what the readings no longer say: past its reset a reading's remaining, a window later its limit."""
         for dim, bucket in enumerate(self._buckets):
             if bucket is None:
                 continue
@@ -359,6 +360,7 @@ class PacedAdmission:
         caller's ``--max-wait-s`` less what the call has waited already.
         """
         pacer = self.pacer
+        pacer.age(self._clock())
         limits = pacer.limits_per_minute()
         if limits != (None, None) and (limits != self._published or self._clock() >= self._publish_again_at):
             self._published, self._publish_again_at = limits, self._clock() + REPUBLISH_S

@@ -329,5 +329,7 @@ def test_pacing_waits_count_toward_max_wait_and_end_in_one_line():
     with pytest.raises(errors.PacingTimeout) as stopped:
         asyncio.run(_all(gateway, [chat("second", max_tokens=1000)]))
     assert len(transport.sent) == 1 and clock.now <= 20.0  # nothing sent, never waited past the cap
+    total = gateway.ledger.total()
+    assert (total.live_calls, total.errors, total.refused) == (1, 0, 1)  # the ledger says it was not sent
     line = str(stopped.value)
     assert "\n" not in line and "--max-wait-s" in line and "nothing was sent" in line
