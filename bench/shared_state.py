@@ -5,7 +5,8 @@ counters say what really reached the "provider"). The experiments, each a functi
 figures (the tests call the same functions on small workloads):
 
 * ``throughput``: 4 workers (seeds 1-4) against a simulator enforcing a TPM quota, each given that
-  quota with ``--tpm``; with ``--redis-url`` (one shared limiter) and without (four limiters that
+  quota with ``--tpm`` (``--no-client-tpm``: given nothing, pacing by the simulator's headers); with
+  ``--redis-url`` (one shared limiter, or the reported quota shared) and without (four limiters that
   each believe they own the quota). Useful tokens per minute (prompt + completion tokens of the
   requests the simulator answered, over the span in which it answered them) as a share of the
   quota; what the simulator charged the quota at admission (prompt + ``max_tokens``) as a share of
@@ -21,7 +22,8 @@ figures (the tests call the same functions on small workloads):
 * ``gateway_costs`` and ``replay_tiers``: what the shared path adds per call in-process, and a
   ``--replay`` of one run served by the disk tier, by Redis behind an empty disk, or without Redis.
 
-``python -m bench.shared_state [--quick] [--quota-tpm 1000000] [--only ...] [--out bench/out/shared_state.json]``
+``python -m bench.shared_state [--quick] [--quota-tpm 1000000] [--only ...] [--no-client-tpm]
+[--out bench/out/shared_state.json]``
 (``--quick``: the small workload, for a look in a few minutes; the figures in BENCHMARKS.md use
 the default configuration).
 
@@ -213,6 +215,7 @@ def machine_namespace(label: str) -> Iterator[str]:
 class Throughput:
     redis: bool
     quota_tpm: int
+    client_tpm: bool  # whether each worker was given the quota with --tpm (else it paces by the headers alone)
     requests: int
     rejected_429: int
     answered_tokens: int  # prompt + completion tokens of the answered requests: the useful work
@@ -241,11 +244,15 @@ def throughput(
     seeds: Sequence[int] = (1, 2, 3, 4),
     latency_ms: float = 100.0,
     cold_rerun: bool = False,
+    client_tpm: bool = True,
     timeout_s: float = 3600.0,
 ) -> tuple[Throughput, ColdRerun | None]:
     """The workers on one quota; with ``cold_rerun`` (and Redis), the same workers again as new processes
-    with empty local caches, against the same simulator (its address is part of every cache key)."""
+    with empty local caches, against the same simulator (its address is part of every cache key).
+    ``client_tpm``: each worker is given the quota with ``--tpm``; without it they pace by the
+    simulator's rate-limit headers alone (shared through Redis in the Redis row)."""
     label = "redis" if redis_url else "local"
+    extra = ("--tpm", str(quota_tpm)) if client_tpm else ()
     with SimulatorProcess(SimSettings(latency_ms=latency_ms, tpm=quota_tpm), workdir / f"sim-{label}.log") as sim:
         workers = workers_for(
             workload,
@@ -253,7 +260,7 @@ def throughput(
             workdir,
             sim.openai_api_base,
             redis_url=redis_url,
-            extra=("--tpm", str(quota_tpm)),
+            extra=extra,
             label=f"{label}-",
         )
         with TokenSampler(sim) as sampler:
@@ -268,7 +275,7 @@ def throughput(
                 workdir,
                 sim.openai_api_base,
                 redis_url=redis_url,
-                extra=("--tpm", str(quota_tpm)),
+                extra=extra,
                 label="cold-",
             )
             repeated = run_workers(again, workdir, namespace, timeout_s)
@@ -281,6 +288,7 @@ def throughput(
     figures = Throughput(
         redis=redis_url is not None,
         quota_tpm=quota_tpm,
+        client_tpm=client_tpm,
         requests=int(stats["requests"]),
         rejected_429=int(stats["rate_limited"]),
         answered_tokens=tokens,
@@ -583,6 +591,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quota-tpm", type=int, default=1_000_000, help="the simulator's TPM quota (1,000,000)")
     p.add_argument("--budget-usd", type=float, default=None, help="the shared cap (default 3.0, 0.3 with --quick)")
     p.add_argument("--only", nargs="*", default=None, help="experiments to run (default: all)")
+    p.add_argument(
+        "--no-client-tpm",
+        action="store_true",
+        help="throughput: give the workers no --tpm; they pace by the simulator's rate-limit headers alone",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "shared_state.json")
     args = p.parse_args(argv)
     workload = SMALL if args.quick else DEFAULT
@@ -600,7 +613,10 @@ def main(argv: list[str] | None = None) -> int:
             results["replay_tiers"] = asdict(replay_tiers(workload, workdir))
             _print("--replay of one run, by tier (seconds)", results["replay_tiers"])
         if "throughput" in chosen:
-            local, _ = throughput(workload, workdir, quota_tpm=args.quota_tpm, redis_url=None, namespace=None)
+            client_tpm = not args.no_client_tpm
+            local, _ = throughput(
+                workload, workdir, quota_tpm=args.quota_tpm, redis_url=None, namespace=None, client_tpm=client_tpm
+            )
             results["throughput_local"] = asdict(local)
             _print("4 workers, no Redis", results["throughput_local"])
             with machine_namespace("throughput") as namespace:
@@ -611,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
                     redis_url=MACHINE_REDIS_URL,
                     namespace=namespace,
                     cold_rerun=True,
+                    client_tpm=client_tpm,
                 )
             results["throughput_redis"] = asdict(shared)
             _print("4 workers, one Redis", results["throughput_redis"])

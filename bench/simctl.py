@@ -32,6 +32,7 @@ class SimSettings:
     tpm: int = 0
     rpm: int = 0
     burst_s: float = 10.0  # seconds of quota a limit's bucket holds (the simulator's default)
+    quota_headers_for: int = 0  # after this many requests, answers carry no x-ratelimit-* headers (0: never)
 
     @property
     def mean_latency_s(self) -> float:
@@ -50,6 +51,7 @@ class SimSettings:
             str(self.rpm),
             "--burst-s",
             f"{self.burst_s:g}",
+            *(["--quota-headers-for", str(self.quota_headers_for)] if self.quota_headers_for else []),
         ]
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -57,17 +57,23 @@ from gateway.types import ChatCall, Completion
 
 log = structlog.get_logger("gateway")
 
-# Errors after which no later call of the run can succeed: the gateway refuses every later call.
-FATAL_ERRORS = (
+# Errors after which no later call can succeed, whatever endpoint it goes to: the gateway refuses
+# every later call (the budget is spent, a replay misses, the shared state is lost).
+RUN_FATAL_ERRORS = (
     errors.BudgetExceeded,
     errors.CacheMiss,
     errors.CorruptCacheEntry,
+    errors.SharedStateUnavailable,
+)
+# Errors that belong to one endpoint (its key, its model or deployment, its account, its price): every
+# later call to that endpoint is refused; calls to other endpoints go on.
+ENDPOINT_FATAL_ERRORS = (
     errors.QuotaExhausted,
     errors.AuthenticationFailed,
     errors.ModelNotFound,
     errors.ConfigurationError,
-    errors.SharedStateUnavailable,
 )
+FATAL_ERRORS = RUN_FATAL_ERRORS + ENDPOINT_FATAL_ERRORS
 
 # Completion tokens a call that sets no max_tokens counts against a quota's admission (not the budget:
 # a reservation counts the model's output limit).
@@ -123,7 +129,8 @@ class Gateway:
         self._jitter = random.Random(seed)
         self._slots = CallSlots(concurrency)
         self._inflight: dict[str, asyncio.Future[Completion | None]] = {}
-        self.fatal_error: errors.GatewayError | None = None
+        self.fatal_error: errors.GatewayError | None = None  # stops every call (RUN_FATAL_ERRORS)
+        self.endpoint_errors: dict[str, errors.GatewayError] = {}  # identity -> what stops its calls
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -144,9 +151,10 @@ class Gateway:
             if self.prices.needs_note(call.endpoint):
                 await self.prices.recall(self.cache, call.endpoint)
             while True:
-                if self.fatal_error is not None:
+                fatal = self.fatal_for((call.endpoint.identity,))
+                if fatal is not None:
                     self.ledger.record_refused(phase)
-                    raise errors.RunAborted(self.fatal_error)
+                    raise errors.RunAborted(fatal)
                 hit = await self._lookup(key, call)
                 if hit is not None:
                     return await self._serve_cached(hit, key, call, phase)
@@ -172,9 +180,18 @@ class Gateway:
             finally:
                 del self._inflight[key]
                 future.set_result(answer)  # waiters get the answer, or None: never this caller's error
-        except FATAL_ERRORS as exc:
+        except RUN_FATAL_ERRORS as exc:
             self.fatal_error = self.fatal_error or exc
             raise
+        except ENDPOINT_FATAL_ERRORS as exc:
+            self.endpoint_errors.setdefault(call.endpoint.identity, exc)
+            raise
+
+    def fatal_for(self, identities: Iterable[str]) -> errors.GatewayError | None:
+        """What stops calls to any of these endpoints: a run-wide fatal error first, else theirs; None if nothing."""
+        if self.fatal_error is not None:
+            return self.fatal_error
+        return next((self.endpoint_errors[i] for i in identities if i in self.endpoint_errors), None)
 
     async def _complete_uncut(self, call: ChatCall) -> Completion:
         """``call``'s answer; if it is cut at its max_tokens, the answer to the same call with the larger limit."""
@@ -244,21 +261,31 @@ class Gateway:
         policy = self.retry
         pace = self.pacing.for_endpoint(call.endpoint.identity)
         admission_tokens = 0
+        paced_s = 0.0  # waits on the pacer: they count toward the retry policy's max_wait_s too
+        slept_s = 0.0  # waits between attempts
+
+        async def sleep(seconds: float) -> None:
+            nonlocal slept_s
+            slept_s += seconds
+            await self._sleep(seconds)
 
         on_the_wire = False  # whether an attempt's request is out now (not waiting to retry)
         hold: Hold | None = None  # the reservation standing for the next attempt (None: kept by one in doubt)
         worst_case: float | None = None  # what a reservation holds: the call's most possible cost
 
         async def attempt() -> dict[str, Any]:
-            nonlocal attempts, admission_tokens, on_the_wire, hold
+            nonlocal attempts, admission_tokens, on_the_wire, hold, paced_s
             if hold is None:
                 # The last attempt's outcome is unknown and its reservation was kept as spent: reserve anew.
                 hold = await self.budget.reserve(worst_case)
             async with self._slots.slot():
                 if not admission_tokens:
-                    admission_tokens = await self._admission_tokens(call, estimate_tokens, pace.active)
+                    admission_tokens = await self._admission_tokens(call, estimate_tokens, pace.reports_quota)
                 await self.limiter.acquire(admission_tokens, deployment=call.endpoint.identity)
-                ticket = await pace.acquire(admission_tokens)
+                ticket = await pace.acquire(
+                    admission_tokens, max_wait_s=policy.max_wait_s - paced_s - slept_s, model=call.endpoint.model
+                )
+                paced_s += ticket.waited_s
                 attempts += 1
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -286,19 +313,19 @@ class Gateway:
             exc = _failure(state)
             if not policy.told_to_wait(exc):
                 other_failures += 1
-            return policy.should_stop(exc, other_failures, state.idle_for, state.upcoming_sleep)
+            return policy.should_stop(exc, other_failures, state.idle_for + paced_s, state.upcoming_sleep)
 
         def give_up(state: RetryCallState) -> Any:
             exc = _failure(state)
             # The error keeps its type (callers and the ledger go by it); its message says why it is final.
-            exc.args = (f"{exc} ({policy.give_up_note(exc, state.attempt_number, state.idle_for)})",)
+            exc.args = (f"{exc} ({policy.give_up_note(exc, state.attempt_number, state.idle_for + paced_s)})",)
             raise exc
 
         retrying = AsyncRetrying(
             stop=stop,
             retry=retry_if_exception(policy.should_retry),
             wait=lambda state: policy.wait_s(state.attempt_number, _failure(state), self._jitter),
-            sleep=self._sleep,
+            sleep=sleep,
             before_sleep=lambda state: log.info(
                 "gateway.retry",
                 attempt=state.attempt_number,
@@ -342,8 +369,11 @@ class Gateway:
                 self.ledger.record_error(max(0, attempts - 1), phase)
                 await self._store(key, {"refusal": str(exc)})
                 raise
-            except errors.GatewayError:
-                self.ledger.record_error(max(0, attempts - 1), phase)
+            except errors.GatewayError as exc:
+                if attempts == 0 and isinstance(exc, errors.PacingTimeout):
+                    self.ledger.record_refused(phase)  # the pacer held it past --max-wait-s: never sent
+                else:
+                    self.ledger.record_error(max(0, attempts - 1), phase)
                 raise
             except asyncio.CancelledError:
                 if attempts:

@@ -4,6 +4,8 @@ GatewayError
 ├── TransientError              retried; raised only once the retry policy gives up (see gateway.retry)
 │   ├── RateLimited             HTTP 429; carries the wait the provider asked for, if it said
 │   ├── RequestTimeout          the call timed out (client side, or HTTP 408 / 504)
+│   ├── PacingTimeout           the provider's reported quota would not admit it within --max-wait-s;
+│   │                           nothing was sent (not retried: the wait was the retry)
 │   └── Unavailable             HTTP 409 / 5xx, dropped or refused connections
 ├── PermanentError              never retried
 │   ├── AuthenticationFailed    HTTP 401 / 403
@@ -19,7 +21,8 @@ GatewayError
 ├── SharedStateUnavailable      the shared limiter or budget (Redis) stopped answering: the run stops
 ├── CacheMiss                   replay policy and the answer is not cached; no network call was made
 ├── CorruptCacheEntry           replay policy and the cached answer failed its integrity check
-├── RunAborted                  an earlier fatal error (budget, replay miss) stops every later call
+├── RunAborted                  an earlier fatal error stops later calls: every call (budget, replay miss,
+│                               shared state) or every call to its endpoint (auth, model, billing, price)
 └── Interrupted                 the user interrupted the process; no new call is made
 
 Every transient error carries ``retry_after``, the wait in seconds the provider asked for (its
@@ -68,6 +71,10 @@ class RequestTimeout(TransientError):
     """No answer in time: the provider may have received the request (in doubt unless said otherwise)."""
 
     in_doubt_by_default = True
+
+
+class PacingTimeout(TransientError):
+    """Pacing to the provider's reported quota would wait past ``--max-wait-s``; nothing was sent."""
 
 
 class Unavailable(TransientError):

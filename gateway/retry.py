@@ -46,8 +46,9 @@ class RetryPolicy:
             raise ValueError("retry waits must not be negative")
 
     def should_retry(self, exc: BaseException) -> bool:
-        """Retry 408/409/429/5xx, timeouts and dropped connections; never other 4xx."""
-        return isinstance(exc, errors.TransientError)
+        """Retry 408/409/429/5xx, timeouts and dropped connections; never other 4xx, nor a pacing wait
+        that has already used up ``max_wait_s``."""
+        return isinstance(exc, errors.TransientError) and not isinstance(exc, errors.PacingTimeout)
 
     def told_to_wait(self, exc: BaseException) -> bool:
         """Whether ``exc`` is the provider saying "later" (a 429, or an answer that names its wait)."""

@@ -1,7 +1,7 @@
 """Assembles the gateway for a process: one loop thread, one cache, one ledger, one transport.
 
 This is the one place that picks the implementations behind the gateway's seams (cache store,
-limiter, budget); every script that makes calls builds its gateway here.
+limiter, budget, the provider's reported quota); every script that makes calls builds its gateway here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from gateway.facade import GatewayLoop, SyncGateway
 from gateway.leases import CallLeases, NoLeases
 from gateway.ledger import Ledger
 from gateway.limits import Limiter, RateLimiter, RateLimits
+from gateway.pacing import LocalReadings, Pacing, QuotaReadings
 from gateway.retry import RetryPolicy
 from gateway.runs import RunLedgers
 from gateway.shared.target import RedisTarget
@@ -85,6 +86,7 @@ class Runtime:
             budget=self.budget,
             leases=self.leases,
             retry=settings.retry,
+            pacing=Pacing(readings=self.readings),
             exact_tokens=settings.limits.enabled,
             seed=settings.seed,
         )
@@ -96,6 +98,7 @@ class Runtime:
         self.leases: CallLeases
         self.limiter: Limiter
         self.budget: Budget
+        self.readings: QuotaReadings
         if settings.redis is None:
             if settings.budget_name is not None:
                 raise ConfigurationError("--budget-name needs --redis-url: a shared budget lives on a Redis server")
@@ -103,6 +106,7 @@ class Runtime:
             self.leases = NoLeases()
             self.limiter = RateLimiter(settings.limits)
             self.budget = LocalBudget(settings.max_cost_usd)
+            self.readings = LocalReadings()
             return
         if settings.budget_name is not None and settings.max_cost_usd is None:
             raise ConfigurationError("--budget-name needs --max-cost: the cap every worker naming it shares")
@@ -121,6 +125,7 @@ class Runtime:
         )
         self.loop.on_close(shared.aclose)
         self.leases, self.limiter, self.budget = shared.leases, shared.limiter, shared.budget
+        self.readings = shared.readings
         self.cache = shared.cache
         if self.cache is None and settings.policy is not CachePolicy.OFF:
             self.cache = ResponseCache(settings.cache_dir)

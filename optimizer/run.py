@@ -384,6 +384,9 @@ def execute_run(
                 endpoint, temperature=0.0, max_tokens=limit.max_tokens, retry_max_tokens=limit.retry_max_tokens
             )
 
+        # What stops this run: a run-wide fatal error, or one of an endpoint it uses (another run
+        # sharing the gateway may have hit it; a sweep's cells on other endpoints go on).
+        identities = (backend.task.identity, backend.prompt.identity, backend.judge.identity)
         task_lm = lm(backend.task, limits.generation)
         judge_lm = lm(backend.judge, limits.judge)
         prompt_lm = lm(backend.prompt, limits.proposer)
@@ -454,7 +457,7 @@ def execute_run(
                 task_model=task_lm,
                 progress=lambda label, total: progress.bar("search", label, total),
                 note=progress.note,
-                stop_reason=lambda: runtime.gateway.fatal_error,
+                stop_reason=lambda: runtime.gateway.fatal_for(identities),
                 studies=study.sink if study is not None else None,
                 study=run_id,
                 study_attrs={
@@ -471,8 +474,9 @@ def execute_run(
             optimizer = make_search(setup, config)
             optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
             optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
-            if runtime.gateway.fatal_error is not None:
-                raise runtime.gateway.fatal_error
+            stopped = runtime.gateway.fatal_for(identities)
+            if stopped is not None:
+                raise stopped
             with ledger.phase("final_eval"):
                 # The winner was evaluated on dev during the search: that result is its dev score.
                 optimized_dev = optimizer.evaluated(optimized, dev_prompts)
@@ -484,7 +488,7 @@ def execute_run(
             baseline_dev, baseline_test = baselines.result()
         except Exception as exc:
             baselines.cancel()
-            fatal = runtime.gateway.fatal_error
+            fatal = runtime.gateway.fatal_for(identities)
             if fatal is not None:
                 raise fatal from None
             # DSPy wraps engine errors in its own; report the gateway's (e.g. retries exhausted) instead.

@@ -47,6 +47,22 @@ def _parser() -> argparse.ArgumentParser:
         help="a model (as requests name it) whose every answer no DSPy adapter can parse; repeatable",
     )
     parser.add_argument(
+        "--unpaid-model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a model (as requests name it) whose account has no credit: every request is refused with "
+        "429 insufficient_quota, as OpenAI does; repeatable",
+    )
+    parser.add_argument(
+        "--quota-headers-for",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after N requests, answer without x-ratelimit-* headers (the quota still holds), as behind a "
+        "proxy that strips them; 0: never",
+    )
+    parser.add_argument(
         "--burst-s",
         type=float,
         default=10.0,
@@ -89,6 +105,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         tpm=args.tpm,
         azure_served_model=args.azure_served_model,
         unparsable_models=tuple(args.unparsable_model),
+        unpaid_models=tuple(args.unpaid_model),
+        quota_headers_for=args.quota_headers_for,
         burst_s=args.burst_s,
         faults=faults,
     )

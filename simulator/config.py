@@ -103,6 +103,12 @@ class SimConfig:
     # name is its owner's choice; the answer's ``model`` is the underlying model and version).
     azure_served_model: str = "gpt-4o-2024-08-06"
     unparsable_models: tuple[str, ...] = ()
+    # Models (as a request names them, or Azure deployments) whose account has no credit left: every
+    # request to one is refused with 429 ``insufficient_quota``, as OpenAI refuses an unpaid account.
+    unpaid_models: tuple[str, ...] = ()
+    # After this many admitted requests, answers carry no ``x-ratelimit-*`` headers any more (the quota
+    # is still enforced), as behind a proxy that strips them; 0: never.
+    quota_headers_for: int = 0
     faults: FaultConfig = field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
@@ -112,14 +118,16 @@ class SimConfig:
             raise ValueError("api_key must not be empty; leave it unset to accept any non-empty key")
         _check_non_negative("latency_ms", self.latency_ms)
         _check_non_negative("latency_sigma", self.latency_sigma)
-        for name in ("rpm", "tpm"):
+        for name in ("rpm", "tpm", "quota_headers_for"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 0):
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
         if not (isinstance(self.azure_served_model, str) and self.azure_served_model.strip()):
             raise ValueError(f"azure_served_model must be a model name, got {self.azure_served_model!r}")
-        if not all(isinstance(name, str) and name.strip() for name in self.unparsable_models):
-            raise ValueError(f"unparsable_models must be model names, got {self.unparsable_models!r}")
+        for name in ("unparsable_models", "unpaid_models"):
+            models = getattr(self, name)
+            if not all(isinstance(model, str) and model.strip() for model in models):
+                raise ValueError(f"{name} must be model names, got {models!r}")
         if not (isinstance(self.burst_s, int | float) and math.isfinite(self.burst_s) and 0 < self.burst_s <= 60):
             raise ValueError(f"burst_s must be a number of seconds in (0, 60], got {self.burst_s!r}")
         if not (isinstance(self.default_max_tokens, int) and self.default_max_tokens > 0):
@@ -130,4 +138,5 @@ class SimConfig:
         data = asdict(self)
         data["api_key"] = "set" if self.api_key else None
         data["unparsable_models"] = list(self.unparsable_models)  # as JSON gives it back
+        data["unpaid_models"] = list(self.unpaid_models)
         return data

@@ -217,6 +217,7 @@ class Simulator:
         self._plan = FaultPlan(self.config)
         self._prompt_cache = PromptCache()
         self._limiter = AdmissionLimiter(self.config.rpm, self.config.tpm, clock, burst_s=self.config.burst_s)
+        self._quota_answers = 0  # requests that met the limiter (for quota_headers_for)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -395,11 +396,22 @@ class Simulator:
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         limit = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
 
+        if model in self.config.unpaid_models:
+            # OpenAI's billing refusal: a 429 like a rate limit, told apart only by its error code.
+            return _error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota",
+                "insufficient_quota",
+            )
         quota: dict[str, str] = {}
         if self._limiter.active:
             charge = prompt_tokens + (limit or self.config.default_max_tokens)
             wait, state = self._limiter.admit(charge)
             quota = state.headers()  # on every answer, as OpenAI and Azure send them
+            self._quota_answers += 1
+            if 0 < self.config.quota_headers_for < self._quota_answers:
+                quota = {}  # a proxy in between strips them from here on
             if wait > 0:
                 self._stats.add_rate_limited()
                 return _error(

@@ -6,6 +6,8 @@ refused password ends the start with one line before any spend) and builds, for 
 * the response cache: this machine's disk as the first tier, the server as the shared one
   (``cache/redis.py``); if the server is lost mid-run the cache goes on locally, with one warning;
 * cross-process in-flight dedupe (``gateway/leases/redis.py``), which degrades with the cache;
+* the provider's reported per-minute limits, published by every worker's pacer and paced through one
+  bucket per deployment (``gateway/shared/readings.py``), so workers without ``--tpm`` share the quota;
 * the rate limiter, one per deployment (``gateway/limits/redis.py``), and with ``--budget-name`` the
   budget (``gateway/budget/redis.py``): these never fall back to per-process state. A lost server
   stops the run with ``SharedStateUnavailable``.
@@ -32,7 +34,9 @@ from gateway.leases import CallLeases, NoLeases
 from gateway.leases.redis import RedisLeases
 from gateway.limits import Limiter, RateLimits
 from gateway.limits.redis import RedisRateLimiter
+from gateway.pacing import QuotaReadings
 from gateway.shared.conn import check_reachable, connect
+from gateway.shared.readings import RedisReadings
 from gateway.shared.target import RedisTarget
 
 
@@ -45,6 +49,7 @@ class SharedBackends:
     leases: CallLeases
     limiter: Limiter
     budget: Budget
+    readings: QuotaReadings
 
     async def aclose(self) -> None:
         if isinstance(self.budget, RedisBudget):
@@ -95,4 +100,4 @@ def open_shared_state(
     )
     budget: Budget = shared_budget if shared_budget is not None else LocalBudget(max_cost_usd)
     limiter = RedisRateLimiter(client, target, limits)
-    return SharedBackends(client, cache, leases, limiter, budget)
+    return SharedBackends(client, cache, leases, limiter, budget, RedisReadings(client, target))

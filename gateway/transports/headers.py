@@ -8,7 +8,8 @@ OpenAI and Azure OpenAI answer every request (429s included) with rate-limit hea
 
 and a throttled or unavailable answer may ask for a wait with ``Retry-After`` (seconds, or an HTTP
 date) and ``retry-after-ms``. The reset times are Go-style durations (``1s``, ``6m0s``, ``20ms``) or
-plain seconds. Header names are matched without regard to case.
+plain seconds. Header names are matched without regard to case; a value that is not a finite,
+non-negative number or duration is ignored, as if the header were missing.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def parse_duration(text: str | None) -> float | None:
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(number + unit for number, unit in parts) != text:
         return None
-    return sum(float(number) * _UNIT_S[unit] for number, unit in parts)
+    seconds = sum(float(number) * _UNIT_S[unit] for number, unit in parts)
+    return seconds if math.isfinite(seconds) else None
 
 
 def retry_after_from_headers(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -62,13 +63,27 @@ class LiteLLMTransport:
             raise map_litellm_error(exc) from exc
         response: dict[str, Any] = raw.model_dump(mode="json")
         hidden = getattr(raw, "_hidden_params", None) or {}
-        headers = kept_headers(hidden.get("additional_headers") if isinstance(hidden, dict) else None)
+        headers = kept_headers(provider_headers(hidden.get("additional_headers") if isinstance(hidden, dict) else None))
         return ProviderReply(response, headers) if headers else response
+
+
+def provider_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
+    """The provider's own headers from LiteLLM's: it re-sends some OpenAI ones under their names (not the
+    ``x-ratelimit-reset-*``) and every raw one as ``llm_provider-<name>``; the raw ones win."""
+    if not isinstance(headers, Mapping):
+        return {}
+    found = {str(k).lower(): str(v) for k, v in headers.items() if not str(k).lower().startswith(_RAW)}
+    found.update((str(k)[len(_RAW) :].lower(), str(v)) for k, v in headers.items() if str(k).lower().startswith(_RAW))
+    return found
+
+
+_RAW = "llm_provider-"
 
 
 def map_litellm_error(exc: BaseException) -> errors.GatewayError:
     """Classify an exception raised by LiteLLM (or the HTTP stack below it) as one of ours."""
     import litellm
+    import litellm.exceptions
 
     message = redacted_message(exc)
     status = getattr(exc, "status_code", None)
@@ -84,7 +99,7 @@ def map_litellm_error(exc: BaseException) -> errors.GatewayError:
         return errors.RateLimited(message, retry_after=throttle_wait(headers), headers=headers)
     if isinstance(exc, litellm.Timeout) or status == 408:
         return errors.RequestTimeout(message, retry_after=retry_after, headers=headers)
-    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (401, 403):
+    if isinstance(exc, (litellm.AuthenticationError, litellm.exceptions.PermissionDeniedError)) or status in (401, 403):
         return errors.AuthenticationFailed(message)
     if isinstance(exc, litellm.NotFoundError) or status == 404:
         return errors.ModelNotFound(message)
@@ -130,23 +145,72 @@ def insufficient_quota_message(message: str) -> str:
     return f"{message} (insufficient_quota: the account has no quota or credit left; check its plan and billing)"
 
 
+# The provider error codes that decide a kind (billing refusal, content filter) whatever the status says.
+_DECIDING_CODES = ("insufficient_quota", "content_filter", "ResponsibleAIPolicyViolation")
+
+
 def _error_code(exc: BaseException) -> str | None:
+    """The provider's error code that decides ``exc``'s kind, from the provider's own body; never the message.
+
+    LiteLLM sets ``code="429"`` and ``type="throttling_error"`` on every ``RateLimitError`` and passes the
+    provider's body (``body``) only in some of its provider mappings; the answer itself (``response``,
+    whose content LiteLLM keeps) and the exception it was raised from (``__cause__`` or ``__context__``,
+    the OpenAI SDK's error with its ``body``) carry it in the others.
+    """
+    found = provider_codes(exc)
+    return next((code for code in _DECIDING_CODES if code in found), None)
+
+
+def provider_codes(exc: BaseException) -> set[str]:
+    """Every error code the provider's body says, wherever LiteLLM left it: OpenAI's ``code`` and ``type``,
+    Azure's ``innererror.code``; from ``exc`` and the exceptions it was raised from."""
+    codes: set[str] = set()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for body in _bodies(current):
+            codes |= _codes_in(body)
+        for key in ("code", "type"):  # the OpenAI SDK copies its body's code and type here
+            value = getattr(current, key, None)
+            if isinstance(value, str) and value:
+                codes.add(value)
+        original = getattr(current, "original_exception", None)
+        # LiteLLM raises its errors from the SDK's (a cause) or inside their handler (a context).
+        current = (
+            current.__cause__ or current.__context__ or (original if isinstance(original, BaseException) else None)
+        )
+    return codes
+
+
+def _bodies(exc: BaseException) -> list[Any]:
+    found: list[Any] = []
     body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error")
-        error = inner if isinstance(inner, dict) else body
-        for key in ("code", "type"):
-            if error.get(key) in ("content_filter", "insufficient_quota"):
-                return str(error[key])
-    for key in ("code", "type"):
-        value = getattr(exc, key, None)
-        if value in ("content_filter", "insufficient_quota"):
-            return str(value)
-    return None
+    found.append(_parsed(body) if isinstance(body, (str, bytes)) else body)
+    response = getattr(exc, "response", None)
+    content = getattr(response, "content", None) if response is not None else None
+    if isinstance(content, (bytes, str)) and content:
+        found.append(_parsed(content))
+    return [b for b in found if isinstance(b, dict)]
+
+
+def _parsed(text: str | bytes) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _codes_in(body: Mapping[str, Any]) -> set[str]:
+    inner = body.get("error")
+    error = inner if isinstance(inner, Mapping) else body
+    nested = error.get("innererror")
+    candidates = [error.get("code"), error.get("type"), nested.get("code") if isinstance(nested, Mapping) else None]
+    return {str(c) for c in candidates if isinstance(c, (str, int)) and str(c)}
 
 
 def _is_content_filter(exc: BaseException) -> bool:
-    return _error_code(exc) == "content_filter"
+    return _error_code(exc) in ("content_filter", "ResponsibleAIPolicyViolation")
 
 
 def redacted_message(exc: BaseException, *, secrets: Sequence[str] = ()) -> str:

@@ -119,7 +119,7 @@ class SweepOutcome:
     results: list[CellResult] = field(default_factory=list)
     estimate: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] | None = None  # sweep_results.json's content
-    fatal: BaseException | None = None  # the gateway error that stopped every cell, if one did
+    fatal: BaseException | None = None  # the run-wide gateway error that stopped every cell, if one did
 
     @property
     def failed(self) -> list[CellResult]:
@@ -426,8 +426,10 @@ def _run_cell(
     progress = display.cell_progress(cell)
     structlog.contextvars.bind_contextvars(cell=cell.name)
     try:
-        if runtime.gateway.fatal_error is not None:  # the sweep is ending: do not start another cell
-            raise gw_errors.RunAborted(runtime.gateway.fatal_error)
+        # The sweep is ending, or an endpoint of this cell's failed for good: do not start it.
+        stopped = runtime.gateway.fatal_for((backend.task.identity, backend.prompt.identity, backend.judge.identity))
+        if stopped is not None:
+            raise gw_errors.RunAborted(stopped)
         run_id = study.name if study is not None else cell_run_id(run_dir.parent.parent, cell)
         check_run_dir(config, run_id)
         _write_cell_state(run_dir, cell, "running")

@@ -268,6 +268,22 @@ def test_wrong_key_is_authentication_failed_and_not_retried(loop, start_sim, mak
     assert served(sim) == 1
 
 
+def test_a_billing_refusal_is_quota_exhausted_at_once_on_either_route(loop, start_sim, make_gateway, monkeypatch):
+    # The simulator refuses an unpaid account as OpenAI does: 429, told from a rate limit only by the
+    # error code in its body. Neither route may wait and retry it as a rate limit.
+    sim = start_sim(unpaid_models=("gpt-4o", "my-unpaid"))
+    _azure_env(monkeypatch, sim, "azure-test-key-0002")
+    clock = VirtualClock()
+    gateway = make_gateway(clock=clock)
+    for endpoint in (
+        resolve_endpoint("openai/gpt-4o", api_base=sim.openai_api_base, api_key="k"),
+        resolve_endpoint("azure/my-unpaid"),
+    ):
+        with pytest.raises(errors.QuotaExhausted, match="insufficient_quota"):
+            run(loop, gateway.complete(chat(endpoint, "hello")))
+    assert sim.stats()["statuses"] == {"429": 2} and clock.sleeps == []
+
+
 # -- Azure and secrets ---------------------------------------------------------------------------
 def _azure_env(monkeypatch: pytest.MonkeyPatch, sim: Simulator, key: str) -> None:
     monkeypatch.setenv("AZURE_API_KEY", key)

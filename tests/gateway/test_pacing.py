@@ -4,6 +4,8 @@ clock), and the gateway consulting it at admission."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -11,23 +13,27 @@ from cache import CachePolicy
 from gateway import errors, tokens
 from gateway.core import Gateway
 from gateway.pacing import PacedAdmission, PacingPolicy, QuotaPacer, Ticket
+from gateway.retry import RetryPolicy
 from gateway.testing import ScriptedTransport, VirtualClock, chat_response
-from gateway.transports.headers import QuotaReading
+from gateway.transports.headers import QuotaReading, parse_duration
 from gateway.types import ChatCall, Endpoint, ProviderReply
 
 # 6,000 tokens a minute: 100 a second. With reserve_s 0.5 the pacer leaves 50 tokens unclaimed.
 LIMIT = 6000.0
 POLICY = PacingPolicy()
 RESERVE = POLICY.reserve_s * LIMIT / 60
+QUOTA_6000 = {"x-ratelimit-limit-tokens": "6000"}
 
 
 def reading(remaining: float, *, reset_s: float | None = None, requests: float | None = None) -> QuotaReading:
+    """A per-minute reading; its reset is the minute's refill of what is missing unless given."""
     return QuotaReading(
         limit_tokens=LIMIT,
         remaining_tokens=remaining,
-        reset_tokens_s=reset_s,
+        reset_tokens_s=(LIMIT - remaining) / (LIMIT / 60) if reset_s is None else reset_s,
         limit_requests=None if requests is None else 600.0,
         remaining_requests=requests,
+        reset_requests_s=None if requests is None else (600.0 - requests) / 10,
     )
 
 
@@ -77,9 +83,9 @@ def test_an_overtaken_reading_is_ignored():
 def test_the_capacity_comes_from_the_reset_time_not_the_minute():
     # 200 left, full again in 3 s at 100 a second: the bucket holds 500, not the minute's 6,000.
     pacer, _ = synced(200.0, reset_s=3.0)
-    assert pacer.delay(400, 100.0) == 0.0  # long after: full, 500 - 50 claimable
-    pacer.take(400, 100.0)
-    assert pacer.delay(100, 100.0) > 0  # it never counts on more than the bucket holds
+    assert pacer.delay(400, 2.9) == 0.0  # 2.9 s later: 490, 440 claimable
+    pacer.take(400, 2.9)
+    assert pacer.delay(100, 2.9) > 0  # it never counts on more than the bucket holds
 
 
 def test_a_request_bigger_than_the_share_waits_for_a_full_share_not_forever():
@@ -139,7 +145,7 @@ def test_acquire_sleeps_exactly_until_the_request_fits():
 
     async def scenario() -> None:
         first = await paced.acquire(300)
-        paced.observe(first, {"x-ratelimit-limit-tokens": "6000", "x-ratelimit-remaining-tokens": "400"})
+        paced.observe(first, {**QUOTA_6000, "x-ratelimit-remaining-tokens": "400", "x-ratelimit-reset-tokens": "56s"})
         await paced.acquire(300)  # 400 - 50 reserve - 0 own: fits
         await paced.acquire(300)  # 350 - 300 own leaves 50: needs 250 of refill
 
@@ -160,7 +166,7 @@ def chat(text: str, max_tokens: int = 100) -> ChatCall:
 def test_the_gateway_paces_by_the_headers_of_the_answers_and_counts_tokens_exactly_then():
     clock = VirtualClock(start=0.0)
     # Every answer says the quota (6,000 a minute: 100 tokens a second) had 100 tokens left.
-    headers = {"x-ratelimit-limit-tokens": "6000", "x-ratelimit-remaining-tokens": "100"}
+    headers = {**QUOTA_6000, "x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "59s"}
     transport = ScriptedTransport(fallback=lambda call: ProviderReply(chat_response("ok"), headers))
     gateway = Gateway(transport, policy=CachePolicy.OFF, clock=clock, sleep=clock.sleep, concurrency=1)
     second = ChatCall(ENDPOINT, [{"role": "user", "content": "x" * 400}], {"max_tokens": 300})
@@ -182,7 +188,11 @@ def test_the_gateway_paces_by_the_headers_of_the_answers_and_counts_tokens_exact
 
 def test_a_429_pauses_the_other_calls_to_that_endpoint_for_its_wait():
     clock = VirtualClock(start=0.0)
-    quota = {"x-ratelimit-limit-tokens": "600000", "x-ratelimit-remaining-tokens": "0"}
+    quota = {
+        "x-ratelimit-limit-tokens": "600000",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "6s",
+    }
     steps = [
         ProviderReply(chat_response("zero"), {**quota, "x-ratelimit-remaining-tokens": "500000"}),
         errors.RateLimited("429", retry_after=3.0, headers=quota),
@@ -211,3 +221,115 @@ def test_a_429_pauses_the_other_calls_to_that_endpoint_for_its_wait():
     asyncio.run(scenario())
     assert sent_at[:2] == [0.0, 0.0]
     assert min(sent_at[2:]) >= 3.0  # nobody went to that endpoint before the 429's wait was over
+
+
+# -- readings that stop, lie or say something else -------------------------------------------------
+class StallGuard(VirtualClock):
+    """A virtual clock that fails a test whose waits pass an hour instead of looping for ever."""
+
+    async def sleep(self, seconds: float) -> None:
+        if self.now > 3600.0:
+            raise AssertionError(f"stalled: still waiting after {self.now:.0f} virtual seconds")
+        await super().sleep(seconds)
+
+
+def paced_gateway(
+    steps: list[Any], fallback: Callable[[ChatCall], Any], *, concurrency: int = 16, retry: RetryPolicy | None = None
+) -> tuple[Gateway, ScriptedTransport, StallGuard]:
+    clock = StallGuard(start=0.0)
+    transport = ScriptedTransport(steps, fallback=fallback)
+    gateway = Gateway(
+        transport, policy=CachePolicy.OFF, clock=clock, sleep=clock.sleep, concurrency=concurrency, retry=retry
+    )
+    return gateway, transport, clock
+
+
+async def _all(gateway: Gateway, calls: list[ChatCall]) -> list[object]:
+    return list(await asyncio.gather(*(gateway.complete(c) for c in calls)))
+
+
+def test_a_run_whose_readings_stop_finishes():
+    # One answer reports a nearly spent quota of 6,000 tokens a minute; then every answer comes back
+    # without headers (a proxy strips them) or times out. The pacer's reading ages: what this process
+    # admits refills at the reported rate, past its reset (57 s) what it said remained is dropped, and a
+    # minute later the limit too. Every call is answered: paced at the reported rate while the limit is
+    # known (the 40 calls need about 164 s of it), at once after.
+    spent = ProviderReply(chat_response("first"), {**QUOTA_6000, "x-ratelimit-remaining-tokens": "300", **RESET_57})
+    steps: list[object] = [spent] + [errors.RequestTimeout("timed out")] * 3
+    gateway, transport, clock = paced_gateway(steps, lambda call: chat_response("no headers"), concurrency=4)
+    calls = [chat(f"question {i}", max_tokens=400) for i in range(40)]
+    asyncio.run(_all(gateway, calls[:1]))
+    answers = asyncio.run(_all(gateway, calls[1:]))
+    assert len(answers) == 39 and len(transport.sent) == 40 + 3
+    assert 57.0 < clock.now <= 57.0 + 60.0 + 1.0  # paced while the limit was known, not a moment more
+    assert not gateway.pacing.for_endpoint(ENDPOINT.identity).active
+
+
+RESET_57 = {"x-ratelimit-reset-tokens": "57s"}
+
+
+def test_readings_that_lie_do_not_stall_admissions():
+    # Every answer says the quota is empty and full again at once ("0s"): a bucket cannot be both. The
+    # pacer counts on at least a second of refill, so calls go on at the reported rate.
+    lie = {**QUOTA_6000, "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "0s"}
+    gateway, transport, clock = paced_gateway([], lambda call: ProviderReply(chat_response("ok"), lie), concurrency=2)
+    asyncio.run(_all(gateway, [chat(f"q{i}", max_tokens=40) for i in range(20)]))
+    assert len(transport.sent) == 20 and clock.now < 60.0
+
+
+def test_only_per_minute_limits_are_paced():
+    paced = PacedAdmission(clock=VirtualClock(start=0.0))
+    ticket = paced.pacer.take(0, 0.0)
+    # A per-day request limit (as some providers send it through LiteLLM under the same names: its
+    # reset is hours away), a limit without a reset, a reading with more remaining than its limit.
+    paced.observe(
+        ticket,
+        {
+            "x-ratelimit-limit-requests": "14400",
+            "x-ratelimit-remaining-requests": "14000",
+            "x-ratelimit-reset-requests": "2h10m",
+            "x-ratelimit-limit-tokens": "6000",
+            "x-ratelimit-remaining-tokens": "10",
+        },
+    )
+    assert paced.pacer.limits_per_minute() == (None, None) and not paced.active
+    paced.observe(ticket, {**QUOTA_6000, "x-ratelimit-remaining-tokens": "9000", "x-ratelimit-reset-tokens": "1s"})
+    assert not paced.active
+    # The same per-minute quota with its reset is paced.
+    paced.observe(ticket, {**QUOTA_6000, "x-ratelimit-remaining-tokens": "10", **RESET_57})
+    assert paced.pacer.limits_per_minute() == (None, 6000.0) and paced.pacer.delay(500, 0.0) > 0
+
+
+def test_a_malformed_header_is_ignored():
+    paced = PacedAdmission(clock=VirtualClock(start=0.0))
+    ticket = paced.pacer.take(0, 0.0)
+    for bad in ("soon", "-5", "nan", "inf", "1" * 400, "1" * 400 + "s", "", "5 tokens"):
+        paced.observe(
+            ticket,
+            {
+                "x-ratelimit-limit-tokens": bad,
+                "x-ratelimit-remaining-tokens": bad,
+                "x-ratelimit-reset-tokens": bad,
+                "x-ratelimit-limit-requests": "600",
+                "x-ratelimit-remaining-requests": "599",
+                "x-ratelimit-reset-requests": bad,
+            },
+        )
+        assert not paced.active, bad
+    assert parse_duration("1" * 400 + "s") is None
+
+
+def test_pacing_waits_count_toward_max_wait_and_end_in_one_line():
+    # 600 tokens a minute, none left: a call of ~1,000 tokens would wait about a minute on the pacer.
+    quota = {"x-ratelimit-limit-tokens": "600", "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "59s"}
+    gateway, transport, clock = paced_gateway(
+        [], lambda call: ProviderReply(chat_response("ok"), quota), concurrency=1, retry=RetryPolicy(max_wait_s=20.0)
+    )
+    asyncio.run(_all(gateway, [chat("first", max_tokens=10)]))
+    with pytest.raises(errors.PacingTimeout) as stopped:
+        asyncio.run(_all(gateway, [chat("second", max_tokens=1000)]))
+    assert len(transport.sent) == 1 and clock.now <= 20.0  # nothing sent, never waited past the cap
+    total = gateway.ledger.total()
+    assert (total.live_calls, total.errors, total.refused) == (1, 0, 1)  # the ledger says it was not sent
+    line = str(stopped.value)
+    assert "\n" not in line and "--max-wait-s" in line and "nothing was sent" in line

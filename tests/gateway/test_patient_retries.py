@@ -27,7 +27,7 @@ from gateway.testing import ScriptedTransport, VirtualClock, chat_response
 from gateway.transports import Transport
 from gateway.transports.headers import parse_duration, quota_reading, retry_after_from_headers, throttle_wait
 from gateway.transports.http import OpenAIHTTPTransport, ProviderHTTPError, map_http_error
-from gateway.transports.litellm import LiteLLMTransport
+from gateway.transports.litellm import LiteLLMTransport, map_litellm_error
 from gateway.types import ChatCall, Endpoint
 from optimizer.loadtest import warm_up
 
@@ -188,6 +188,37 @@ def test_insufficient_quota_stops_at_once_and_latches_the_gateway():
     assert len(transport.sent) == 1
 
 
+def test_a_billing_refusal_through_litellm_is_known_by_the_body_whatever_the_mapping_kept():
+    import httpx
+    import litellm
+
+    body = {"error": {"message": "quota", "type": "insufficient_quota", "code": "insufficient_quota"}}
+    request = httpx.Request("POST", "https://provider.invalid/v1/chat/completions")
+    answer = httpx.Response(429, content=json.dumps(body).encode(), request=request)
+    # Mappings that pass only the provider's answer (LiteLLM's own code and type say "429", "throttling_error").
+    only_response = litellm.RateLimitError("quota", "anthropic", "claude-x", response=answer)
+    assert only_response.body is None and only_response.code == "429"
+    # Mappings that pass the body, and an exception raised from the provider SDK's error.
+    with_body = litellm.RateLimitError("quota", "openai", "gpt-4o", response=answer)
+    with_body.body = body
+    chained = litellm.RateLimitError("quota", "replicate", "m")
+    chained.__cause__ = ProviderHTTPError(429, {}, json.dumps(body).encode())
+    cases = [with_body, chained]
+    if only_response.response.content:  # LiteLLM keeps the answer's content (recent versions do)
+        cases.append(only_response)
+    for exc in cases:
+        assert isinstance(map_litellm_error(exc), errors.QuotaExhausted)
+    # An ordinary 429, with a body or without, stays a rate limit to wait out; never judged by its message.
+    limited = {
+        "error": {"message": "insufficient_quota in words only", "type": "tokens", "code": "rate_limit_exceeded"}
+    }
+    plain = httpx.Response(429, content=json.dumps(limited).encode(), request=request)
+    assert isinstance(
+        map_litellm_error(litellm.RateLimitError("insufficient_quota", "x", "m", response=plain)), errors.RateLimited
+    )
+    assert isinstance(map_litellm_error(litellm.RateLimitError("quota", "x", "m")), errors.RateLimited)
+
+
 # -- over loopback, through both transports --------------------------------------------------------
 async def _stub(script: list[tuple[int, dict[str, str]]], hits: Counter[str]) -> tuple[web.AppRunner, str]:
     """An OpenAI-compatible stub answering each request with the next (status, headers) of ``script``."""
@@ -218,7 +249,14 @@ def test_503_with_retry_after_is_waited_out_through_either_transport(kind):
             (503, {"retry-after-ms": "1250"}),
             (500, {}),
             (429, {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "3s"}),
-            (200, {"x-ratelimit-limit-tokens": "30000", "x-ratelimit-remaining-tokens": "29000"}),
+            (
+                200,
+                {
+                    "x-ratelimit-limit-tokens": "30000",
+                    "x-ratelimit-remaining-tokens": "29000",
+                    "x-ratelimit-reset-tokens": "2s",
+                },
+            ),
         ]
         runner, base = await _stub(script, hits)
         transport: Transport = LiteLLMTransport() if kind == "litellm" else OpenAIHTTPTransport()

@@ -15,6 +15,7 @@ from optimizer.sweep.cli import settings_from_args
 from optimizer.sweep.runner import cell_dir, run_sweep
 from optimizer.sweep.stats import RESULTS_FILE, write_sweep_results
 from optimizer.testing import small_flags
+from simulator import SimConfig, Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = small_flags("--sim-latency-ms", "1")
@@ -150,3 +151,28 @@ def test_max_cost_caps_the_whole_sweep(tmp_path, capsys):
     # Each cell alone would have spent about $0.7; together they stayed under the one cap.
     spent = sum(c["cost"]["cost_usd"] for c in results["cells"])
     assert 0.1 < spent <= 0.3
+
+
+@pytest.mark.slow
+def test_a_bad_endpoint_ends_its_cells_and_the_others_finish(tmp_path, monkeypatch, capsys):
+    # Two models on one provider; the account behind the second has no credit (429 insufficient_quota).
+    sim = Simulator(SimConfig(latency_ms=1.0, unpaid_models=("gpt-4o-unpaid",))).start()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sweep-two-endpoints")
+    out = tmp_path / "out"
+    argv = ["--models", "openai/gpt-4o,openai/gpt-4o-unpaid", "--seeds", "1,2", *small_flags(), "--quiet"]
+    argv += ["--api-base", sim.openai_api_base, "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    try:
+        code = sweep_main(argv)
+    finally:
+        sim.stop()
+    assert code == 2
+    err = capsys.readouterr().err
+    results = json.loads((out / RESULTS_FILE).read_text())
+    by_model = {(c["values"]["model"], c["status"]) for c in results["cells"]}
+    assert by_model == {("openai/gpt-4o", "finished"), ("openai/gpt-4o-unpaid", "failed")}
+    for cell in results["cells"]:
+        if cell["status"] == "failed":
+            assert "insufficient_quota" in cell["error"]
+            assert f"error: cell {cell['name']} failed" in err and "insufficient_quota" in err
+        else:
+            assert (out / cell["dir"] / "optimized_program.json").is_file()

@@ -107,3 +107,19 @@ def test_the_clients_count_keeps_within_the_quota_the_simulator_counts() -> None
         assert estimate >= 0.9 * charged
         under += estimate < charged
     assert under < len(requests) * 0.05
+
+
+def test_quota_headers_can_stop_as_behind_a_proxy_that_strips_them(
+    http: httpx.Client, start_sim: StartSim, fake_clock: FakeClock
+) -> None:
+    sim = start_sim(SimConfig(latency_ms=0, tpm=6000, quota_headers_for=2), clock=fake_clock)
+    readings = [quota_reading(post(http, sim, f"hello {i}", max_tokens=10).headers) for i in range(4)]
+    assert [r is not None for r in readings] == [True, True, False, False]
+    assert sim.stats()["tokens"]["quota"] > 0  # the quota is still charged
+
+
+def test_an_unpaid_model_is_refused_as_openai_refuses_billing(http: httpx.Client, start_sim: StartSim) -> None:
+    sim = start_sim(SimConfig(latency_ms=0, unpaid_models=("gpt-4o",)))
+    reply = post(http, sim, "hello")
+    assert reply.status_code == 429
+    assert reply.json()["error"]["code"] == reply.json()["error"]["type"] == "insufficient_quota"
