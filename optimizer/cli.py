@@ -22,6 +22,7 @@ from gateway.logs import configure_logging
 from gateway.retry import RetryPolicy
 from gateway.shared.target import add_redis_flag, check_budget_name, target_from_flag
 from gateway.transports.http import TRANSPORT_CHOICES
+from optimizer.gepa.flags import add_gepa_flags, gepa_config, gepa_flags_given
 from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
@@ -183,6 +184,7 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = OneLineParser) ->
         "(default: sqlite file optuna.db in the run directory; any SQLAlchemy URL, e.g. "
         "postgresql://user@host/db; 'none' to keep none)",
     )
+    add_gepa_flags(p, positive_int)
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of console lines")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info lines (warnings and errors only)")
     return p
@@ -237,8 +239,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise RunError("--budget-name names a budget shared on a Redis server: it needs --redis-url and --max-cost")
     if args.num_candidates < 2:
         raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
+    if args.optimizer != "gepa" and gepa_flags_given(args):
+        raise RunError(f"{', '.join(gepa_flags_given(args))} set GEPA's run: add --optimizer gepa")
     return RunConfig(
         **{name: getattr(args, name) for name in SAME_NAMED},
+        optimizer=args.optimizer,
+        gepa=gepa_config(args, args.seed),
+        reflection_model=args.reflection_model,
         search=search,
         max_cost_usd=args.max_cost,
         policy=policy,
