@@ -7,7 +7,10 @@ evaluations run on our engine and its reflection in the ``reflect`` phase (``ada
 second metric call per example is answered from the first (``feedback.py``).
 
 What GEPA keeps instead of Optuna trials: its candidates, each with its parents and its dev score
-per example, and the Pareto front over them; they are the run's results (``gepa``), not a study.
+per example, and the Pareto front over them, in the run's results (``gepa``). Where a run has an
+Optuna storage, the candidates are also written there as the run's study, one completed trial per
+candidate (its dev score as the value, its index as the parameter, its parents and Pareto count as
+attributes), so optuna-dashboard lists GEPA's runs beside MIPROv2's.
 """
 
 from __future__ import annotations
@@ -80,7 +83,47 @@ class GEPASearch:
             optimized = optimizer.compile(baseline, trainset=trainset, valset=devset)
         self._detail = optimized.detailed_results
         del optimized.detailed_results  # the results file holds it; the saved program stays DSPy's state
+        self._record_study()
         return optimized
+
+    def _record_study(self) -> None:
+        """The candidates as the run's study in the Optuna storage, one completed trial each."""
+        sink, setup = self._setup.studies, self._setup
+        if sink is None:
+            return
+        from optuna.distributions import IntDistribution, distribution_to_json
+
+        gepa = self.results()["gepa"]
+        rows = gepa["candidates"]
+        sink.begin(
+            setup.study,
+            {
+                **setup.study_attrs,
+                "optimizer": "gepa",
+                **gepa["settings"],
+                "candidates": [r["instruction"] for r in rows],
+            },
+        )
+        distribution = distribution_to_json(IntDistribution(0, max(0, len(rows) - 1)))
+        for row in rows:
+            sink.trial(
+                setup.study,
+                {
+                    "number": row["index"],
+                    "state": "COMPLETE",
+                    "value": row["dev_score"],
+                    "params": {"candidate": row["index"]},
+                    "distributions": {"candidate": distribution},
+                    "user_attrs": {
+                        "instruction_index": row["index"],
+                        "parents": row["parents"],
+                        "pareto_examples": row["pareto_examples"],
+                        "discovered_after_metric_calls": row["discovered_after_metric_calls"],
+                    },
+                    "datetime_start": None,
+                    "datetime_complete": None,
+                },
+            )
 
     def evaluated(self, program: dspy.Module, prompts: list[str]) -> EvaluationResult | None:
         if self.evaluations is None or prompts != self.evaluations.devset_prompts:

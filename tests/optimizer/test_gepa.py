@@ -66,6 +66,21 @@ def test_outputs_candidates_parents_and_pareto_scores(gepa_run):
     assert (run_dir / "report.html").is_file() and (run_dir / "ledger.json").is_file()
 
 
+def test_report_shows_the_lineage_and_optuna_storage_holds_the_candidates(gepa_run):
+    import optuna
+
+    _, run_dir, results, _ = gepa_run
+    page = (run_dir / "report.html").read_text()
+    assert "GEPA&#x27;s candidates and their lineage" in page or "GEPA's candidates and their lineage" in page
+    assert page.count("<circle") >= len(results["gepa"]["candidates"])
+    assert "<td>reflect</td>" in page
+    study = optuna.load_study(study_name=results["run_id"], storage=f"sqlite:///{run_dir / 'optuna.db'}")
+    trials = study.get_trials()
+    assert [t.value for t in trials] == [row["dev_score"] for row in results["gepa"]["candidates"]]
+    assert study.user_attrs["optimizer"] == "gepa"
+    assert trials[-1].user_attrs["parents"] == results["gepa"]["candidates"][-1]["parents"]
+
+
 def test_the_simulated_reflection_climbs(gepa_run):
     _, _, results, _ = gepa_run
     assert results["optimized_score"] > results["baseline_score"]  # a designed property of the simulator
