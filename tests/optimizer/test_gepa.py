@@ -263,3 +263,13 @@ def test_killed_gepa_run_resumes_sending_only_what_was_not_answered(standalone_s
     resumed_results = json.loads((tmp_path / "resumed" / "optimization_results.json").read_text())
     for key in ("baseline_score", "optimized_score", "dev", "test", "gepa"):
         assert resumed_results[key] == clean_results[key], key
+
+
+def test_tracking_records_gepa_candidates_and_not_miprov2_settings(gepa_run):
+    from optimizer.tracking.record import read_run
+
+    _, run_dir, results, _ = gepa_run
+    record = read_run(run_dir)
+    assert record.params["config.optimizer"] == "gepa" and "num_candidates" not in record.params
+    dev = [m for m in record.metrics if m.key == "gepa_candidate_dev"]
+    assert [m.value for m in dev] == [row["dev_score"] for row in results["gepa"]["candidates"]]
