@@ -32,19 +32,27 @@ def _sizes(args: argparse.Namespace) -> list[str]:
 
 
 def ideal_bound_s(results: dict[str, Any], *, latency_s: float, concurrency: int, dev: int, test: int) -> float:
-    """A lower bound on our run's wall time from what it did: GEPA's steps one after another.
+    """A lower bound on our run's wall time from what its GEPA did, its steps one after another.
 
-    Baseline on dev (2 calls deep; its test evaluation overlaps the search); per reflection, a
-    parent minibatch (2 deep), the reflection (1) and the child minibatch (2); per further full dev
-    evaluation, max(2 deep, its calls over the concurrency); the winner on test likewise.
+    GEPA's loop is sequential: each minibatch evaluation (a parent's, then a child's; 2 calls deep:
+    the generation, then the judges at once) waits for the one before, and each reflection (1 deep)
+    for its parent's. Full dev evaluations take max(2 deep, their calls over the concurrency); the
+    first is the baseline's (the run makes it anyway), the winner on test likewise.
     """
     gepa = results["gepa"]
+    minibatch = int(gepa["settings"]["reflection_minibatch_size"])
 
     def full(examples: int) -> float:
         return max(2.0, 6.0 * examples / concurrency) * latency_s
 
-    reflections, fulls = int(gepa["reflections"]), max(0, int(gepa["full_dev_evaluations"]) - 1)
-    return full(dev) + reflections * 5 * latency_s + fulls * full(dev) + (full(test) if test else 0.0)
+    fulls = max(1, int(gepa["full_dev_evaluations"]))
+    minibatch_evals = max(0, int(gepa["total_metric_calls"]) - fulls * dev) / minibatch
+    return (
+        fulls * full(dev)
+        + minibatch_evals * 2 * latency_s
+        + int(gepa["reflections"]) * latency_s
+        + (full(test) if test else 0.0)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
