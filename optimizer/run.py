@@ -43,10 +43,10 @@ from gateway.types import Endpoint
 from optimizer.answer_limits import AnswerLimit, answer_limits
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.backend import Backend, open_backend
-from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate
+from optimizer.estimate import MIPRO_FOOTNOTE, PhaseEstimate, estimate_run, format_estimate
 from optimizer.gepa.config import GEPAConfig
 from optimizer.gepa.entry import GEPASearch
-from optimizer.gepa.estimate import estimate_gepa_run
+from optimizer.gepa.estimate import GEPA_FOOTNOTE, estimate_gepa_run
 from optimizer.mipro.entry import MIPROv2Search
 from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
@@ -318,7 +318,8 @@ def run_optimization(
                 raise
             unpriced = exc  # the shared cache, opened with the runtime, may hold the note: look there first
         estimate = estimate_for(config, splits, backend, prices)
-        progress.note(format_estimate(estimate, concurrency=config.concurrency))
+        footnote = GEPA_FOOTNOTE if config.optimizer == "gepa" else MIPRO_FOOTNOTE
+        progress.note(format_estimate(estimate, concurrency=config.concurrency, footnote=footnote))
         estimate_total_usd = sum(r.cost_usd or 0.0 for r in estimate)
         if config.max_cost_usd is not None and estimate_total_usd > config.max_cost_usd:
             progress.note(

@@ -19,6 +19,10 @@ from optimizer.gepa.config import GEPAConfig, metric_call_budget, reflection_cal
 REFLECTION_OVERHEAD_TOKENS = 450
 FEEDBACK_TOKENS = 200
 REFLECTION_COMPLETION_TOKENS = 220
+GEPA_FOOTNOTE = (
+    "  (search assumes every metric call of GEPA's budget is a fresh example, six calls; parents evaluated again",
+    "   on examples they have seen come from the cache at no cost; reflect counts a reflection per minibatch pair)",
+)
 
 
 def estimate_gepa_run(

@@ -273,3 +273,44 @@ def test_tracking_records_gepa_candidates_and_not_miprov2_settings(gepa_run):
     assert record.params["config.optimizer"] == "gepa" and "num_candidates" not in record.params
     dev = [m for m in record.metrics if m.key == "gepa_candidate_dev"]
     assert [m.value for m in dev] == [row["dev_score"] for row in results["gepa"]["candidates"]]
+
+
+def test_a_429_in_reflection_is_retried_and_the_search_is_unchanged(gepa_run, tmp_path, monkeypatch):
+    """Stock GEPA loses an iteration to a 429 in reflection; here the gateway waits and asks again."""
+    from simulator import FaultConfig, SimConfig, Simulator
+
+    _, run_dir, _, _ = gepa_run
+    monkeypatch.setenv("OPENAI_API_KEY", "sim-key")
+    faults = FaultConfig(rate_429=0.5, retry_after_s=0.01)
+    with Simulator(SimConfig(latency_ms=1.0, faults=faults)) as sim:
+        config = replace(
+            SMALL_GEPA,
+            model="openai/gpt-4o",
+            api_base=sim.openai_api_base,
+            out_dir=tmp_path / "storm",
+            cache_dir=tmp_path / "cache-storm",
+        )
+        outcome = run_optimization(config)
+    assert outcome.ledger["phases"]["reflect"]["retries"] >= 1  # reflection met 429s and asked again
+    assert (tmp_path / "storm" / "optimized_program.json").read_bytes() == (
+        run_dir / "optimized_program.json"
+    ).read_bytes()
+
+
+def test_dry_run_prints_gepa_phases_and_its_own_assumptions():
+    out = subprocess.run(
+        [
+            sys.executable,
+            "scripts/optimize.py",
+            *small_flags("--optimizer", "gepa", "--gepa-auto", "light", "--dry-run"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    assert re.search(r"^\s+search\s+2472\s", text, re.M)  # 412 metric calls (DSPy's light budget on 8 dev), 6 each
+    assert re.search(r"^\s+reflect\s+\d+\s", text, re.M)
+    assert "every metric call of GEPA's budget" in text and "every trial is a fresh" not in text
