@@ -21,6 +21,17 @@ class Backend:
     prompt: Endpoint
     judge: Endpoint
     mean_latency_s: float
+    reflection: Endpoint | None = None  # GEPA's reflection model (--reflection-model); None: the prompt model's
+
+    @property
+    def reflector(self) -> Endpoint:
+        """The endpoint GEPA's reflection calls go to."""
+        return self.reflection or self.prompt
+
+    @property
+    def roles(self) -> tuple[Endpoint, ...]:
+        """Every endpoint the run may call, a separate reflection model included."""
+        return (self.task, self.prompt, self.judge) + ((self.reflection,) if self.reflection is not None else ())
 
 
 @contextlib.contextmanager
@@ -32,6 +43,7 @@ def open_backend(
     api_base: str | None = None,
     price_model: str | None = None,
     sim_latency_ms: float | None = None,
+    reflection_model: str | None = None,
 ) -> Iterator[Backend]:
     """Start the embedded simulator when no real model is configured; else resolve real endpoints.
 
@@ -39,9 +51,7 @@ def open_backend(
     """
     model = model or gw_config.default_model()
     if model == gw_config.SIMULATOR:
-        if (prompt_model and prompt_model != gw_config.SIMULATOR) or (
-            judge_model and judge_model != gw_config.SIMULATOR
-        ):
+        if any(name and name != gw_config.SIMULATOR for name in (prompt_model, judge_model, reflection_model)):
             raise ConfigurationError("the simulator serves all three roles or none: name real models for all three")
         from simulator import SIM_VERSION, SimConfig, Simulator
 
@@ -51,7 +61,7 @@ def open_backend(
             endpoint = gw_config.simulator_endpoint(sim.openai_api_base, SIM_VERSION)
             yield Backend("simulator", endpoint, endpoint, endpoint, sim_config.latency_ms / 1000.0 * 1.2 + 0.004)
         return
-    for name in (prompt_model, judge_model):
+    for name in (prompt_model, judge_model, reflection_model):
         if name == gw_config.SIMULATOR:
             raise ConfigurationError(
                 "the simulator serves all three roles or none: drop --prompt-model/--judge-model simulator"
@@ -61,5 +71,10 @@ def open_backend(
         return gw_config.resolve_endpoint(name or model, api_base=api_base, price_model=price_model)
 
     yield Backend(
-        "live", live_endpoint(model), live_endpoint(prompt_model), live_endpoint(judge_model), LIVE_CALL_LATENCY_S
+        "live",
+        live_endpoint(model),
+        live_endpoint(prompt_model),
+        live_endpoint(judge_model),
+        LIVE_CALL_LATENCY_S,
+        live_endpoint(reflection_model) if reflection_model else None,
     )

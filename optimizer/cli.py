@@ -23,6 +23,7 @@ from gateway.redaction import redact_text, register_url
 from gateway.retry import RetryPolicy
 from gateway.shared.target import add_redis_flag, check_budget_name, target_from_flag
 from gateway.transports.http import TRANSPORT_CHOICES
+from optimizer.gepa.flags import add_gepa_flags, gepa_config, gepa_flags_given
 from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
@@ -184,6 +185,7 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = OneLineParser) ->
         "(default: sqlite file optuna.db in the run directory; any SQLAlchemy URL, e.g. "
         "postgresql://user@host/db; 'none' to keep none)",
     )
+    add_gepa_flags(p, positive_int)
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of console lines")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info lines (warnings and errors only)")
     return p
@@ -240,8 +242,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
     for url in (args.optuna_storage, args.api_base):
         register_url(url)  # a database password or a token in an endpoint's URL is never written anywhere
+    if args.optimizer != "gepa" and gepa_flags_given(args):
+        raise RunError(f"{', '.join(gepa_flags_given(args))} set GEPA's run: add --optimizer gepa")
     return RunConfig(
         **{name: getattr(args, name) for name in SAME_NAMED},
+        optimizer=args.optimizer,
+        gepa=gepa_config(args, args.seed),
+        reflection_model=args.reflection_model,
         search=search,
         max_cost_usd=args.max_cost,
         policy=policy,

@@ -129,7 +129,18 @@ def _cost(*parts: tuple[Price | None, float, float]) -> float | None:
     return total
 
 
-def format_estimate(rows: list[PhaseEstimate], *, concurrency: int, cached_note: str = "") -> str:
+MIPRO_FOOTNOTE = (
+    "  (search assumes every trial is a fresh full evaluation; repeated instructions come from the cache at no cost;",
+    (
+        "   minutes assume one phase after another and one trial after another: the run overlaps them, so it "
+        "usually takes less)"
+    ),
+)
+
+
+def format_estimate(
+    rows: list[PhaseEstimate], *, concurrency: int, cached_note: str = "", footnote: tuple[str, ...] = MIPRO_FOOTNOTE
+) -> str:
     lines = [
         f"Estimate before any live call (concurrency {concurrency}){cached_note}:",
         f"  {'phase':<14}{'calls':>8}{'prompt tok':>12}{'compl tok':>11}{'cost $':>10}{'minutes':>9}",
@@ -145,12 +156,5 @@ def format_estimate(rows: list[PhaseEstimate], *, concurrency: int, cached_note:
         f"  {'total':<14}{sum(r.calls for r in rows):>8}{sum(r.prompt_tokens for r in rows):>12}"
         f"{sum(r.completion_tokens for r in rows):>11}{cost:>10}{sum(r.minutes for r in rows):>9.2f}"
     )
-    lines.append(
-        "  (search assumes every trial is a fresh full evaluation; repeated instructions come from the "
-        "cache at no cost;"
-    )
-    lines.append(
-        "   minutes assume one phase after another and one trial after another: the run overlaps them, "
-        "so it usually takes less)"
-    )
+    lines.extend(footnote)
     return "\n".join(lines)

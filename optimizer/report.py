@@ -26,9 +26,10 @@ from evaluation.data import SHIPPED_SAMPLE
 from evaluation.signatures import ATTRIBUTES
 from evaluation.stats import test_report
 from optimizer.artifacts import write_text
+from optimizer.gepa.report import search_section as gepa_search_section
 
 REPORT_NAME = "report.html"
-PHASE_ORDER = ("baseline_eval", "bootstrap", "propose", "search", "final_eval", "test_eval")
+PHASE_ORDER = ("baseline_eval", "bootstrap", "propose", "search", "reflect", "final_eval", "test_eval")
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
 
@@ -197,6 +198,19 @@ def _intervals_svg(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
 
 
 # -- sections -----------------------------------------------------------------------------------------
+def _search(results: Mapping[str, Any]) -> str:
+    """The search and its candidates: MIPROv2's trials, or GEPA's lineage (optimizer/gepa/report.py)."""
+    gepa = results.get("gepa")
+    if isinstance(gepa, Mapping):
+        return gepa_search_section(gepa)
+    return (
+        f'<section id="search"><h2>Search: trial scores and best so far</h2>{_trials_svg(results.get("trials") or [])}'
+        '\n<p class="legend muted">Dots: one trial each, coloured by candidate (hollow: minibatch score).\n'
+        "Line: best full-evaluation score so far.</p></section>\n"
+        f'<section id="candidates"><h2>Candidate instructions</h2>{_candidates(results)}</section>'
+    )
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_from: int = 1) -> str:
     """A table of already-escaped cells; columns from ``numeric_from`` on are right-aligned."""
     head = "".join(f"<th{' class=num' if i >= numeric_from else ''}>{h}</th>" for i, h in enumerate(headers))
@@ -532,10 +546,7 @@ def render_report(
 subset: {_esc(results.get("subset", "middle"))}; seed: {_esc(results.get("seed", "?"))}</p>
 {"".join(banners)}
 <section id="summary"><h2>Scores (composite, 0–100)</h2>{_summary(results)}</section>
-<section id="search"><h2>Search: trial scores and best so far</h2>{_trials_svg(results.get("trials") or [])}
-<p class="legend muted">Dots: one trial each, coloured by candidate (hollow: minibatch score).
-Line: best full-evaluation score so far.</p></section>
-<section id="candidates"><h2>Candidate instructions</h2>{_candidates(results)}</section>
+{_search(results)}
 <section id="intervals"><h2>{heading}</h2>{intervals}</section>
 <section id="cost"><h2>Calls and cost per phase</h2>{_ledger(ledger)}</section>
 <section id="diff"><h2>Baseline → winning instruction (word diff)</h2>{_diff(results)}</section>

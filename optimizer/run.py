@@ -43,7 +43,10 @@ from gateway.types import Endpoint
 from optimizer.answer_limits import AnswerLimit, answer_limits
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.backend import Backend, open_backend
-from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate, mean_prompt_tokens
+from optimizer.estimate import MIPRO_FOOTNOTE, PhaseEstimate, estimate_run, format_estimate, mean_prompt_tokens
+from optimizer.gepa.config import GEPAConfig
+from optimizer.gepa.entry import GEPASearch
+from optimizer.gepa.estimate import GEPA_FOOTNOTE, estimate_gepa_run
 from optimizer.mipro.entry import MIPROv2Search
 from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
@@ -98,10 +101,16 @@ class RunConfig:
     run_id: str | None = None  # None: made from the time and the configuration
     redis: RedisTarget | None = None  # shared cache, limits and (with budget_name) budget
     budget_name: str | None = None
+    optimizer: str = "mipro"  # "mipro" (config.search) or "gepa" (config.gepa)
+    gepa: GEPAConfig = field(default_factory=GEPAConfig)
+    reflection_model: str | None = None  # GEPA's reflection model; None: the prompt model
 
     def public(self) -> dict[str, Any]:
         """The configuration as JSON data (no secrets live here)."""
         data = asdict(self)
+        if self.optimizer == "mipro":  # MIPROv2's configuration, and so its run id, as before GEPA came
+            for key in ("optimizer", "gepa", "reflection_model"):
+                del data[key]
         data["policy"] = self.policy.value
         if self.optuna_storage is not None:
             data["optuna_storage"] = redact_url(self.optuna_storage)  # a database URL may hold a password
@@ -192,7 +201,7 @@ def recorded_prices(config: RunConfig, backend: Backend) -> PriceBook:
         with ResponseCache(directory) as cache:
 
             async def recall() -> None:
-                for endpoint in (backend.task, backend.prompt, backend.judge):
+                for endpoint in backend.roles:
                     await book.recall(cache, endpoint)
 
             asyncio.run(recall())
@@ -204,7 +213,7 @@ def shared_prices(runtime: Runtime, backend: Backend) -> PriceBook:
     prices = runtime.gateway.prices
 
     async def recall() -> None:
-        for endpoint in (backend.task, backend.prompt, backend.judge):
+        for endpoint in backend.roles:
             await prices.recall(runtime.cache, endpoint)
 
     runtime.loop.run(recall())
@@ -218,7 +227,7 @@ def check_prices(
     every role needs a price. Raises ``PriceUnknown``: one line naming --price-model."""
     prices = prices if prices is not None else recorded_prices(config, backend)
     capped = config.max_cost_usd is not None if capped is None else capped
-    for endpoint in (backend.task, backend.prompt, backend.judge):
+    for endpoint in backend.roles:
         if capped or (endpoint.price_model and price_of(endpoint.price_model) is None):
             prices.require(endpoint)
 
@@ -228,16 +237,29 @@ def estimate_for(
 ) -> list[PhaseEstimate]:
     """The pre-run estimate of one run (calls, tokens, cost, minutes per phase), priced as the run will be."""
     prices = prices if prices is not None else recorded_prices(config, backend)
+    # Counted as the budget counts the task model's prompts: dense text is not under-estimated.
+    prompt_tokens = mean_prompt_tokens(
+        [r.prompt for r in splits.train], prices.pricing_name(backend.task) or backend.task.model
+    )
+    if config.optimizer == "gepa":
+        return estimate_gepa_run(
+            config.gepa,
+            dev_size=len(splits.dev),
+            test_size=len(splits.test),
+            mean_prompt_tokens=prompt_tokens,
+            task_price=prices.price(backend.task),
+            judge_price=prices.price(backend.judge),
+            reflection_price=prices.price(backend.reflector),
+            concurrency=config.concurrency,
+            call_latency_s=backend.mean_latency_s,
+        )
     return estimate_run(
         train_size=len(splits.train),
         dev_size=len(splits.dev),
         test_size=len(splits.test),
         num_candidates=config.search.num_candidates,
         num_trials=config.search.num_trials,
-        # Counted as the budget counts the task model's prompts: dense text is not under-estimated.
-        mean_prompt_tokens=mean_prompt_tokens(
-            [r.prompt for r in splits.train], prices.pricing_name(backend.task) or backend.task.model
-        ),
+        mean_prompt_tokens=prompt_tokens,
         task_price=prices.price(backend.task),
         judge_price=prices.price(backend.judge),
         prompt_price=prices.price(backend.prompt),
@@ -287,6 +309,7 @@ def run_optimization(
         api_base=config.api_base,
         price_model=config.price_model,
         sim_latency_ms=config.sim_latency_ms,
+        reflection_model=config.reflection_model,
     ) as backend:
         if backend.name == "simulator":
             progress.note(SIMULATED_NOTE)
@@ -299,7 +322,8 @@ def run_optimization(
                 raise
             unpriced = exc  # the shared cache, opened with the runtime, may hold the note: look there first
         estimate = estimate_for(config, splits, backend, prices)
-        progress.note(format_estimate(estimate, concurrency=config.concurrency))
+        footnote = GEPA_FOOTNOTE if config.optimizer == "gepa" else MIPRO_FOOTNOTE
+        progress.note(format_estimate(estimate, concurrency=config.concurrency, footnote=footnote))
         estimate_total_usd = sum(r.cost_usd or 0.0 for r in estimate)
         if config.max_cost_usd is not None and estimate_total_usd > config.max_cost_usd:
             progress.note(
@@ -470,6 +494,11 @@ def execute_run(
                     "judge_model": backend.judge.model,
                     "dev_examples": len(dev_prompts),
                 },
+                reflection_model=(
+                    runtime.lm(backend.reflector, temperature=0.0, max_tokens=config.gepa.reflection_max_tokens)
+                    if config.optimizer == "gepa"
+                    else None
+                ),
             )
             optimizer = make_search(setup, config)
             optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
@@ -513,6 +542,9 @@ def execute_run(
             ledger.as_dict(),
         )
         results["run_id"] = run_id
+        if config.optimizer == "gepa":  # the reflection role's model, priced as its calls were
+            results["models"]["reflection"] = backend.reflector.model
+            results["models"]["priced_as"]["reflection"] = runtime.gateway.prices.pricing_name(backend.reflector)
         results["optuna_study"] = study.as_dict() if study is not None else None
         _write_outputs(run_dir, config, optimized, results, baseline_dev, optimized_dev, baseline_test, optimized_test)
         return RunOutcome(run_dir, results, ledger.as_dict())
@@ -529,7 +561,10 @@ def _ledger_then_report(run_dir: Path, ledger: Ledger) -> Iterator[None]:
 
 
 def make_search(setup: SearchSetup, config: RunConfig) -> InstructionSearch:
-    """The run's optimizer, chosen by its configuration: MIPROv2 today (``config.search``)."""
+    """The run's optimizer, chosen by its configuration: MIPROv2 (``config.search``) or GEPA (``config.gepa``)."""
+    if config.optimizer == "gepa":
+        assert setup.reflection_model is not None
+        return GEPASearch(setup, config.gepa, setup.reflection_model)
     return MIPROv2Search(setup, config.search)
 
 

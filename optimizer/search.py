@@ -37,6 +37,7 @@ class SearchSetup:
     studies: StudySink | None  # where the search's trials are recorded (optimizer/studies.py)
     study: str  # the study's name: the run id
     study_attrs: dict[str, Any] = field(default_factory=dict)  # the run's, on the study; an optimizer adds its own
+    reflection_model: dspy.LM | None = None  # GEPA's reflection role (its own model, max_tokens and phase)
 
 
 class InstructionSearch(Protocol):

@@ -7,6 +7,7 @@ role from the requested output fields, and fills every field. Roles:
 * judge (``score``)             -> ``judge.judge_response`` on the rubric's attribute
 * proposer (``proposed_instruction``, dataset ``observations``/``summary``, program/module
   descriptions)                 -> ``proposer``
+* reflector (``new_instruction``: GEPA's reflection on feedback) -> ``reflector.reflect_instruction``
 * anything else                 -> a short sentence, or a well-typed placeholder, per field
 """
 
@@ -27,8 +28,9 @@ from simulator.proposer import (
     summarize_observations,
 )
 from simulator.protocol import ChatRequest, FieldSpec, placeholder_value, read_request, render
+from simulator.reflector import reflect_instruction
 
-SIM_VERSION = "sim-2"
+SIM_VERSION = "sim-3"
 """Identity of the simulated model's answers (the landscape): bump it whenever any request body would be
 answered differently, so caches keyed on it stop serving stale answers."""
 
@@ -58,6 +60,8 @@ def role_of(request: ChatRequest) -> str:
         return "chat"
     if "proposed_instruction" in names:
         return "proposer"
+    if "new_instruction" in names and "examples_with_feedback" in request.inputs:
+        return "reflector"
     if "score" in names and "response" in request.inputs:
         return "judge"
     if "response" in names:
@@ -86,6 +90,8 @@ def _known_values(role: str, request: ChatRequest, digest: bytes) -> dict[str, o
             digest,
         )
         return {"score": score, "justification": justification}
+    if role == "reflector":
+        return {"new_instruction": reflect_instruction(inputs, digest)}
     if role == "proposer":
         return {name: write(inputs, digest) for name, write in PROPOSER_FIELDS.items() if name in request.output_names}
     return {}

@@ -213,6 +213,19 @@ def format_summary(results: dict[str, Any], out: Path) -> str:
             lines.append(
                 f"high - middle improvement{' (' + label + ')' if label else ''}: {diff['difference']:+.2f}{ci}"
             )
+    for comp in results.get("optimizer_comparison") or []:
+        diff = comp["improvement_gepa_minus_mipro"]
+        if diff.get("difference") is not None:
+            ci = f" [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]" if diff.get("ci95") else ""
+            label = ", ".join(f"{k} {v}" for k, v in comp["values"].items())
+            calls = "; calls per cell " + ", ".join(
+                f"{name} {comp[key]['calls']['mean']:.0f}"
+                for key, name in (("mipro", "MIPROv2"), ("gepa", "GEPA"))
+                if comp[key]["calls"].get("mean") is not None
+            )
+            lines.append(
+                f"GEPA - MIPROv2 improvement{' (' + label + ')' if label else ''}: {diff['difference']:+.2f}{ci}{calls}"
+            )
     total = (results.get("cost") or {}).get("total") or {}
     if total:
         unknown = "" if total.get("cost_known", True) else " + unpriced calls"

@@ -46,11 +46,16 @@ AXIS_FLAGS: dict[str, str] = {
     "num-candidates": "num-candidates",
     "num-trials": "num-trials",
     "sizes": "sizes",
+    "optimizers": "optimizer",
     "seeds": "seed",
 }
 AXIS_ORDER = tuple(AXIS_FLAGS.values())  # the order of the command line's axes; seed innermost
 SEED_AXIS = "seed"
 SIZES_AXIS = "sizes"  # "train/dev/test" sizes of one cell
+OPTIMIZER_AXIS = "optimizer"
+# GEPA's own options (each takes a value): a sweep's common options may set them for its GEPA cells;
+# its MIPROv2 cells leave them out, so that each cell is still the run its own flags make.
+GEPA_OPTIONS = frozenset({"gepa-auto", "gepa-max-metric-calls", "reflection-model", "reflection-max-tokens"})
 # Options that shape the one gateway (and simulator) all cells share: the same for every cell.
 SHARED_OPTIONS = frozenset(
     {
@@ -221,6 +226,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-.") or "x"
 
 
+def _without(flags: Sequence[str], names: frozenset[str]) -> list[str]:
+    """``flags`` less the options ``names`` (each ``--name value`` or ``--name=value``)."""
+    kept: list[str] = []
+    skip = False
+    for token in flags:
+        if skip:
+            skip = False
+            continue
+        name = token[2:].split("=", 1)[0] if token.startswith("--") else None
+        if name in names:
+            skip = "=" not in token
+            continue
+        kept.append(token)
+    return kept
+
+
 def _flags_named(tokens: Sequence[str]) -> set[str]:
     return {t[2:].split("=", 1)[0] for t in tokens if t.startswith("--")}
 
@@ -256,6 +277,8 @@ def build_grid(axes: Sequence[Axis], options: Sequence[str]) -> Grid:
     for combination in itertools.product(*(axis.values for axis in ordered)):
         values = tuple((axis.option, value) for axis, value in zip(ordered, combination, strict=True))
         flags = list(options)
+        if dict(values).get(OPTIMIZER_AXIS, "gepa") != "gepa":
+            flags = _without(flags, GEPA_OPTIONS)
         for option, value in values:
             flags.extend(_value_flags(option, value))
         name = "_".join(f"{option}-{_slug(value)}" for option, value in values) or "run"

@@ -137,6 +137,65 @@ def _comparison_section(results: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _optimizers_section(results: Mapping[str, Any]) -> str:
+    """MIPROv2 against GEPA over seeds: their test improvements, the Welch interval of the difference, and the cost."""
+    comparisons = results.get("optimizer_comparison") or []
+    if not comparisons:
+        return ""
+    parts = []
+    for comp in comparisons:
+        rows = []
+        for name, label in (("mipro", "MIPROv2"), ("gepa", "GEPA")):
+            side = comp[name]
+            rows.append(
+                [
+                    label,
+                    _spread(side["test_improvement"]),
+                    _ci(side["test_improvement"].get("ci95")),
+                    _num(side["test_optimized"].get("mean")),
+                    _num(side["calls"].get("mean"), ".0f"),
+                    _num(side["live_calls"].get("mean"), ".0f"),
+                    _num(side["tokens"].get("mean"), ".0f"),
+                    _num(side["cost_usd"].get("mean"), ".4f"),
+                    _num(side["wall_s"].get("mean"), ".1f"),
+                ]
+            )
+        table = _table(
+            [
+                "optimizer",
+                "test improvement, mean ± sd",
+                "95% interval over seeds",
+                "optimized test",
+                "calls per cell",
+                "live calls",
+                "tokens (live)",
+                "$ (live)",
+                "wall s",
+            ],
+            rows,
+        )
+        diff = comp["improvement_gepa_minus_mipro"]
+        sentence = "–"
+        if diff.get("difference") is not None:
+            sentence = (
+                f"GEPA minus MIPROv2: test improvement {diff['difference']:+.2f} points, 95% Welch interval "
+                f"{_ci(diff.get('ci95'))} (seeds: {diff['n'][0]} MIPROv2, {diff['n'][1]} GEPA)."
+            )
+            if diff.get("ci95") and (diff["ci95"][0] > 0 or diff["ci95"][1] < 0):
+                sentence += " The optimizers differ beyond what the seeds' spread explains."
+            elif diff.get("ci95"):
+                sentence += " The interval includes 0: these seeds cannot tell the optimizers apart."
+        heading = f"<h3>{_values(comp['values'])}</h3>" if comp.get("values") else ""
+        parts.append(f"{heading}{table}<p>{_esc(sentence)}</p>")
+    note = (
+        '<p class="legend muted">Per cell, mean over seeds. Calls: every request the cell made, live or answered '
+        "from the cache (cells on one gateway answer each other's identical requests, e.g. the same baseline, "
+        "so live calls, tokens and dollars fall to whichever ran first); wall time of cells run at once "
+        "includes their sharing of the gateway.</p>"
+    )
+    return f'<section id="optimizers"><h2>MIPROv2 versus GEPA</h2>{"".join(parts)}{note}</section>'
+
+
 def _cells_section(results: Mapping[str, Any]) -> str:
     rows, forest = [], []
     for cell in results.get("cells") or []:
@@ -247,6 +306,7 @@ h3{{font-size:16px;margin:18px 0 4px}}</style></head>
 {banner}
 <section id="groups"><h2>Across seeds: test improvement per group</h2>{_groups_section(results)}</section>
 <section id="subsets"><h2>Middle versus high subset</h2>{_comparison_section(results)}</section>
+{_optimizers_section(results)}
 <section id="cells"><h2>Every cell</h2>{_cells_section(results)}</section>
 <section id="winners"><h2>Winning instructions</h2>{_winners_section(results)}</section>
 <section id="cost"><h2>Cost</h2>{_cost_section(results)}</section>

@@ -293,6 +293,56 @@ def subset_comparison(grid: Grid, groups: Sequence[_Group]) -> list[dict[str, An
     return comparisons
 
 
+def _per_seed(cells: Sequence[dict[str, Any]], read: Any) -> dict[str, Any]:
+    values = [v for v in (read(c) for c in cells if c.get("status") == "finished") if v is not None]
+    return spread([float(v) for v in values]).as_dict()
+
+
+def optimizer_comparison(groups: Sequence[_Group]) -> list[dict[str, Any]]:
+    """For each setting of the other axes that ran both MIPROv2 and GEPA: each over seeds, and GEPA − MIPROv2.
+
+    Per optimizer: the test improvement, its optimized test score, and what one cell of it took on
+    average (every request its ledger counts, live and cached, since cells that share a gateway answer
+    each other's identical requests from the cache; tokens and dollars of its live calls; its wall time).
+    """
+    by_rest: dict[tuple[tuple[str, str], ...], dict[str, _Group]] = {}
+    for group in groups:
+        values = dict(group.values)
+        optimizer = values.pop("optimizer", None)
+        if optimizer is not None:
+            by_rest.setdefault(tuple(values.items()), {})[optimizer] = group
+    comparisons = []
+    for rest, sides in by_rest.items():
+        if "mipro" not in sides or "gepa" not in sides:
+            continue
+        entry: dict[str, Any] = {"values": dict(rest)}
+        for name in ("mipro", "gepa"):
+            cells = sides[name].cells
+            entry[name] = {
+                "test_improvement": spread(_test_values(cells, "improvement")).as_dict(),
+                "test_optimized": spread(_test_values(cells, "optimized")).as_dict(),
+                "calls": _per_seed(
+                    cells, lambda c: c["cost"]["live_calls"] + c["cost"]["cached_calls"] if c.get("cost") else None
+                ),
+                "live_calls": _per_seed(cells, lambda c: c["cost"]["live_calls"] if c.get("cost") else None),
+                "tokens": _per_seed(
+                    cells,
+                    lambda c: c["cost"]["prompt_tokens"] + c["cost"]["completion_tokens"] if c.get("cost") else None,
+                ),
+                "cost_usd": _per_seed(cells, lambda c: c["cost"]["cost_usd"] if c.get("cost") else None),
+                "wall_s": _per_seed(cells, lambda c: _number(c.get("wall_s"))),
+            }
+        mipro, gepa = sides["mipro"].cells, sides["gepa"].cells
+        entry["improvement_gepa_minus_mipro"] = welch_difference(
+            _test_values(mipro, "improvement"), _test_values(gepa, "improvement")
+        )
+        entry["optimized_gepa_minus_mipro"] = welch_difference(
+            _test_values(mipro, "optimized"), _test_values(gepa, "optimized")
+        )
+        comparisons.append(entry)
+    return comparisons
+
+
 def cost_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     costs = [r["cost"] for r in records if r.get("cost")]
     total = {
@@ -330,10 +380,12 @@ def sweep_results(out: Path, grid: Grid) -> dict[str, Any]:
             "dev_improvement_ci95": "paired percentile bootstrap over the dev examples",
             "across_seeds": "mean, sample standard deviation and Student t interval of the mean over the seeds",
             "high_minus_middle": "difference of the means over seeds with Welch's t interval",
+            "gepa_minus_mipro": "difference of the means over seeds with Welch's t interval",
         },
         "cells": [records[cell.name] for cell in grid.cells],
         "groups": [group_summary(group) for group in groups],
         "subset_comparison": subset_comparison(grid, groups),
+        "optimizer_comparison": optimizer_comparison(groups),
         "cost": cost_summary(list(records.values())),
     }
 

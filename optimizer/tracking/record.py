@@ -170,7 +170,8 @@ def _run_params(results: dict[str, Any] | None) -> dict[str, Any]:
     params["seed"] = results.get("seed")
     params["backend"] = results.get("backend")
     # The compile arguments DSPy's autologging records, under its names, for runs compared side by side.
-    search = (results.get("config") or {}).get("search") or {}
+    config = results.get("config") or {}
+    search = (config.get("search") or {}) if config.get("optimizer", "mipro") == "mipro" else {}  # MIPROv2's
     for key in ("num_trials", "num_candidates", "minibatch", "minibatch_size"):
         if key in search:
             params[key] = search[key]
@@ -262,6 +263,10 @@ def _change(report: dict[str, Any]) -> str:
 
 # -- metrics -------------------------------------------------------------------------------------
 def _trial_metrics(results: dict[str, Any] | None) -> Iterator[Metric]:
+    # GEPA's candidates, in the order it found them: each one's dev score (step: its index).
+    for row in ((results or {}).get("gepa") or {}).get("candidates") or []:
+        if row.get("dev_score") is not None:
+            yield Metric("gepa_candidate_dev", float(row["dev_score"]), int(row["index"]))
     for trial in (results or {}).get("trials") or []:
         if trial.get("score") is not None:
             key = "eval_full" if trial.get("full_eval", True) else "eval_minibatch"
