@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway import config as gw_config
 from gateway.errors import ConfigurationError
@@ -16,11 +17,12 @@ LIVE_CALL_LATENCY_S = 2.5
 
 @dataclass(frozen=True)
 class Backend:
-    name: str  # "simulator" or "live"
+    name: str  # "simulator", "local" (--local-model) or "live"
     task: Endpoint
     prompt: Endpoint
     judge: Endpoint
     mean_latency_s: float
+    banner: str = ""  # what the run prints first about where its answers come from
 
 
 @contextlib.contextmanager
@@ -32,11 +34,22 @@ def open_backend(
     api_base: str | None = None,
     price_model: str | None = None,
     sim_latency_ms: float | None = None,
+    local_model: Path | None = None,
+    concurrency: int = 16,
 ) -> Iterator[Backend]:
     """Start the embedded simulator when no real model is configured; else resolve real endpoints.
 
     Credentials are checked here, before any call: a real model without them raises ConfigurationError.
+    ``local_model``: serve that GGUF file with llama.cpp's server (``concurrency`` slots) for every role.
     """
+    if local_model is not None:
+        from optimizer.local_model import banner, serve_local_model
+
+        with serve_local_model(local_model, concurrency) as (endpoint, server, speed):
+            # The estimate's minutes: calls arrive ``concurrency`` at a time, served at the measured rate.
+            latency = concurrency / speed.calls_per_s
+            yield Backend("local", endpoint, endpoint, endpoint, latency, banner(local_model, server, speed))
+        return
     model = model or gw_config.default_model()
     if model == gw_config.SIMULATOR:
         if (prompt_model and prompt_model != gw_config.SIMULATOR) or (

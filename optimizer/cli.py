@@ -15,6 +15,7 @@ from cache import CacheError, CachePolicy
 from evaluation.data import DEFAULT_DATASET, DEFAULT_SUBSET, SUBSETS, DataError
 from evaluation.engine import EvaluationError
 from evaluation.stats import GatePolicy
+from evaluation.structured import STRUCTURED_MODES
 from gateway import errors as gw_errors
 from gateway.config import load_env
 from gateway.http_transport import TRANSPORT_CHOICES
@@ -22,6 +23,7 @@ from gateway.ledger import format_ledger
 from gateway.logs import configure_logging
 from gateway.retry import RetryPolicy
 from gateway.shared_state import add_redis_flag, check_budget_name, target_from_flag
+from optimizer.local_model import gguf_problem
 from optimizer.mipro import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
@@ -152,6 +154,21 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = OneLineParser) ->
         "sends every call through LiteLLM (auto)",
     )
     p.add_argument(
+        "--structured-outputs",
+        choices=STRUCTURED_MODES,
+        default="auto",
+        help="JSON schemas for every role's answers: 'auto' probes each self-hosted endpoint once (--local-model, "
+        "or an --api-base that is not OpenAI's or Azure's) and uses them where the server enforces them; "
+        "OpenAI, Azure and the simulator keep stock DSPy requests; 'on' for every role; 'off' for none (auto)",
+    )
+    p.add_argument(
+        "--local-model",
+        type=Path,
+        metavar="PATH.gguf",
+        help="serve this GGUF model with llama.cpp's own server on 127.0.0.1 for all three roles, with "
+        "--concurrency parallel slots ($0; needs the [local] extra: pip install -e '.[local]')",
+    )
+    p.add_argument(
         "--gate-min-improvement",
         type=float,
         default=0.0,
@@ -211,6 +228,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise RunError("--budget-name names a budget shared on a Redis server: it needs --redis-url and --max-cost")
     if args.num_candidates < 2:
         raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
+    if args.local_model is not None:
+        check_local_model_flags(args)
     return RunConfig(
         dataset=args.dataset,
         subset=args.subset,
@@ -236,11 +255,28 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         sim_latency_ms=args.sim_latency_ms,
         dry_run=args.dry_run,
         transport=args.transport,
+        structured_outputs=args.structured_outputs,
+        local_model=args.local_model,
         optuna_storage=args.optuna_storage,
         redis=target_from_flag(args.redis_url),
         budget_name=check_budget_name(args.budget_name) if args.budget_name is not None else None,
         gate=GatePolicy(min_improvement=args.gate_min_improvement, max_attribute_regression=args.gate_max_regression),
     )
+
+
+def check_local_model_flags(args: argparse.Namespace) -> None:
+    """``--local-model`` serves every role: it names a readable GGUF file and no other model or server."""
+    for flag, value in (
+        ("--model", args.model),
+        ("--prompt-model", args.prompt_model),
+        ("--judge-model", args.judge_model),
+        ("--api-base", args.api_base),
+    ):
+        if value is not None:
+            raise RunError(f"--local-model serves all three roles: drop {flag}")
+    problem = gguf_problem(args.local_model)
+    if problem is not None:
+        raise RunError(f"--local-model {args.local_model}: {problem}")
 
 
 def print_summary(results: dict[str, Any], ledger: dict[str, Any], run_dir: Path | None) -> None:

@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a model (as requests name it) whose every answer no DSPy adapter can parse; repeatable",
     )
     parser.add_argument(
+        "--schemas",
+        choices=("enforce", "ignore", "reject"),
+        default="enforce",
+        help="a request's JSON schema (response_format, nested form): constrain the answer to it (enforce, as "
+        "real servers do), answer as if none were sent (ignore), or refuse it with a 400 (reject)",
+    )
+    parser.add_argument(
         "--burst-s",
         type=float,
         default=10.0,
@@ -97,6 +104,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         azure_served_model=args.azure_served_model,
         unparsable_models=tuple(args.unparsable_model),
         burst_s=args.burst_s,
+        schemas=args.schemas,
         faults=faults,
     )
 

@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from simulator.schema import SCHEMA_MODES, SchemaMode
+
 ContentFilterMode = Literal["400", "finish_reason"]
 
 CONTENT_FILTER_MARKER = "[[content-filter]]"
@@ -103,6 +105,10 @@ class SimConfig:
     # name is its owner's choice; the answer's ``model`` is the underlying model and version).
     azure_served_model: str = "gpt-4o-2024-08-06"
     unparsable_models: tuple[str, ...] = ()
+    # What a request's JSON schema (``response_format``, nested form) does: "enforce" constrains the
+    # answer to it, as OpenAI, Azure, vLLM, llama.cpp and Ollama do; "ignore" answers as if none were
+    # sent (a server that accepts and ignores it); "reject" refuses it with a 400 (simulator/schema.py).
+    schemas: SchemaMode = "enforce"
     faults: FaultConfig = field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
@@ -120,6 +126,8 @@ class SimConfig:
             raise ValueError(f"azure_served_model must be a model name, got {self.azure_served_model!r}")
         if not all(isinstance(name, str) and name.strip() for name in self.unparsable_models):
             raise ValueError(f"unparsable_models must be model names, got {self.unparsable_models!r}")
+        if self.schemas not in SCHEMA_MODES:
+            raise ValueError(f"schemas must be one of {', '.join(SCHEMA_MODES)}, got {self.schemas!r}")
         if not (isinstance(self.burst_s, int | float) and math.isfinite(self.burst_s) and 0 < self.burst_s <= 60):
             raise ValueError(f"burst_s must be a number of seconds in (0, 60], got {self.burst_s!r}")
         if not (isinstance(self.default_max_tokens, int) and self.default_max_tokens > 0):
