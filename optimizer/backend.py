@@ -36,18 +36,20 @@ def open_backend(
     sim_latency_ms: float | None = None,
     local_model: Path | None = None,
     concurrency: int = 16,
+    replay: bool = False,
 ) -> Iterator[Backend]:
     """Start the embedded simulator when no real model is configured; else resolve real endpoints.
 
     Credentials are checked here, before any call: a real model without them raises ConfigurationError.
-    ``local_model``: serve that GGUF file with llama.cpp's server (``concurrency`` slots) for every role.
+    ``local_model``: serve that GGUF file with llama.cpp's server (``concurrency`` slots) for every role
+    (``replay``: the run sends nothing, so no server is started).
     """
     if local_model is not None:
         from optimizer.local_model import banner, serve_local_model
 
-        with serve_local_model(local_model, concurrency) as (endpoint, server, speed):
+        with serve_local_model(local_model, concurrency, replay=replay) as (endpoint, server, speed):
             # The estimate's minutes: calls arrive ``concurrency`` at a time, served at the measured rate.
-            latency = concurrency / speed.calls_per_s
+            latency = concurrency / speed.calls_per_s if speed is not None else 0.0
             yield Backend("local", endpoint, endpoint, endpoint, latency, banner(local_model, server, speed))
         return
     model = model or gw_config.default_model()

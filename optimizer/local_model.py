@@ -6,11 +6,12 @@ serves parallel slots with continuous batching, and ``xllamacpp`` ships it as pr
 PyPI (no compiler, no CUDA; ``pip install -e '.[local]'``). ``llama-cpp-python``'s server compiles
 llama.cpp at install time and runs its own Python server in front of it.
 
-The server runs in a child process (``optimizer/llama_server.py``) with one slot per ``--concurrency``
-and ``CTX_PER_SLOT`` tokens of context each; it is stopped when the run ends, however it ends (an error,
-Ctrl-C), and it stops by itself if the run's process dies. The endpoint is an OpenAI-compatible one
-(``openai/<file stem>``) whose identity in cache keys holds the SHA-256 of the model file: two files
-never share answers, and the same file at another path or port does. Its calls cost $0 (``FREE_PRICE``).
+The server runs in a child process (``optimizer/llama_server.py``) with one slot per ``--concurrency``,
+``CTX_PER_SLOT`` tokens of context each and all cores but one (``default_threads``); it is stopped when
+the run ends, however it ends (an error, Ctrl-C), and it stops by itself if the run's process dies. The
+endpoint is an OpenAI-compatible one (``openai/<file stem>``) whose identity in cache keys holds the
+SHA-256 of the model file: two files never share answers, and the same file at another path or port
+does. Its calls cost $0 (``FREE_PRICE``).
 
 Before the run, a measured probe (``measure_speed``: a warm-up call, then one short call per slot, all
 at once) gives the calls per second the estimate turns into minutes.
@@ -96,13 +97,20 @@ class ServerSpeed:
         return self.calls / self.seconds if self.seconds > 0 else float("inf")
 
 
+def default_threads() -> int:
+    """All cores but one: the run's own process (its event loop, DSPy's parsing) needs one, and llama.cpp's
+    threads wait for each other at every step, so one of them preempted stalls all (on two cores shared
+    with other work, 1 thread served a few times more calls per second than 2)."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 class LocalServer:
     """llama.cpp's server in a child process; ``start`` waits until it answers, ``stop`` ends it."""
 
     def __init__(self, model: Path, *, parallel: int, threads: int | None = None) -> None:
         self.model = model
         self.parallel = parallel
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or default_threads()
         self.base_url = ""
         self.log_path = Path(tempfile.gettempdir()) / f"hsopt-llama-server-{os.getpid()}.log"
         self._process: subprocess.Popen[str] | None = None
@@ -200,8 +208,10 @@ def measure_speed(base_url: str, parallel: int) -> ServerSpeed:
     return ServerSpeed(parallel, time.perf_counter() - started, tokens)
 
 
-def banner(path: Path, server: LocalServer, speed: ServerSpeed) -> str:
+def banner(path: Path, server: LocalServer | None, speed: ServerSpeed | None) -> str:
     """The loud line a run prints when it serves a local model."""
+    if server is None or speed is None:
+        return f"*** LOCAL MODEL: {path.name}, replayed from the cache: no server started. Cost: $0. ***"
     return (
         f"*** LOCAL MODEL: {path.name} served by llama.cpp's server at {server.base_url} "
         f"({server.parallel} parallel slots, {server.threads} threads, {CTX_PER_SLOT} tokens of context each; "
@@ -210,16 +220,28 @@ def banner(path: Path, server: LocalServer, speed: ServerSpeed) -> str:
     )
 
 
+REPLAY_BASE = "http://127.0.0.1:9/v1"  # a replay sends nothing: no server is started, and this is never dialled
+
+
 @contextlib.contextmanager
-def serve_local_model(path: Path, parallel: int) -> Iterator[tuple[Endpoint, LocalServer, ServerSpeed]]:
-    """Start the server for ``path`` (stopped on leaving, an exception or Ctrl-C included)."""
+def serve_local_model(
+    path: Path, parallel: int, *, replay: bool = False
+) -> Iterator[tuple[Endpoint, LocalServer | None, ServerSpeed | None]]:
+    """Start the server for ``path`` (stopped on leaving, an exception or Ctrl-C included).
+
+    ``replay``: answers come from the cache only, so no server is started and no speed is measured;
+    the endpoint's identity (the file's digest) is the same, so are the cache keys.
+    """
+    problem = gguf_problem(path)
+    if problem is not None:
+        raise ConfigurationError(f"--local-model {path}: {problem}")
+    if replay:
+        yield local_endpoint(path, REPLAY_BASE, file_digest(path)), None, None
+        return
     if importlib.util.find_spec("xllamacpp") is None:
         raise ConfigurationError(
             "--local-model needs llama.cpp's server from the xllamacpp package: pip install -e '.[local]'"
         )
-    problem = gguf_problem(path)
-    if problem is not None:
-        raise ConfigurationError(f"--local-model {path}: {problem}")
     digest = file_digest(path)
     with LocalServer(path, parallel=parallel) as server:
         speed = measure_speed(server.base_url, parallel)

@@ -281,6 +281,7 @@ def run_optimization(
         sim_latency_ms=config.sim_latency_ms,
         local_model=config.local_model,
         concurrency=config.concurrency,
+        replay=config.policy is CachePolicy.REPLAY,
     ) as backend:
         if backend.name == "simulator":
             progress.note(SIMULATED_NOTE)
