@@ -60,11 +60,15 @@ def counting_parses() -> Iterator[dict[str, Counter[str]]]:
     from dspy.adapters.chat_adapter import ChatAdapter
     from dspy.adapters.json_adapter import JSONAdapter
 
+    from evaluation.structured import StructuredJSONAdapter
+
     counts: dict[str, Counter[str]] = {"task": Counter(), "judge": Counter(), "proposer": Counter()}
-    originals = {cls: cls.__dict__["parse"] for cls in (ChatAdapter, JSONAdapter)}
+    # DSPy gives every adapter subclass a parse of its own (wrapped for callbacks): each is counted.
+    adapters = (ChatAdapter, JSONAdapter, StructuredJSONAdapter)
+    originals = {cls: cls.__dict__["parse"] for cls in adapters if "parse" in cls.__dict__}
 
     def wrap(cls: type, original: Callable[..., Any]) -> Callable[..., Any]:
-        name = "json" if cls is JSONAdapter else "chat"
+        name = "chat" if cls is ChatAdapter else "json"
 
         def parse(self: Any, signature: Any, completion: str) -> Any:
             role = role_of(signature)

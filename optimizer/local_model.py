@@ -134,7 +134,11 @@ class LocalServer:
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
                 start_new_session=True,
             )  # fmt: skip
-        line = self._ready_line()
+        try:
+            line = self._ready_line()
+        except BaseException:  # Ctrl-C while the model loads: no server is left behind
+            self.stop()
+            raise
         if not line.startswith("ready "):
             self.stop()
             raise ConfigurationError(
@@ -244,5 +248,10 @@ def serve_local_model(
         )
     digest = file_digest(path)
     with LocalServer(path, parallel=parallel) as server:
-        speed = measure_speed(server.base_url, parallel)
+        try:
+            speed = measure_speed(server.base_url, parallel)
+        except (OSError, ValueError) as exc:  # urllib's HTTP and connection errors are OSErrors
+            raise ConfigurationError(
+                f"llama.cpp's server for {path.name} failed its first calls: {exc} (log: {server.log_path})"
+            ) from None
         yield local_endpoint(path, f"{server.base_url}/v1", digest), server, speed
