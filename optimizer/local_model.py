@@ -216,9 +216,10 @@ def banner(path: Path, server: LocalServer | None, speed: ServerSpeed | None) ->
     """The loud line a run prints when it serves a local model."""
     if server is None or speed is None:
         return f"*** LOCAL MODEL: {path.name}, replayed from the cache: no server started. Cost: $0. ***"
+    threads = "1 thread" if server.threads == 1 else f"{server.threads} threads"
     return (
         f"*** LOCAL MODEL: {path.name} served by llama.cpp's server at {server.base_url} "
-        f"({server.parallel} parallel slots, {server.threads} threads, {CTX_PER_SLOT} tokens of context each; "
+        f"({server.parallel} parallel slots, {threads}, {CTX_PER_SLOT} tokens of context each; "
         f"log {server.log_path}). Cost: $0 (your machine's time). Measured {speed.calls_per_s:.2f} calls/s "
         f"({speed.calls} calls of up to {SPEED_MAX_TOKENS} tokens at once in {speed.seconds:.1f} s). ***"
     )
