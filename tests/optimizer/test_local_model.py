@@ -71,6 +71,7 @@ def test_two_model_files_never_share_cache_keys(tmp_path: Path) -> None:
     assert first.price_model == "local/free"
 
 
+@pytest.mark.timeout(600)  # loading the model and two short answers: seconds, minutes on busy shared cores
 def test_server_answers_and_stops() -> None:
     server = LocalServer(smollm2(), parallel=2).start()
     process = server._process
