@@ -44,7 +44,7 @@ from cache import ResponseCache  # noqa: E402  (after the set-up above)
 from gateway.config import simulator_endpoint  # noqa: E402  (after the set-up above)
 from gateway.core import Gateway  # noqa: E402  (after the set-up above)
 from gateway.testing import ScriptedTransport, chat_response  # noqa: E402  (after the set-up above)
-from gateway.transport import LiteLLMTransport  # noqa: E402  (after the set-up above)
+from gateway.transports.litellm import LiteLLMTransport  # noqa: E402  (after the set-up above)
 from gateway.types import ChatCall, Endpoint  # noqa: E402  (after the set-up above)
 from simulator import SIM_VERSION  # noqa: E402  (after the set-up above)
 

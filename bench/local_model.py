@@ -32,7 +32,7 @@ from typing import Any
 
 from cache import CachePolicy
 from optimizer.artifacts import write_json
-from optimizer.mipro import SearchConfig
+from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, run_optimization
 from optimizer.testing import small_config

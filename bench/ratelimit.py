@@ -35,7 +35,8 @@ from gateway import errors  # noqa: E402  (after the set-up above)
 from gateway.config import resolve_endpoint  # noqa: E402  (after the set-up above)
 from gateway.limits import RateLimits  # noqa: E402  (after the set-up above)
 from gateway.runtime import GatewaySettings, Runtime  # noqa: E402  (after the set-up above)
-from gateway.transport import LiteLLMTransport, Transport  # noqa: E402  (after the set-up above)
+from gateway.transports import Transport  # noqa: E402  (after the set-up above)
+from gateway.transports.litellm import LiteLLMTransport  # noqa: E402  (after the set-up above)
 from gateway.types import ChatCall  # noqa: E402  (after the set-up above)
 
 MAX_TOKENS = 256

@@ -17,6 +17,9 @@ candidates, 3 trials) and compares what it produced with a fault-free reference 
 
 The tests in ``tests/reliability/`` call the same functions, so the figures and the assertions come
 from one procedure.
+
+Over 500 lines on purpose: one harness behind one page (RELIABILITY.md); its two campaigns share the
+run set-up, the names swapped for instrumentation and the report, in the sections below.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from gateway.core import Gateway
 from gateway.logs import configure_logging
 from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings
-from gateway.transport import Transport
+from gateway.transports import Transport
 from gateway.types import ChatCall
 from optimizer.run import RunOutcome, run_optimization
 from optimizer.testing import small_config, small_flags

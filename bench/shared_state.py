@@ -24,6 +24,9 @@ figures (the tests call the same functions on small workloads):
 ``python -m bench.shared_state [--quick] [--quota-tpm 1000000] [--only ...] [--out bench/out/shared_state.json]``
 (``--quick``: the small workload, for a look in a few minutes; the figures in BENCHMARKS.md use
 the default configuration).
+
+Over 500 lines on purpose: one benchmark behind one section of BENCHMARKS.md; its arithmetic, its
+worker processes, its experiments and its command are the sections below.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from bench.reliability import OptimizeProcess, optimize_env  # noqa: E402  (after the set-up above)
 from bench.simctl import SimSettings, SimulatorProcess  # noqa: E402  (after the set-up above)
-from gateway.redis_testing import (  # noqa: E402  (after the set-up above)
+from gateway.shared.testing import (  # noqa: E402  (after the set-up above)
     MACHINE_REDIS_URL,
     RedisServer,
     delete_namespace,
@@ -328,8 +331,8 @@ class SharedBudget:
 def shared_budget(
     workload: Workload, workdir: Path, *, redis_url: str, cap_usd: float, seeds: Sequence[int] = (1, 2, 3)
 ) -> SharedBudget:
-    from gateway.redis_budget import budget_status
-    from gateway.shared_state import redis_target
+    from gateway.budget.redis import budget_status
+    from gateway.shared.target import redis_target
 
     with SimulatorProcess(SimSettings(latency_ms=100.0), workdir / "sim-budget.log") as sim:
         with machine_namespace("budget") as namespace:
@@ -453,13 +456,13 @@ def gateway_costs(workdir: Path, *, calls: int = 500, rounds: int = 3) -> Gatewa
     import statistics
 
     from cache import ResponseCache
-    from cache.redis_store import RedisCacheStore, SharedCacheHealth, TieredCache
+    from cache.redis import RedisCacheStore, SharedCacheHealth, TieredCache
     from gateway.core import Gateway
+    from gateway.leases.redis import RedisLeases
     from gateway.limits import RateLimits
-    from gateway.redis_conn import connect
-    from gateway.redis_leases import RedisLeases
-    from gateway.redis_limits import RedisRateLimiter
-    from gateway.shared_state import redis_target
+    from gateway.limits.redis import RedisRateLimiter
+    from gateway.shared.conn import connect
+    from gateway.shared.target import redis_target
     from gateway.testing import ScriptedTransport
     from gateway.types import ChatCall, Endpoint
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.reliability import SIM_KEY, StandaloneSimulator, cache_health, optimize_env
-from optimizer.sweep_grid import Axis, Grid, build_grid
+from optimizer.sweep.grid import Axis, Grid, build_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"

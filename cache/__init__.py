@@ -1,16 +1,19 @@
-"""Content-hash response cache for LLM answers: the key contract, the stores and their policy."""
+"""Content-hash response cache for LLM answers: the key contract, the stores and their policy.
 
-from cache.errors import CacheError, CorruptEntry
-from cache.key import KEY_VERSION, canonical_json, content_hash, request_key, short_digest
-from cache.store import (
+The ``CacheStore`` seam and ``CachePolicy`` (``_base.py``), the key contract (``key.py``), the store on
+this machine (``disk.py``) and the one a team shares on Redis (``redis.py``, loaded only with a Redis URL).
+"""
+
+from cache._base import CachePolicy, CacheStore
+from cache.disk import (
     CACHE_DIR_ENV,
-    CachePolicy,
-    CacheStore,
     ResponseCache,
     default_cache_dir,
     entry_text,
     verify_entry,
 )
+from cache.errors import CacheError, CorruptEntry
+from cache.key import KEY_VERSION, canonical_json, content_hash, request_key, short_digest
 
 __all__ = [
     "CACHE_DIR_ENV",

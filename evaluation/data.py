@@ -12,6 +12,9 @@ the sample depends only on the rows and the seed (never on input order or hash s
 
 The subsets are the original project's two: ``middle`` (helpfulness 2-3, the default) and
 ``high`` (helpfulness 4).
+
+Over 500 lines on purpose: one pipeline read top to bottom (validation, file readers, the Hugging Face
+hub, the pipeline, the output), each section used by the next.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ the 0–100 scale of ``EvaluationResult.percent``; each attribute's normalised 0
 Failures (``evaluation/engine.py``). A candidate failure (the program's own output unusable) counts as
 0, on the composite and on every attribute's normalised value, as the mean does; a judge failure
 leaves its example out of the pair on both sides, so both programs are compared on the same examples.
+
+Over 500 lines on purpose: pure functions around one paired bootstrap; the gate and the results block
+read the intervals computed above them.
 """
 
 from __future__ import annotations

@@ -9,13 +9,18 @@ The layers, in the order a call meets them::
         ▼              without one, look again: cached refusal, fatal error, or send it yourself)
     in-flight lease ─ another process sending it? wait for its release, then read the cache
         ▼
-    price (gateway/pricing.py) → budget: reserve the call's worst case (waits near the cap)
+    price (gateway/pricing.py) → budget: reserve the call's worst case (waits near the cap): its prompt
+        counted with the model's tokenizer, plus n × its completion limit (the model's output limit
+        when the request sets none)
         ▼
     retry loop (tenacity, gateway.retry's policy) ── for each attempt:
         call slots (concurrency, by priority) → rate limiter → pacing to the provider's reported
         quota (gateway.pacing) → transport (the only network I/O) → pacing reads the answer's headers
         ▼
     content-filter check → cache store → ledger (live, tokens, $ , retries) → budget: settle the cost
+
+An attempt whose outcome is unknown (``TransientError.in_doubt``: it timed out or lost its connection
+after the provider may have received it) keeps its reservation as spent, and the retry reserves anew.
 
 The cache store, the in-flight leases, the limiter and the budget are seams (``CacheStore``,
 ``CallLeases``, ``Limiter``, ``Budget``): the caller picks their implementations (this process's,
@@ -38,16 +43,16 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from cache import CachePolicy, CacheStore, CorruptEntry, request_key, short_digest
 from gateway import errors, tokens
-from gateway.budget import Budget, LocalBudget
+from gateway.budget import Budget, Hold, LocalBudget
 from gateway.leases import CallLeases, Claim, NoLeases
 from gateway.ledger import Ledger
 from gateway.limits import Limiter, RateLimiter, RateLimits
 from gateway.pacing import Pacing
-from gateway.pricing import Price, PriceBook, served_model_key
+from gateway.pricing import Price, PriceBook, served_model_key, usage_tokens
 from gateway.retry import RetryPolicy
 from gateway.runs import RunLedgers
 from gateway.slots import CallSlots
-from gateway.transport import Transport
+from gateway.transports import Transport
 from gateway.types import ChatCall, Completion
 
 log = structlog.get_logger("gateway")
@@ -64,7 +69,8 @@ FATAL_ERRORS = (
     errors.SharedStateUnavailable,
 )
 
-# Completion tokens assumed for a call's budget reservation when it sets no max_tokens.
+# Completion tokens a call that sets no max_tokens counts against a quota's admission (not the budget:
+# a reservation counts the model's output limit).
 DEFAULT_COMPLETION_ESTIMATE = 512
 
 
@@ -240,9 +246,14 @@ class Gateway:
         admission_tokens = 0
 
         on_the_wire = False  # whether an attempt's request is out now (not waiting to retry)
+        hold: Hold | None = None  # the reservation standing for the next attempt (None: kept by one in doubt)
+        worst_case: float | None = None  # what a reservation holds: the call's most possible cost
 
         async def attempt() -> dict[str, Any]:
-            nonlocal attempts, admission_tokens, on_the_wire
+            nonlocal attempts, admission_tokens, on_the_wire, hold
+            if hold is None:
+                # The last attempt's outcome is unknown and its reservation was kept as spent: reserve anew.
+                hold = await self.budget.reserve(worst_case)
             async with self._slots.slot():
                 if not admission_tokens:
                     admission_tokens = await self._admission_tokens(call, estimate_tokens, pace.active)
@@ -260,6 +271,9 @@ class Gateway:
                     raise
                 except errors.TransientError as exc:
                     pace.observe(ticket, exc.headers)
+                    if exc.in_doubt:
+                        kept, hold = hold, None
+                        await self._keep_in_doubt(kept, doubt_usd(), phase)
                     raise
                 finally:
                     self.in_flight -= 1
@@ -294,15 +308,28 @@ class Gateway:
             ),
             retry_error_callback=give_up,
         )
-        # The call's worst case (prompt + max_tokens) stays reserved until its real cost is settled,
-        # so calls in flight together can never take the budget past its cap. Under a cap, a call
-        # whose price is not known is not sent: the cap could not count it.
+        # The call's worst case (its prompt as the tokenizer counts it, plus n × its completion limit)
+        # stays reserved until its real cost is settled, so calls in flight together can never take the
+        # budget past its cap. Under a cap, a call whose price is not known is not sent: the cap could
+        # not count it. Without a cap the worst case is only worked out for the ledger, when needed.
+        price: Price | None = None
+
+        def doubt_usd() -> float | None:
+            """The most an attempt in doubt (or a cancelled call) can have cost."""
+            if worst_case is not None or price is None:
+                return worst_case
+            try:
+                return _worst_case(call, price)
+            except errors.ConfigurationError:
+                return None
+
         try:
             if self.budget.max_cost_usd is not None:
-                price: Price | None = self.prices.require(call.endpoint)
+                price = self.prices.require(call.endpoint)
+                await _prepare_tokenizer(_counting_model(call, price))
+                worst_case = _worst_case(call, price)
             else:
                 price = self.prices.price(call.endpoint)
-            worst_case = price.cost(*estimate_tokens) if price is not None else None
             hold = await self.budget.reserve(worst_case)
         except (errors.BudgetExceeded, errors.ConfigurationError):
             self.ledger.record_refused(phase)
@@ -323,14 +350,15 @@ class Gateway:
                     # A request went out: the provider may bill it though nobody reads the answer. The
                     # budget charges its whole reservation (cost unknown), the ledger its count.
                     cost = None
-                    self.ledger.record_cancelled(attempts - 1, worst_case, phase)
+                    # An attempt in doubt before it already kept its reservation; nothing more is held.
+                    self.ledger.record_cancelled(attempts - 1, doubt_usd() if hold is not None else 0.0, phase)
                     if not on_the_wire:
                         # Cancelled while waiting to retry: the retry its last gateway.retry line announced
                         # never went out. Said so, so that the log's retries still add up to the ledger's.
                         log.info("gateway.retry_abandoned", attempt=attempts, model=call.endpoint.model)
                 raise
             await self._learn_served_model(call, response)
-            prompt_tokens, completion_tokens = _usage(response)
+            prompt_tokens, completion_tokens, cached_tokens = usage_tokens(response)
             cost = self.prices.cost(call.endpoint, response)
             retries = attempts - 1
             if _finish_reason(response) == "content_filter":
@@ -342,11 +370,14 @@ class Gateway:
                 await self._store(key, {"refusal": refusal})
                 self._check_priced(call, response, cost)
                 raise errors.ContentFiltered(refusal)
-            self.ledger.record_live(prompt_tokens, completion_tokens, cost, retries, phase)
+            self.ledger.record_live(
+                prompt_tokens, completion_tokens, cost, retries, phase, cached_prompt_tokens=cached_tokens
+            )
             await self._store(key, {"response": response})
             self._check_priced(call, response, cost)
         finally:
-            await self.budget.settle(hold, cost)
+            if hold is not None:
+                await self.budget.settle(hold, cost)
         return Completion(response, cached=False, key=key, attempts=attempts, cost_usd=cost)
 
     async def _admission_tokens(self, call: ChatCall, estimate: tuple[int, int], reported_quota: bool) -> int:
@@ -357,6 +388,11 @@ class Gateway:
         if not tokens.ready(model):
             await asyncio.to_thread(tokens.prepare, model)  # about half a second, once per encoding
         return tokens.count_prompt_tokens(model, call.messages) + estimate[1]
+
+    async def _keep_in_doubt(self, hold: Hold, reserved_usd: float | None, phase: str) -> None:
+        """An attempt whose outcome is unknown: the budget keeps its reservation as spent, the ledger says so."""
+        self.ledger.record_in_doubt(reserved_usd, phase)
+        await self.budget.settle(hold, None)
 
     def _check_priced(self, call: ChatCall, response: dict[str, Any], cost: float | None) -> None:
         # Under a cap every answer must be counted. The budget charges an unpriced one its reservation,
@@ -377,9 +413,40 @@ def _failure(state: RetryCallState) -> BaseException:
     return exc
 
 
-def _usage(response: dict[str, Any]) -> tuple[int, int]:
-    usage = response.get("usage") or {}
-    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+def _counting_model(call: ChatCall, price: Price) -> str:
+    """The model whose tokenizer counts the call's prompt: the served one for an Azure deployment (its
+    name is not a model's), else the endpoint's own model (whatever ``--price-model`` prices it as)."""
+    return price.name if call.endpoint.model.startswith("azure/") else call.endpoint.model
+
+
+async def _prepare_tokenizer(model: str) -> None:
+    if tokens.counted_exactly(model) and not tokens.ready(model):
+        await asyncio.to_thread(tokens.prepare, model)  # about half a second, once per encoding
+
+
+def _completion_limit(call: ChatCall, price: Price) -> int:
+    """The most completion tokens one choice of the call can be billed: its own limit, else the model's."""
+    limits = [call.params.get("max_tokens"), call.params.get("max_completion_tokens")]
+    given = [v for v in limits if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    if given:
+        return max(given)
+    if price.max_output_tokens is not None:
+        return price.max_output_tokens
+    raise errors.ConfigurationError(
+        f"--max-cost cannot bound a call to {call.endpoint.model!r} that sets no max_tokens: LiteLLM's price "
+        f"map gives no output limit for {price.name!r}; set max_tokens"
+    )
+
+
+def _worst_case(call: ChatCall, price: Price) -> float:
+    """The most the call can cost: every prompt token at full price, and n choices of its completion limit.
+
+    The prompt is billed once however many choices (``n``) are asked for; each choice is billed its tokens.
+    """
+    n = call.params.get("n")
+    choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+    prompt = tokens.reserved_prompt_tokens(_counting_model(call, price), call.messages)
+    return price.cost(prompt, choices * _completion_limit(call, price))
 
 
 def _with_larger_limit(call: ChatCall, response: Mapping[str, Any]) -> ChatCall | None:

@@ -25,7 +25,11 @@ GatewayError
 Every transient error carries ``retry_after``, the wait in seconds the provider asked for (its
 ``Retry-After`` or ``retry-after-ms`` header, whatever the status; for a 429 without either, the time
 until its ``x-ratelimit-reset-*`` says the quota refills), or None; and ``headers``, the provider's
-rate-limit headers of that answer (lower-cased), which the gateway's pacing reads.
+rate-limit headers of that answer (lower-cased), which the gateway's pacing reads; and ``in_doubt``,
+whether the provider may have received the request and billed it although no answer came back (a
+timeout after the request was sent, a connection lost mid-request, a gateway timeout): the budget
+keeps such an attempt's reservation as spent. Every timeout is in doubt unless the transport knows the
+request never left (a connect timeout); a refused connection or an error status is not.
 """
 
 from __future__ import annotations
@@ -40,12 +44,20 @@ class GatewayError(Exception):
 class TransientError(GatewayError):
     """A failure that may go away on retry."""
 
+    in_doubt_by_default = False
+
     def __init__(
-        self, message: str, retry_after: float | None = None, headers: Mapping[str, str] | None = None
+        self,
+        message: str,
+        retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        in_doubt: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.headers: Mapping[str, str] = headers or {}
+        self.in_doubt = self.in_doubt_by_default if in_doubt is None else in_doubt
 
 
 class RateLimited(TransientError):
@@ -53,7 +65,9 @@ class RateLimited(TransientError):
 
 
 class RequestTimeout(TransientError):
-    pass
+    """No answer in time: the provider may have received the request (in doubt unless said otherwise)."""
+
+    in_doubt_by_default = True
 
 
 class Unavailable(TransientError):

@@ -46,10 +46,6 @@ class GatewayLoop:
             future.cancel()
             raise
 
-    @property
-    def is_loop_thread(self) -> bool:
-        return threading.current_thread() is self._thread
-
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Await ``closer()`` on the loop when it closes, after its tasks are cancelled and before it stops."""
         self._closers.append(closer)

@@ -8,7 +8,7 @@ phase's ``wall_s`` is the time it was open, and the total's is the time any phas
 phase also reports when it was first opened and last closed (``started_s``, ``ended_s``, seconds
 after the ledger was made), so readers can tell which phases ran at the same time.
 
-The ledger only accounts. The spending cap is the gateway's ``Budget`` (``gateway/budget.py``);
+The ledger only accounts. The spending cap is the gateway's ``Budget`` (``gateway/budget/``);
 ``max_cost_usd`` here is the cap the run ran under, recorded for whoever reads ``ledger.json``.
 """
 
@@ -39,13 +39,18 @@ class PhaseTotals:
     by its caller after a request was sent) or ``refused`` (never sent: the budget cap, a replay miss,
     an earlier fatal error). The requests the provider received are ``live_calls + retries + errors +
     cancelled``. Tokens and ``cost_usd`` count every billed answer, a filtered completion
-    (``finish_reason: content_filter``) included; ``cancelled_max_usd`` is the most the cancelled
-    requests can have cost (a provider may bill a request whose answer nobody read)."""
+    (``finish_reason: content_filter``) included; ``cached_prompt_tokens`` are the part of
+    ``prompt_tokens`` the provider served from its prompt cache (priced at the cache-read price).
+    ``cancelled_max_usd`` is the most the cancelled requests can have cost (a provider may bill a
+    request whose answer nobody read); ``in_doubt_usd`` is the reservation kept as spent for the
+    ``in_doubt`` attempts whose outcome is unknown (timed out or lost their connection after the
+    provider may have received them; each is also a retry or an error)."""
 
     live_calls: int = 0
     cached_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
     cost_usd: float = 0.0
     saved_usd: float = 0.0
     unpriced_calls: int = 0
@@ -53,6 +58,8 @@ class PhaseTotals:
     errors: int = 0
     cancelled: int = 0
     cancelled_max_usd: float = 0.0
+    in_doubt: int = 0
+    in_doubt_usd: float = 0.0
     refused: int = 0
     truncated: int = 0  # answers cut at max_tokens, asked again with a larger limit
     wall_s: float = 0.0
@@ -71,6 +78,7 @@ class PhaseTotals:
         data["cost_usd"] = round(self.cost_usd, 6)
         data["saved_usd"] = round(self.saved_usd, 6)
         data["cancelled_max_usd"] = round(self.cancelled_max_usd, 6)
+        data["in_doubt_usd"] = round(self.in_doubt_usd, 6)
         data["wall_s"] = round(self.wall_s, 3)
         data["requests"] = self.requests
         # A cost we could not price is unknown, never $0.
@@ -143,13 +151,21 @@ class Ledger:
 
     # -- recording ----------------------------------------------------------------------------
     def record_live(
-        self, prompt_tokens: int, completion_tokens: int, cost_usd: float | None, retries: int, phase: str | None = None
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost_usd: float | None,
+        retries: int,
+        phase: str | None = None,
+        *,
+        cached_prompt_tokens: int = 0,
     ) -> None:
         """A call the provider answered, after ``retries`` failed attempts."""
         with self._lock:
             totals = self._totals(phase)
             totals.live_calls += 1
             totals.retries += retries
+            totals.cached_prompt_tokens += cached_prompt_tokens
             _add_billed(totals, prompt_tokens, completion_tokens, cost_usd)
 
     def record_cached(self, would_have_cost_usd: float | None, phase: str | None = None) -> None:
@@ -190,6 +206,16 @@ class Ledger:
             else:
                 totals.cancelled_max_usd += max_cost_usd
 
+    def record_in_doubt(self, reserved_usd: float | None, phase: str | None = None) -> None:
+        """An attempt whose outcome is unknown: its reservation (the most it can cost) is kept as spent."""
+        with self._lock:
+            totals = self._totals(phase)
+            totals.in_doubt += 1
+            if reserved_usd is None:
+                totals.unpriced_calls += 1
+            else:
+                totals.in_doubt_usd += reserved_usd
+
     def record_refused(self, phase: str | None = None) -> None:
         """A call the gateway did not send (budget cap, replay miss, an earlier fatal error)."""
         with self._lock:
@@ -204,12 +230,12 @@ class Ledger:
     @property
     def spent_usd(self) -> float:
         """What the cap counts as spent: the priced cost of every answer, and the most the cancelled
-        requests can have cost."""
+        requests and the attempts in doubt can have cost."""
         with self._lock:
             return self._spent()
 
     def _spent(self) -> float:
-        return sum(t.cost_usd + t.cancelled_max_usd for t in self.phases.values())
+        return sum(t.cost_usd + t.cancelled_max_usd + t.in_doubt_usd for t in self.phases.values())
 
     # -- reporting ----------------------------------------------------------------------------
     def total(self) -> PhaseTotals:
@@ -241,7 +267,9 @@ LEDGER_COLUMNS = (
     "cached_calls",
     "prompt_tokens",
     "completion_tokens",
+    "cached_prompt_tokens",
     "cost_usd",
+    "in_doubt_usd",
     "saved_usd",
     "retries",
     "errors",
@@ -267,7 +295,9 @@ def format_ledger(data: dict[str, Any]) -> str:
         "cached",
         "prompt tok",
         "compl tok",
+        "cached tok",
         "cost $",
+        "in doubt $",
         "saved $",
         "retries",
         "errors",
@@ -284,7 +314,9 @@ def format_ledger(data: dict[str, Any]) -> str:
             str(t["cached_calls"]),
             str(t["prompt_tokens"]),
             str(t["completion_tokens"]),
+            str(t.get("cached_prompt_tokens", 0)),  # ledgers written before these were counted lack them
             cost,
+            f"{t.get('in_doubt_usd', 0.0):.4f}",
             f"{t['saved_usd']:.4f}",
             str(t["retries"]),
             str(t["errors"]),
@@ -308,6 +340,11 @@ def format_ledger(data: dict[str, Any]) -> str:
         lines.append(
             f"cancelled with a request on the wire: {total['cancelled']} "
             f"(the provider may bill them: at most ${total.get('cancelled_max_usd', 0.0):.4f})"
+        )
+    if total.get("in_doubt"):
+        lines.append(
+            f"in doubt (timed out or lost after the provider may have received them): {total['in_doubt']} "
+            f"attempt(s), counted as spent: ${total.get('in_doubt_usd', 0.0):.4f}"
         )
     if total.get("refused"):
         lines.append(f"not sent (budget cap, replay miss or a stopped run): {total['refused']}")

@@ -1,85 +1,47 @@
 """Structured logging: readable console lines by default, JSON lines on request, secrets redacted.
 
-Secrets are redacted by value, and only values known to be secrets are: the keys the run was
-configured with (``register_secret``, called where endpoints are resolved), the values of
-environment variables whose *name ends* in a credential word (``AZURE_API_KEY``, ``HF_TOKEN``,
-``AWS_SECRET_ACCESS_KEY``; not ``TOKENIZERS_PARALLELISM`` or ``KEYBOARD_LAYOUT``) and at least
-``MIN_SECRET_LENGTH`` characters long, and passwords written into URLs (in any variable, and in any
-text: ``scheme://user:password@host`` keeps everything but the password). A short or unrelated value
-is never redacted, so text that passes through (an error a provider sent, a refusal the cache keeps)
-reads the same whatever the environment holds, unless it really carries a secret.
+What a secret is, and how it is hidden, is ``gateway/redaction.py``'s to say (known values: the keys
+the run was configured with, credentials in URLs it was given, credential variables of the
+environment; shapes: a URL's user-info password or credential query parameter, a credential header's
+token). A short or unrelated value is never redacted, so text that passes through (an error a provider
+sent, a refusal the cache keeps) reads the same whatever the environment holds, unless it really
+carries a secret.
 
-``redact_secrets`` runs last before rendering: every known secret is replaced by ``[REDACTED]``
-wherever it appears in an event, however deeply nested.
+``redact_secrets`` runs last before rendering: every secret is replaced by ``[REDACTED]`` wherever it
+appears in an event, however deeply nested; standard library loggers are redacted by a filter.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 import structlog
 
-# The last word of the variable's name says it holds a credential.
-_CREDENTIAL_NAME = re.compile(r"(?:^|_)(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIAL|CREDENTIALS)$", re.I)
-# A password in a URL: "scheme://user:password@" (the user part may be empty, as in redis://:pw@host).
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)(?P<password>[^\s@/]+)(?=@)")
-MIN_SECRET_LENGTH = 8  # shorter values ("false", "1", "dev") are settings, not credentials
-_registered: set[str] = set()
-REDACTED = "[REDACTED]"
+# Re-exported: callers have always imported these from here.
+from gateway.redaction import (
+    MIN_SECRET_LENGTH,
+    REDACTED,
+    _registered,
+    environment_secrets,
+    known_secrets,
+    redact,
+    register_secret,
+)
 
-
-def register_secret(value: str | None) -> None:
-    """Treat ``value`` (a key the run was configured with) as a secret in every later log line and message."""
-    if value and len(value) >= 4:
-        _registered.add(value)
-
-
-def environment_secrets(env: Mapping[str, str] | None = None) -> set[str]:
-    """Secret values in the environment: credential variables' values and passwords in URLs."""
-    env = os.environ if env is None else env
-    found = set()
-    for name, value in env.items():
-        if not value:
-            continue
-        if _CREDENTIAL_NAME.search(name) and len(value) >= MIN_SECRET_LENGTH:
-            found.add(value)
-        if "://" in value and "@" in value:
-            try:
-                password = urlsplit(value).password
-            except ValueError:
-                password = None
-            if password and len(password) >= 4:
-                found.add(password)
-    return found
-
-
-def known_secrets() -> list[str]:
-    """Every secret value known now, longest first (a secret containing another is replaced whole)."""
-    return sorted(environment_secrets() | _registered, key=len, reverse=True)
-
-
-def redact(value: Any, secrets: list[str]) -> Any:
-    """``value`` with every one of ``secrets``, and every password written in a URL, replaced by ``[REDACTED]``."""
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        if "://" in value:
-            value = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, value)
-        return value
-    if isinstance(value, dict):
-        return {k: redact(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(redact(v, secrets) for v in value)
-    if isinstance(value, BaseException):
-        return redact(f"{type(value).__name__}: {value}", secrets)
-    return value
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "_registered",
+    "configure_logging",
+    "environment_secrets",
+    "known_secrets",
+    "redact",
+    "redact_secrets",
+    "register_secret",
+]
 
 
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

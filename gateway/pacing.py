@@ -1,7 +1,7 @@
 """Pacing admissions to the quota the provider reports, so that processes sharing one quota share it.
 
 OpenAI and Azure report their quota on every answer (``x-ratelimit-limit-*``, ``-remaining-*``,
-``-reset-*``: see ``gateway.provider_headers``) and answer 429 when it is spent. A process that paces
+``-reset-*``: see ``gateway.transports.headers``) and answer 429 when it is spent. A process that paces
 itself from those readings needs no shared service and no ``--tpm`` to stay within a quota that
 colleagues, CI and other applications draw from too.
 
@@ -36,7 +36,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from gateway.provider_headers import QuotaReading, quota_reading
+from gateway.transports.headers import QuotaReading, quota_reading
 
 REQUESTS = 0
 TOKENS = 1

@@ -14,7 +14,9 @@ The rule (``PriceBook.pricing_name``), for a call to an endpoint:
    Before either exists the deployment has no price.
 3. Else the model name itself (``openai/gpt-4o`` is priced as ``gpt-4o``).
 
-Prices come from LiteLLM's price map. A name the map does not list has no price: such calls are
+Prompt tokens the provider served from its prompt cache (``usage.prompt_tokens_details.cached_tokens``)
+cost the model's cache-read price (``cache_read_input_token_cost``), the rest of the prompt its input
+price. Prices come from LiteLLM's price map. A name the map does not list has no price: such calls are
 reported as unknown, never as $0, and ``--max-cost`` refuses to start, or to send a call, until the
 price is known (``PriceUnknown``): a cap that cannot count would be no cap.
 """
@@ -28,9 +30,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cache._base import CacheStore
 from cache.errors import CorruptEntry
 from cache.key import content_hash
-from cache.store import CacheStore
 from gateway.errors import PriceUnknown
 from gateway.types import Endpoint
 
@@ -41,14 +43,25 @@ FREE_PRICE = "local/free"
 
 @dataclass(frozen=True)
 class Price:
-    """Dollars per prompt and per completion token of one priced model."""
+    """Dollars per prompt and per completion token of one priced model, and what else its entry says.
+
+    ``cache_read_usd`` is what a prompt token costs when the provider serves it from its prompt cache
+    (``cache_read_input_token_cost``; the full prompt price when the map gives none).
+    ``max_output_tokens`` is the most a single completion can be (None when the map does not say).
+    """
 
     name: str
     prompt_usd: float
     completion_usd: float
+    cache_read_usd: float | None = None
+    max_output_tokens: int | None = None
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return prompt_tokens * self.prompt_usd + completion_tokens * self.completion_usd
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
+        """The cost of a call's tokens; ``cached_prompt_tokens`` (part of ``prompt_tokens``) at the cache-read price."""
+        cached = max(0, min(cached_prompt_tokens, prompt_tokens))
+        cache_read = self.prompt_usd if self.cache_read_usd is None else self.cache_read_usd
+        full = prompt_tokens - cached
+        return full * self.prompt_usd + cached * cache_read + completion_tokens * self.completion_usd
 
 
 def price_of(name: str | None) -> Price | None:
@@ -63,12 +76,6 @@ def listed_provider(name: str) -> str | None:
     info = _price_map().get(name.split("/", 1)[1] if "/" in name else name)
     provider = info.get("litellm_provider") if isinstance(info, dict) else None
     return str(provider) if provider else None
-
-
-def price_usd(name: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Cost of a call priced as ``name``; None when the name has no known price."""
-    price = price_of(name)
-    return price.cost(prompt_tokens, completion_tokens) if price is not None else None
 
 
 @lru_cache(maxsize=1)
@@ -100,8 +107,37 @@ def _price(name: str) -> Price | None:
     for candidate in candidates:
         info = prices.get(candidate)
         if info and info.get("input_cost_per_token") is not None:
-            return Price(name, float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0))
+            cache_read = info.get("cache_read_input_token_cost")
+            return Price(
+                name,
+                float(info["input_cost_per_token"]),
+                float(info.get("output_cost_per_token") or 0.0),
+                cache_read_usd=None if cache_read is None else float(cache_read),
+                max_output_tokens=_max_output(info),
+            )
     return None
+
+
+def _max_output(info: dict[str, Any]) -> int | None:
+    """The longest completion a model's map entry allows (its output limit, else its context window)."""
+    for field_name in ("max_output_tokens", "max_tokens", "max_input_tokens"):
+        value = info.get(field_name)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def usage_tokens(response: Any) -> tuple[int, int, int]:
+    """(prompt, completion, cached prompt) tokens an answer's ``usage`` reports; cached ones are part of
+    the prompt's (``usage.prompt_tokens_details.cached_tokens``, as OpenAI and Azure report them)."""
+    usage = (response.get("usage") if isinstance(response, dict) else None) or {}
+    details = usage.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return (
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+        int(cached) if isinstance(cached, int) and cached > 0 else 0,
+    )
 
 
 def served_model_key(identity: str) -> str:
@@ -178,8 +214,7 @@ class PriceBook:
         price = self.price(endpoint, response)
         if price is None:
             return None
-        usage = response.get("usage") or {}
-        return price.cost(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+        return price.cost(*usage_tokens(response))
 
     def require(self, endpoint: Endpoint) -> Price:
         """The price the budget cap counts a call to ``endpoint`` at; raises ``PriceUnknown`` without one."""

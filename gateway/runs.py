@@ -15,11 +15,23 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Concatenate, ParamSpec
 
 from gateway.ledger import Ledger, PhaseTotals
 
 _run_ledger: contextvars.ContextVar[Ledger | None] = contextvars.ContextVar("run_ledger", default=None)
+
+P = ParamSpec("P")
+
+
+def _in_the_calls_ledger(record: Callable[Concatenate[Ledger, P], None]) -> Callable[Concatenate[RunLedgers, P], None]:
+    """``RunLedgers``' form of one of ``Ledger``'s ``record_*`` methods: it records in the calling run's ledger."""
+
+    def in_calls_ledger(ledgers: RunLedgers, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        record(ledgers._of_call(), *args, **kwargs)
+
+    return in_calls_ledger
 
 
 class RunLedgers:
@@ -50,35 +62,13 @@ class RunLedgers:
     def current_phase(self) -> str:
         return self._of_call().current_phase()
 
-    def record_live(
-        self, prompt_tokens: int, completion_tokens: int, cost_usd: float | None, retries: int, phase: str | None = None
-    ) -> None:
-        self._of_call().record_live(prompt_tokens, completion_tokens, cost_usd, retries, phase)
-
-    def record_cached(self, would_have_cost_usd: float | None, phase: str | None = None) -> None:
-        self._of_call().record_cached(would_have_cost_usd, phase)
-
-    def record_error(
-        self,
-        retries: int,
-        phase: str | None = None,
-        *,
-        prompt_tokens: int = 0,
-        completion_tokens: int = 0,
-        cost_usd: float | None = 0.0,
-    ) -> None:
-        self._of_call().record_error(
-            retries, phase, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd
-        )
-
-    def record_cancelled(self, retries: int, max_cost_usd: float | None, phase: str | None = None) -> None:
-        self._of_call().record_cancelled(retries, max_cost_usd, phase)
-
-    def record_refused(self, phase: str | None = None) -> None:
-        self._of_call().record_refused(phase)
-
-    def record_truncated(self, phase: str | None = None) -> None:
-        self._of_call().record_truncated(phase)
+    record_live = _in_the_calls_ledger(Ledger.record_live)
+    record_cached = _in_the_calls_ledger(Ledger.record_cached)
+    record_error = _in_the_calls_ledger(Ledger.record_error)
+    record_cancelled = _in_the_calls_ledger(Ledger.record_cancelled)
+    record_in_doubt = _in_the_calls_ledger(Ledger.record_in_doubt)
+    record_refused = _in_the_calls_ledger(Ledger.record_refused)
+    record_truncated = _in_the_calls_ledger(Ledger.record_truncated)
 
     # -- reporting --------------------------------------------------------------------------------
     def total(self) -> PhaseTotals:

@@ -19,14 +19,14 @@ from gateway.core import Gateway
 from gateway.dspy_lm import make_lm
 from gateway.errors import ConfigurationError
 from gateway.facade import GatewayLoop, SyncGateway
-from gateway.http_transport import TransportRouter, gateway_transport
 from gateway.leases import CallLeases, NoLeases
 from gateway.ledger import Ledger
 from gateway.limits import Limiter, RateLimiter, RateLimits
 from gateway.retry import RetryPolicy
 from gateway.runs import RunLedgers
-from gateway.shared_state import RedisTarget
-from gateway.transport import Transport
+from gateway.shared.target import RedisTarget
+from gateway.transports import Transport
+from gateway.transports.http import TransportRouter, gateway_transport
 from gateway.types import Endpoint
 
 
@@ -106,7 +106,7 @@ class Runtime:
             return
         if settings.budget_name is not None and settings.max_cost_usd is None:
             raise ConfigurationError("--budget-name needs --max-cost: the cap every worker naming it shares")
-        from gateway.redis_state import open_shared_state  # only a run given a Redis URL loads the client
+        from gateway.shared.state import open_shared_state  # only a run given a Redis URL loads the client
 
         shared = open_shared_state(
             settings.redis,

@@ -1,12 +1,14 @@
-"""Fakes for testing code that uses the gateway: a scripted transport and a virtual clock."""
+"""Fakes for testing code that uses the gateway: a scripted transport, a virtual clock, and token-dense
+prompts with a provider that bills them in full (the budget's worst case)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from typing import Any
 
-from gateway import errors
+from gateway import errors, tokens
 from gateway.types import ChatCall, ProviderReply
 
 
@@ -99,3 +101,40 @@ class VirtualClock:
         self.sleeps.append(seconds)
         self.now += seconds
         await asyncio.sleep(0)
+
+
+# A completion a fake provider writes when a request sets no max_tokens: longer than any default guess.
+UNBOUNDED_ANSWER_TOKENS = 4000
+DENSE_KINDS = ("cjk", "code", "urls")
+
+
+def dense_prompt(index: int, chars: int = 2000, *, seed: int = 42) -> str:
+    """A prompt of ``chars`` characters that tokenizes far denser than English: Chinese text, code or
+    long URLs in turn (by ``index``); the same for the same arguments."""
+    rng = random.Random(f"{seed}:{index}")
+    kind = DENSE_KINDS[index % len(DENSE_KINDS)]
+    parts: list[str] = []
+    size = 0
+    while size < chars:
+        if kind == "cjk":
+            piece = "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(rng.randint(8, 30))) + "。"
+        elif kind == "code":
+            name = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz_") for _ in range(rng.randint(3, 12)))
+            check = f"if({name}!=0x{rng.getrandbits(32):08x}){{}}"
+            piece = f"{name}[{rng.randint(0, 999)}]->{{x:{rng.random():.6f}}};{check}\n"
+        else:
+            token = "".join(rng.choice("abcdef0123456789") for _ in range(rng.randint(16, 40)))
+            piece = f"https://x{rng.randint(0, 99)}.example.org/{token}?q={rng.getrandbits(48):x}&id={token[:9]} "
+        parts.append(piece)
+        size += len(piece)
+    return "".join(parts)[:chars]
+
+
+def billed_in_full(call: ChatCall) -> dict[str, Any]:
+    """A provider's answer billed at the call's worst case: the prompt as GPT-4o's tokenizer counts it and
+    every choice as long as its limit (``UNBOUNDED_ANSWER_TOKENS`` when the call sets none)."""
+    limit = call.params.get("max_completion_tokens") or call.params.get("max_tokens") or UNBOUNDED_ANSWER_TOKENS
+    n = call.params.get("n")
+    choices = n if isinstance(n, int) and n > 1 else 1
+    prompt = tokens.count_prompt_tokens(call.endpoint.model, call.messages)
+    return chat_response("x", prompt_tokens=prompt, completion_tokens=choices * int(limit), finish_reason="length")

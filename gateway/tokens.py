@@ -15,6 +15,12 @@ neither file can be read, counting falls back to the estimate, once, with a warn
 
 Messages are framed as OpenAI's guide counts them: 3 tokens a message, plus its role (1), plus its
 content; 3 more prime the reply.
+
+A budget reservation must never count fewer tokens than the provider bills (``reserved_prompt_tokens``):
+it counts with the model's tokenizer when the model is one of OpenAI's (GPT-4o's tokenizer on dense
+text, CJK, code or long URLs, counts up to three times the four-characters estimate), and otherwise,
+or when the tokenizer cannot be read, bounds the count by the prompt's UTF-8 bytes: a byte-level BPE
+token (OpenAI's, Anthropic's, Llama's) covers at least one byte, so no tokenizer counts more.
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ TOKENS_PER_MESSAGE = 4  # 3 of framing and 1 for the role
 REPLY_PRIMER = 3
 
 _OLDER_MODELS = ("gpt-4-", "gpt-4:", "gpt-35", "gpt-3.5")
+# Model names whose prompts OpenAI's encodings count exactly (Azure's deployments are priced, and so
+# counted, as the model they serve).
+_OPENAI_MODELS = ("gpt-", "o1", "o3", "o4", "chatgpt-", "ft:gpt-")
 _lock = threading.Lock()
 _build_lock = threading.Lock()
 _LOADED: set[str] = set()
@@ -148,6 +157,30 @@ def count_prompt_tokens(model: str, messages: Sequence[Mapping[str, Any]]) -> in
         if name not in _LOADED:
             return estimate_prompt_tokens(messages)
     return sum(_content_tokens(name, _text(m)) + TOKENS_PER_MESSAGE for m in messages) + REPLY_PRIMER
+
+
+def counted_exactly(model: str) -> bool:
+    """Whether ``model``'s prompts are counted by one of OpenAI's encodings (an OpenAI model, by its name)."""
+    return model.rsplit("/", 1)[-1].lower().startswith(_OPENAI_MODELS)
+
+
+def reserved_prompt_tokens(model: str, messages: Sequence[Mapping[str, Any]]) -> int:
+    """Prompt tokens a budget reservation counts: never fewer than the provider will bill (see the docstring).
+
+    The tokenizer's count for an OpenAI model whose encoding loaded; otherwise the UTF-8 bound.
+    """
+    if counted_exactly(model):
+        name = encoding_name(model)
+        if name not in _LOADED:
+            prepare(model)
+        if name in _LOADED:
+            return count_prompt_tokens(model, messages)
+    return bound_prompt_tokens(messages)
+
+
+def bound_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
+    """An upper bound of any byte-level tokenizer's count: a token a UTF-8 byte of content, with the framing."""
+    return sum(len(_text(m).encode("utf-8")) + TOKENS_PER_MESSAGE for m in messages) + REPLY_PRIMER
 
 
 def estimate_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:

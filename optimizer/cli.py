@@ -18,17 +18,18 @@ from evaluation.stats import GatePolicy
 from evaluation.structured import STRUCTURED_MODES
 from gateway import errors as gw_errors
 from gateway.config import load_env
-from gateway.http_transport import TRANSPORT_CHOICES
 from gateway.ledger import format_ledger
 from gateway.logs import configure_logging
+from gateway.redaction import redact_text, register_url
 from gateway.retry import RetryPolicy
-from gateway.shared_state import add_redis_flag, check_budget_name, target_from_flag
+from gateway.shared.target import add_redis_flag, check_budget_name, target_from_flag
+from gateway.transports.http import TRANSPORT_CHOICES
 from optimizer.local_model import gguf_problem
-from optimizer.mipro import SearchConfig
+from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
 from optimizer.studies import StudyStorageError
-from optimizer.tracking import TrackingError
+from optimizer.tracking.record import TrackingError
 
 USER_ERRORS = (
     CacheError,
@@ -205,6 +206,34 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = OneLineParser) ->
     return p
 
 
+# The flags whose value is the RunConfig field of the same name, unchanged.
+SAME_NAMED = (
+    "dataset",
+    "subset",
+    "skip_bad_rows",
+    "seed",
+    "train_size",
+    "dev_size",
+    "test_size",
+    "model",
+    "prompt_model",
+    "judge_model",
+    "api_base",
+    "price_model",
+    "concurrency",
+    "rpm",
+    "tpm",
+    "max_wait_s",
+    "cache_dir",
+    "sim_latency_ms",
+    "dry_run",
+    "transport",
+    "structured_outputs",
+    "local_model",
+    "optuna_storage",
+)
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     policy = (
         CachePolicy.REPLAY
@@ -230,34 +259,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
     if args.local_model is not None:
         check_local_model_flags(args)
+    for url in (args.optuna_storage, args.api_base):
+        register_url(url)  # a database password or a token in an endpoint's URL is never written anywhere
     return RunConfig(
-        dataset=args.dataset,
-        subset=args.subset,
-        skip_bad_rows=args.skip_bad_rows,
-        seed=args.seed,
-        train_size=args.train_size,
-        dev_size=args.dev_size,
-        test_size=args.test_size,
+        **{name: getattr(args, name) for name in SAME_NAMED},
         search=search,
-        model=args.model,
-        prompt_model=args.prompt_model,
-        judge_model=args.judge_model,
-        api_base=args.api_base,
-        price_model=args.price_model,
-        concurrency=args.concurrency,
-        rpm=args.rpm,
-        tpm=args.tpm,
-        max_wait_s=args.max_wait_s,
         max_cost_usd=args.max_cost,
-        cache_dir=args.cache_dir,
         policy=policy,
         out_dir=args.out,
-        sim_latency_ms=args.sim_latency_ms,
-        dry_run=args.dry_run,
-        transport=args.transport,
-        structured_outputs=args.structured_outputs,
-        local_model=args.local_model,
-        optuna_storage=args.optuna_storage,
         redis=target_from_flag(args.redis_url),
         budget_name=check_budget_name(args.budget_name) if args.budget_name is not None else None,
         gate=GatePolicy(min_improvement=args.gate_min_improvement, max_attribute_regression=args.gate_max_regression),
@@ -342,7 +351,7 @@ def make_tracker(args: argparse.Namespace) -> Any:
     """The MLflow tracker the flags ask for, or None; one-line TrackingError when MLflow is not installed."""
     if not (args.mlflow or args.mlflow_traces):
         return None
-    from optimizer.mlflow_tracking import RunTracker  # MLflow itself is imported only when the run starts
+    from optimizer.tracking.mlflow import RunTracker  # MLflow itself is imported only when the run starts
 
     return RunTracker(traces=args.mlflow_traces)
 
@@ -373,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         if tracker is not None:
             tracker.finish()
-        print(f"error: {exc}{resume_hint(exc)}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}{resume_hint(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if tracker is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gateway import tokens
 from gateway.pricing import Price
 
 PHASES = ("baseline_eval", "bootstrap", "propose", "search", "final_eval", "test_eval")
@@ -28,6 +29,16 @@ class PhaseEstimate:
     completion_tokens: int
     cost_usd: float | None
     minutes: float
+
+
+def mean_prompt_tokens(prompts: list[str], model: str) -> float:
+    """The mean tokens of ``prompts`` as the budget's reservations count them for ``model`` (its tokenizer,
+    or the UTF-8 bound without one), so that the estimate and ``--max-cost`` agree on dense text."""
+    if not prompts:
+        return 0.0
+    framing = tokens.TOKENS_PER_MESSAGE + tokens.REPLY_PRIMER
+    counted = (tokens.reserved_prompt_tokens(model, [{"role": "user", "content": p}]) - framing for p in prompts)
+    return sum(counted) / len(prompts)
 
 
 def bootstrap_examples(num_candidates: int) -> int:

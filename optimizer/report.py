@@ -5,6 +5,9 @@ It reads the run directory's ``optimization_results.json`` (required), ``evaluat
 the candidate instructions with their scores, baseline versus optimized per attribute with
 bootstrap intervals and the release gate, calls and cost per phase, and a word-level diff of the
 baseline and winning instructions. Every piece of text is HTML-escaped: instructions are LLM output.
+
+Over 500 lines on purpose: one page's numbers, charts and sections, used by this page alone (the sweep
+report borrows its style and charts).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from evaluation.data import SHIPPED_SAMPLE
 from evaluation.signatures import ATTRIBUTES
 from evaluation.stats import test_report
-from optimizer.artifacts import write_atomically
+from optimizer.artifacts import write_text
 
 REPORT_NAME = "report.html"
 PHASE_ORDER = ("baseline_eval", "bootstrap", "propose", "search", "final_eval", "test_eval")
@@ -56,11 +59,7 @@ def write_report(run_dir: Path) -> Path:
     ledger = _read_json(run_dir / "ledger.json", required=False)
     page = render_report(results, evaluations, ledger, title=run_dir.name)
     target = run_dir / REPORT_NAME
-
-    def fill(tmp: Path) -> None:
-        tmp.write_text(page, encoding="utf-8")
-
-    write_atomically(target, fill)
+    write_text(target, page)
     return target
 
 

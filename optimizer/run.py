@@ -1,4 +1,12 @@
-"""One optimization run, end to end: data, backend, baseline, MIPROv2, held-out test, artifacts."""
+"""One optimization run, end to end: data, backend, baseline, the optimizer's search, held-out test, artifacts.
+
+Everything here is what any optimizer's run needs; the optimizer itself (MIPROv2, ``optimizer/mipro/``)
+is built from a ``SearchSetup`` and driven through ``InstructionSearch`` (``optimizer/search.py``), so a
+second one arrives as a sibling package of ``optimizer/mipro/`` and a case in ``make_search``.
+
+Over 500 lines on purpose: a run's steps in their order, from the data to the artifacts; what is an
+optimizer's own lives in its package.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ import datetime
 import hashlib
 import json
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,18 +38,20 @@ from gateway.limits import RateLimits
 from gateway.pricing import PriceBook, price_of
 from gateway.retry import RetryPolicy
 from gateway.runtime import GatewaySettings, Runtime
-from gateway.shared_state import RedisTarget
+from gateway.shared.target import RedisTarget, redact_url
 from gateway.slots import background_calls
 from gateway.types import Endpoint
 from optimizer.answer_limits import AnswerLimit, answer_limits
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.backend import Backend, open_backend
-from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate
-from optimizer.mipro import PhasedMIPROv2, SearchConfig
+from optimizer.estimate import PhaseEstimate, estimate_run, format_estimate, mean_prompt_tokens
+from optimizer.mipro.entry import MIPROv2Search
+from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.report import write_report
+from optimizer.search import InstructionSearch, SearchSetup
 from optimizer.structured_outputs import decide as decide_structured
-from optimizer.studies import ProcessStudies, StudyTarget, redact_url, storage_url
+from optimizer.studies import ProcessStudies, StudyTarget, close_studies, storage_url
 
 log = structlog.get_logger("optimizer")
 
@@ -229,7 +239,10 @@ def estimate_for(
         test_size=len(splits.test),
         num_candidates=config.search.num_candidates,
         num_trials=config.search.num_trials,
-        mean_prompt_tokens=sum(len(r.prompt) for r in splits.train) / max(1, len(splits.train)) / 4,
+        # Counted as the budget counts the task model's prompts: dense text is not under-estimated.
+        mean_prompt_tokens=mean_prompt_tokens(
+            [r.prompt for r in splits.train], prices.pricing_name(backend.task) or backend.task.model
+        ),
         task_price=prices.price(backend.task),
         judge_price=prices.price(backend.judge),
         prompt_price=prices.price(backend.prompt),
@@ -349,9 +362,7 @@ def run_optimization(
                             f"(scripts/ledger.py --budget-name {config.budget_name})"
                         )
         finally:
-            problem = studies.close() if studies is not None else None
-            if problem is not None:
-                log.warning("optuna.storage_failed", problem=problem)
+            close_studies(studies, log.warning)
 
 
 def execute_run(
@@ -373,181 +384,174 @@ def execute_run(
     replay miss, failures), the report once the ledger exists. ``study``: where the search's trials
     are recorded (as the study named ``run_id``).
     """
+    with _ledger_then_report(run_dir, ledger):
+        # Each role asks for what it produces (a quota is charged max_tokens on arrival); the train split
+        # sizes the generations, so the same data always gives the same requests.
+        limits = answer_limits(splits.train)
+
+        def lm(endpoint: Endpoint, limit: AnswerLimit) -> dspy.LM:
+            return runtime.lm(
+                endpoint, temperature=0.0, max_tokens=limit.max_tokens, retry_max_tokens=limit.retry_max_tokens
+            )
+
+        task_lm = lm(backend.task, limits.generation)
+        judge_lm = lm(backend.judge, limits.judge)
+        prompt_lm = lm(backend.prompt, limits.proposer)
+        structured = runtime.loop.run(
+            decide_structured(
+                config.structured_outputs,
+                {"task": backend.task, "prompt": backend.prompt, "judge": backend.judge},
+                backend.name,
+                runtime.gateway,
+                on_probe=lambda: ledger.phase("probe"),
+            )
+        )
+        for line in structured.lines():
+            progress.note(line)
+        dspy_settings = adapter_settings(structured.structured)  # empty: stock DSPy's requests
+        # Twice the concurrency in examples keeps every call slot fed (an example has one call in flight,
+        # then five) without a burst of prompt formatting that stalls the loop (evaluation/engine.py).
+        evaluator = Evaluator(
+            task_lm,
+            judge_lm,
+            weights=config.weights,
+            max_failure_share=config.max_failure_share,
+            examples_in_flight=EXAMPLES_PER_SLOT * config.concurrency,
+            dspy_settings=dspy_settings,
+        )
+        baseline = Generator()
+        dev_prompts = [r.prompt for r in splits.dev]
+        test_prompts = [r.prompt for r in splits.test]
+
+        def evaluate(phase: str, label: str, program: dspy.Module, prompts: list[str]) -> EvaluationResult:
+            with ledger.phase(phase):
+                return runtime.loop.run(evaluator.evaluate(program, prompts, progress.bar(phase, label, len(prompts))))
+
+        # The search's first trial is the baseline on dev: it needs that result as soon as it exists,
+        # not the baseline's test score, which is only reported at the end.
+        baseline_dev_ready: concurrent.futures.Future[EvaluationResult] = concurrent.futures.Future()
+
+        def publish_dev(task: asyncio.Future[EvaluationResult]) -> None:
+            if task.cancelled():
+                baseline_dev_ready.cancel()
+            elif task.exception() is not None:
+                baseline_dev_ready.set_exception(task.exception())
+            else:
+                baseline_dev_ready.set_result(task.result())
+
+        async def evaluate_baseline() -> tuple[EvaluationResult, EvaluationResult | None]:
+            # Background priority: MIPROv2's one-after-another bootstrap and proposal calls go first.
+            with ledger.phase("baseline_eval"), background_calls():
+                window = evaluator.shared_window()  # dev's examples first, then test's
+
+                async def baseline_on(split: str, prompts: list[str]) -> EvaluationResult:
+                    result = await evaluator.evaluate(
+                        baseline,
+                        prompts,
+                        progress.bar("baseline_eval", f"baseline {split}", len(prompts)),
+                        window=window,
+                    )
+                    _check_task_model(result, backend.task.model, config.max_failure_share, split)
+                    return result
+
+                dev = asyncio.ensure_future(baseline_on("dev", dev_prompts))
+                dev.add_done_callback(publish_dev)
+                if not test_prompts:
+                    return await dev, None
+                test = baseline_on("test", test_prompts)
+                dev_result, test_result = await asyncio.gather(dev, test)
+                return dev_result, test_result
+
+        # The baseline's evaluations need nothing from MIPROv2, whose bootstrap and proposal leave most
+        # call slots idle: they run together, at a lower priority. The search starts once the baseline
+        # is scored on dev (its first trial is that evaluation); the baseline's test evaluation goes on
+        # filling idle slots while the search and the winner's test evaluation run. Results do not
+        # depend on the overlap: every request is the same one, answered once and cached.
+        baselines = asyncio.run_coroutine_threadsafe(evaluate_baseline(), runtime.loop.loop)
+        try:
+            setup = SearchSetup(
+                evaluator=evaluator,
+                loop=runtime.loop,
+                ledger=ledger,
+                prompt_model=prompt_lm,
+                task_model=task_lm,
+                progress=lambda label, total: progress.bar("search", label, total),
+                note=progress.note,
+                stop_reason=lambda: runtime.gateway.fatal_error,
+                studies=study.sink if study is not None else None,
+                study=run_id,
+                study_attrs={
+                    "run_id": run_id,
+                    "subset": config.subset,
+                    "seed": config.seed,
+                    "backend": backend.name,
+                    "task_model": backend.task.model,
+                    "prompt_model": backend.prompt.model,
+                    "judge_model": backend.judge.model,
+                    "dev_examples": len(dev_prompts),
+                },
+            )
+            optimizer = make_search(setup, config)
+            optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
+            with dspy.context(**dspy_settings) if dspy_settings else contextlib.nullcontext():
+                optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
+            if runtime.gateway.fatal_error is not None:
+                raise runtime.gateway.fatal_error
+            with ledger.phase("final_eval"):
+                # The winner was evaluated on dev during the search: that result is its dev score.
+                optimized_dev = optimizer.evaluated(optimized, dev_prompts)
+                if optimized_dev is not None:
+                    progress.bar("final_eval", "optimized dev", len(dev_prompts))(len(dev_prompts), len(dev_prompts))
+            if optimized_dev is None:
+                optimized_dev = evaluate("final_eval", "optimized dev", optimized, dev_prompts)
+            optimized_test = evaluate("test_eval", "optimized test", optimized, test_prompts) if test_prompts else None
+            baseline_dev, baseline_test = baselines.result()
+        except Exception as exc:
+            baselines.cancel()
+            fatal = runtime.gateway.fatal_error
+            if fatal is not None:
+                raise fatal from None
+            # DSPy wraps engine errors in its own; report the gateway's (e.g. retries exhausted) instead.
+            root = root_gateway_error(exc)
+            if root is not None and root is not exc:
+                raise root from None
+            raise
+
+        results = _results(
+            runtime.gateway.prices,
+            config,
+            backend,
+            splits,
+            loaded,
+            optimizer,
+            baseline,
+            optimized,
+            baseline_dev,
+            optimized_dev,
+            baseline_test,
+            optimized_test,
+            ledger.as_dict(),
+        )
+        results["run_id"] = run_id
+        results["structured_outputs"] = structured.as_dict()
+        results["optuna_study"] = study.as_dict() if study is not None else None
+        _write_outputs(run_dir, config, optimized, results, baseline_dev, optimized_dev, baseline_test, optimized_test)
+        return RunOutcome(run_dir, results, ledger.as_dict())
+
+
+@contextlib.contextmanager
+def _ledger_then_report(run_dir: Path, ledger: Ledger) -> Iterator[None]:
+    """Write ``ledger.json`` when the block ends, however it ends; then, if it succeeded, ``report.html``."""
     try:
-        outcome = _optimize(config, runtime, ledger, backend, splits, loaded, run_dir, progress, run_id, study)
+        yield
     finally:
         write_json(run_dir / "ledger.json", ledger.as_dict())
     write_report(run_dir)  # after ledger.json exists: the report shows calls and cost per phase
-    return outcome
 
 
-def _optimize(
-    config: RunConfig,
-    runtime: Runtime,
-    ledger: Ledger,
-    backend: Backend,
-    splits: Splits,
-    loaded: LoadedData,
-    run_dir: Path,
-    progress: Progress,
-    run_id: str,
-    study: StudyTarget | None,
-) -> RunOutcome:
-    # Each role asks for what it produces (a quota is charged max_tokens on arrival); the train split
-    # sizes the generations, so the same data always gives the same requests.
-    limits = answer_limits(splits.train)
-
-    def lm(endpoint: Endpoint, limit: AnswerLimit) -> dspy.LM:
-        return runtime.lm(
-            endpoint, temperature=0.0, max_tokens=limit.max_tokens, retry_max_tokens=limit.retry_max_tokens
-        )
-
-    task_lm = lm(backend.task, limits.generation)
-    judge_lm = lm(backend.judge, limits.judge)
-    prompt_lm = lm(backend.prompt, limits.proposer)
-    structured = runtime.loop.run(
-        decide_structured(
-            config.structured_outputs,
-            {"task": backend.task, "prompt": backend.prompt, "judge": backend.judge},
-            backend.name,
-            runtime.gateway,
-            on_probe=lambda: ledger.phase("probe"),
-        )
-    )
-    for line in structured.lines():
-        progress.note(line)
-    dspy_settings = adapter_settings(structured.structured)  # empty: stock DSPy's requests
-    # Twice the concurrency in examples keeps every call slot fed (an example has one call in flight,
-    # then five) without a burst of prompt formatting that stalls the loop (evaluation/engine.py).
-    evaluator = Evaluator(
-        task_lm,
-        judge_lm,
-        weights=config.weights,
-        max_failure_share=config.max_failure_share,
-        examples_in_flight=EXAMPLES_PER_SLOT * config.concurrency,
-        dspy_settings=dspy_settings,
-    )
-    baseline = Generator()
-    dev_prompts = [r.prompt for r in splits.dev]
-    test_prompts = [r.prompt for r in splits.test]
-
-    def evaluate(phase: str, label: str, program: dspy.Module, prompts: list[str]) -> EvaluationResult:
-        with ledger.phase(phase):
-            return runtime.loop.run(evaluator.evaluate(program, prompts, progress.bar(phase, label, len(prompts))))
-
-    # The search's first trial is the baseline on dev: it needs that result as soon as it exists,
-    # not the baseline's test score, which is only reported at the end.
-    baseline_dev_ready: concurrent.futures.Future[EvaluationResult] = concurrent.futures.Future()
-
-    def publish_dev(task: asyncio.Future[EvaluationResult]) -> None:
-        if task.cancelled():
-            baseline_dev_ready.cancel()
-        elif task.exception() is not None:
-            baseline_dev_ready.set_exception(task.exception())
-        else:
-            baseline_dev_ready.set_result(task.result())
-
-    async def evaluate_baseline() -> tuple[EvaluationResult, EvaluationResult | None]:
-        # Background priority: MIPROv2's one-after-another bootstrap and proposal calls go first.
-        with ledger.phase("baseline_eval"), background_calls():
-            window = evaluator.shared_window()  # dev's examples first, then test's
-
-            async def baseline_on(split: str, prompts: list[str]) -> EvaluationResult:
-                result = await evaluator.evaluate(
-                    baseline, prompts, progress.bar("baseline_eval", f"baseline {split}", len(prompts)), window=window
-                )
-                _check_task_model(result, backend.task.model, config.max_failure_share, split)
-                return result
-
-            dev = asyncio.ensure_future(baseline_on("dev", dev_prompts))
-            dev.add_done_callback(publish_dev)
-            if not test_prompts:
-                return await dev, None
-            test = baseline_on("test", test_prompts)
-            dev_result, test_result = await asyncio.gather(dev, test)
-            return dev_result, test_result
-
-    # The baseline's evaluations need nothing from MIPROv2, whose bootstrap and proposal leave most
-    # call slots idle: they run together, at a lower priority. The search starts once the baseline
-    # is scored on dev (its first trial is that evaluation); the baseline's test evaluation goes on
-    # filling idle slots while the search and the winner's test evaluation run. Results do not
-    # depend on the overlap: every request is the same one, answered once and cached.
-    baselines = asyncio.run_coroutine_threadsafe(evaluate_baseline(), runtime.loop.loop)
-    try:
-        optimizer = PhasedMIPROv2(
-            evaluator=evaluator,
-            loop=runtime.loop,
-            ledger=ledger,
-            config=config.search,
-            prompt_model=prompt_lm,
-            task_model=task_lm,
-            progress=lambda label, total: progress.bar("search", label, total),
-            stop_reason=lambda: runtime.gateway.fatal_error,
-            studies=study.sink if study is not None else None,
-            study=run_id,
-            study_attrs={
-                "run_id": run_id,
-                "subset": config.subset,
-                "seed": config.seed,
-                "backend": backend.name,
-                "task_model": backend.task.model,
-                "prompt_model": backend.prompt.model,
-                "judge_model": backend.judge.model,
-                "num_candidates": config.search.num_candidates,
-                "num_trials": config.search.num_trials,
-                "minibatch": config.search.minibatch,
-                "dev_examples": len(dev_prompts),
-            },
-        )
-        optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
-        progress.note(
-            "[bootstrap/propose] MIPROv2 is bootstrapping proposer context and proposing "
-            f"{config.search.num_candidates} instructions"
-        )
-        with dspy.context(**dspy_settings) if dspy_settings else contextlib.nullcontext():
-            optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
-        if runtime.gateway.fatal_error is not None:
-            raise runtime.gateway.fatal_error
-        with ledger.phase("final_eval"):
-            # The winner was evaluated on dev during the search: that result is its dev score.
-            optimized_dev = optimizer.evaluated(optimized, dev_prompts)
-            if optimized_dev is not None:
-                progress.bar("final_eval", "optimized dev", len(dev_prompts))(len(dev_prompts), len(dev_prompts))
-        if optimized_dev is None:
-            optimized_dev = evaluate("final_eval", "optimized dev", optimized, dev_prompts)
-        optimized_test = evaluate("test_eval", "optimized test", optimized, test_prompts) if test_prompts else None
-        baseline_dev, baseline_test = baselines.result()
-    except Exception as exc:
-        baselines.cancel()
-        fatal = runtime.gateway.fatal_error
-        if fatal is not None:
-            raise fatal from None
-        # DSPy wraps engine errors in its own; report the gateway's (e.g. retries exhausted) instead.
-        root = root_gateway_error(exc)
-        if root is not None and root is not exc:
-            raise root from None
-        raise
-
-    results = _results(
-        runtime.gateway.prices,
-        config,
-        backend,
-        splits,
-        loaded,
-        optimizer,
-        baseline,
-        optimized,
-        baseline_dev,
-        optimized_dev,
-        baseline_test,
-        optimized_test,
-        ledger.as_dict(),
-    )
-    results["run_id"] = run_id
-    results["structured_outputs"] = structured.as_dict()
-    results["optuna_study"] = study.as_dict() if study is not None else None
-    _write_outputs(run_dir, config, optimized, results, baseline_dev, optimized_dev, baseline_test, optimized_test)
-    return RunOutcome(run_dir, results, ledger.as_dict())
+def make_search(setup: SearchSetup, config: RunConfig) -> InstructionSearch:
+    """The run's optimizer, chosen by its configuration: MIPROv2 today (``config.search``)."""
+    return MIPROv2Search(setup, config.search)
 
 
 def _check_task_model(result: EvaluationResult, model: str, max_share: float, split: str) -> None:
@@ -574,7 +578,7 @@ def _results(
     backend: Backend,
     splits: Splits,
     loaded: LoadedData,
-    optimizer: PhasedMIPROv2,
+    optimizer: InstructionSearch,
     baseline: dspy.Module,
     optimized: dspy.Module,
     baseline_dev: EvaluationResult,
@@ -583,9 +587,6 @@ def _results(
     optimized_test: EvaluationResult | None,
     ledger: dict[str, Any],
 ) -> dict[str, Any]:
-    candidates = optimizer.log.candidates
-    index = {text: i for i, text in enumerate(candidates)}
-
     def split_report(base: EvaluationResult | None, opt: EvaluationResult | None) -> dict[str, Any] | None:
         if base is None or opt is None:
             return None
@@ -641,23 +642,7 @@ def _results(
         },
         "dev": split_report(baseline_dev, optimized_dev),
         "test": test,
-        "trials": [
-            {
-                "trial": t.trial,
-                "instruction_index": index.get(t.instruction),
-                "score": t.score,
-                "full_eval": t.full_eval,
-                "examples": t.examples,
-                "failures": t.candidate_failures + t.judge_failures,
-                "candidate_failures": t.candidate_failures,
-                "judge_failures": t.judge_failures,
-                "reused": t.reused,
-                "prefetched": t.prefetched,
-            }
-            for t in optimizer.log.trials
-        ],
-        "candidates": candidates,
-        "candidate_evaluations": _candidate_evaluations(candidates, optimizer),
+        **optimizer.results(),  # the optimizer's own: its trials and candidates
         "failures": failures,
         "backend": backend.name,
         "models": {
@@ -684,24 +669,6 @@ def _results(
         "versions": _versions(),
         "baseline_instruction": BASELINE_INSTRUCTION,
     }
-
-
-def _candidate_evaluations(candidates: list[str], optimizer: PhasedMIPROv2) -> list[dict[str, Any]]:
-    """Per candidate instruction, its dev score and failures of each kind, from its full-evaluation trial."""
-    rows = []
-    for index, text in enumerate(candidates):
-        full = [t for t in optimizer.log.trials if t.instruction == text and t.full_eval]
-        first = full[0] if full else None  # repeats reuse the first evaluation: the same numbers
-        rows.append(
-            {
-                "index": index,
-                "evaluated": first is not None,
-                "score": first.score if first else None,
-                "candidate_failures": first.candidate_failures if first else None,
-                "judge_failures": first.judge_failures if first else None,
-            }
-        )
-    return rows
 
 
 def _write_outputs(

@@ -32,11 +32,17 @@ import queue
 import subprocess
 import sys
 import threading
-import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
+
+from gateway.redaction import (  # standard library only, like this module
+    redact_text,
+    redact_url,
+    register_url,
+    url_secrets,
+)
 
 STORAGE_FILE = "optuna.db"
 OFF = "none"
@@ -79,13 +85,11 @@ def storage_url(setting: str | None, directory: Path) -> str | None:
     return setting
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+def close_studies(studies: ProcessStudies | None, warn: Callable[..., object]) -> None:
+    """Close a run's or a sweep's storage helper; a problem it reports is one ``optuna.storage_failed`` warning."""
+    problem = studies.close() if studies is not None else None
+    if problem is not None:
+        warn("optuna.storage_failed", problem=problem)
 
 
 def trial_payload(frozen: Any, record: Any | None) -> dict[str, Any]:
@@ -196,8 +200,7 @@ def serve(lines: IO[str], out: IO[str], err: IO[str]) -> int:
 
 def _first_line(exc: BaseException, url: str) -> str:
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    password = urllib.parse.urlsplit(url).password
-    return text.replace(password, "***") if password else text
+    return redact_text(text, sorted(url_secrets(url), key=len, reverse=True))
 
 
 # -- the run's side ---------------------------------------------------------------------------------
@@ -244,11 +247,9 @@ class ProcessStudies:
     """
 
     def __init__(self, url: str, *, wait_ready: bool, timeout_s: float = 60.0) -> None:
-        from gateway.logs import register_secret
-
         global _prestarted
         self.url = url
-        register_secret(urllib.parse.urlsplit(url).password)
+        register_url(url)  # its password, in the user-info or the query string
         process, _prestarted = _prestarted, None
         if process is None or process.poll() is not None:
             process = _spawn()

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from evaluation.data import SHIPPED_SAMPLE
-from optimizer.mipro import SearchConfig
+from optimizer.mipro.phased import SearchConfig
 from optimizer.run import RunConfig
 
 SMALL_TRAIN, SMALL_DEV, SMALL_TEST = 20, 8, 8

@@ -12,7 +12,7 @@ from gateway import errors as gw_errors
 from gateway.config import load_env
 from gateway.logs import configure_logging
 from gateway.runtime import GatewaySettings, Runtime
-from gateway.shared_state import add_redis_flag, target_from_flag
+from gateway.shared.target import add_redis_flag, target_from_flag
 from optimizer.answer_limits import APPLY_MAX_TOKENS
 from optimizer.apply import ApplyError, answer_all, load_program, read_prompts
 from optimizer.artifacts import write_atomically

@@ -2,6 +2,11 @@
 
 python scripts/ledger.py runs/latest [--json]
 python scripts/ledger.py --redis-url URL --budget-name NAME [--json] [--set-cap USD]
+python scripts/ledger.py --redis-url URL --budget-name NAME --set-cap USD --recreate-spent USD
+
+``--recreate-spent`` re-creates a shared budget the server lost (a restart without persistence, a
+flush, a deletion, eviction) with what was already spent under it: workers that spent under a budget
+refuse to start it again from $0 and print this command with the amount they saw spent.
 """
 
 import argparse
@@ -13,17 +18,22 @@ import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
 
 from gateway import errors as gw_errors
 from gateway.ledger import format_ledger
-from gateway.shared_state import add_redis_flag, target_from_flag
+from gateway.shared.target import add_redis_flag, target_from_flag
 
 
 def show_shared_budget(args: argparse.Namespace) -> int:
-    from gateway.redis_budget import budget_status, format_budget
+    from cache.disk import default_cache_dir
+    from gateway.budget.notes import BudgetNotes
+    from gateway.budget.redis import budget_status, format_budget
 
     try:
         target = target_from_flag(args.redis_url)
         if target is None:
             raise gw_errors.ConfigurationError("--budget-name needs --redis-url (or HSOPT_REDIS_URL)")
-        state = budget_status(target, args.budget_name, new_cap_usd=args.set_cap)
+        notes = BudgetNotes(args.cache_dir or default_cache_dir())
+        state = budget_status(
+            target, args.budget_name, new_cap_usd=args.set_cap, recreate_spent_usd=args.recreate_spent, notes=notes
+        )
     except gw_errors.GatewayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -43,12 +53,25 @@ def main(argv: list[str] | None = None) -> int:
     add_redis_flag(parser)
     parser.add_argument("--budget-name", metavar="NAME", help="show this shared budget (with --redis-url)")
     parser.add_argument("--set-cap", type=float, metavar="USD", help="change the shared budget's cap first")
+    parser.add_argument(
+        "--recreate-spent",
+        type=float,
+        metavar="USD",
+        help="re-create a lost shared budget with this much already spent (with --set-cap, its cap)",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, help="where this machine's budget notes are (default $HSOPT_CACHE_DIR or .cache/llm)"
+    )
     args = parser.parse_args(argv)
-    if args.set_cap is not None and args.budget_name is None:
-        parser.error("--set-cap needs --budget-name NAME")
+    if (args.set_cap is not None or args.recreate_spent is not None) and args.budget_name is None:
+        parser.error("--set-cap and --recreate-spent need --budget-name NAME")
     if args.budget_name is not None:
         if args.set_cap is not None and not args.set_cap > 0:
             parser.error("--set-cap must be a positive number of USD")
+        if args.recreate_spent is not None and args.set_cap is None:
+            parser.error("--recreate-spent needs --set-cap USD (the cap of the re-created budget)")
+        if args.recreate_spent is not None and not args.recreate_spent >= 0:
+            parser.error("--recreate-spent must be a number of USD, 0 or more")
         return show_shared_budget(args)
     if args.run_dir is None:
         parser.error("give a run directory, or --budget-name NAME with --redis-url")

@@ -1,13 +1,13 @@
 """Measure what a model endpoint sustains through the gateway: ``python scripts/loadtest.py --requests 200``.
 
-The flags, the report and the exit status are described in ``gateway/loadtest.py``.
+The flags, the report and the exit status are described in ``optimizer/loadtest.py``.
 """
 
 import sys
 
 import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
 
-from gateway.loadtest import main
+from optimizer.loadtest import main
 
 if __name__ == "__main__":
     sys.exit(main())

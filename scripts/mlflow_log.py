@@ -4,7 +4,7 @@ import sys
 
 import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
 
-from optimizer.tracking import mlflow_log_main
+from optimizer.tracking.cli import mlflow_log_main
 
 if __name__ == "__main__":
     sys.exit(mlflow_log_main())

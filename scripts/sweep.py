@@ -1,6 +1,6 @@
 """Many optimizations as one job: ``python scripts/sweep.py --seeds 1,2,3 --subsets middle,high --out DIR``.
 
-``python scripts/sweep.py report DIR`` gathers a sweep directory's results (see optimizer/sweep.py).
+``python scripts/sweep.py report DIR`` gathers a sweep directory's results (see optimizer/sweep/runner.py).
 """
 
 import os
@@ -13,7 +13,7 @@ from optimizer.studies import prestart  # the standard library only: cheap to im
 # The Optuna storage's helper process loads while this one imports DSPy and LiteLLM (optimizer/studies.py).
 prestart(sys.argv[1:])
 
-from optimizer.sweep_cli import main  # noqa: E402  (after the helper has started)
+from optimizer.sweep.cli import main  # noqa: E402  (after the helper has started)
 
 if __name__ == "__main__":
     code = main()

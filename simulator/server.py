@@ -13,6 +13,9 @@ Routes:
     POST /openai/deployments/{deployment}/chat/completions      (api-key: <key>, ?api-version=...)
     GET  /_sim/stats        counters as JSON        POST /_sim/reset    zero the counters
     POST /_sim/reset?attempts=1    also forget the per-body attempts (latency and fault draws start over)
+
+Over 500 lines on purpose: one aiohttp application whose routes share one server's fault and quota
+state.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from simulator import tokenizer
 from simulator.config import SimConfig
 from simulator.faults import MALFORMED_REPLY, AdmissionLimiter, FaultPlan
 from simulator.hashing import key_fingerprint, request_digest
+from simulator.prompt_cache import PromptCache
 from simulator.protocol import message_text
 from simulator.responder import SIM_VERSION, respond
 from simulator.schema import enforced_schema, fit_to_schema
@@ -63,6 +67,7 @@ class ServerStats:
             self.injected: Counter[str] = Counter()
             self.rate_limited = 0
             self.prompt_tokens = 0
+            self.cached_prompt_tokens = 0  # reported as served from the prompt cache
             self.completion_tokens = 0
             self.quota_tokens = 0  # what admitted requests were charged: prompt plus max_tokens
             self.truncated = 0  # answers cut at max_tokens (finish_reason "length")
@@ -104,10 +109,12 @@ class ServerStats:
         with self._lock:
             self.latency_s += seconds
 
-    def add_tokens(self, prompt: int, completion: int, *, truncated: bool = False) -> None:
-        """Count the tokens of an answered request (``truncated``: cut at its max_tokens)."""
+    def add_tokens(self, prompt: int, completion: int, *, truncated: bool = False, cached: int = 0) -> None:
+        """Count the tokens of an answered request (``truncated``: cut at its max_tokens; ``cached``: the
+        prompt tokens reported as served from the prompt cache)."""
         with self._lock:
             self.prompt_tokens += prompt
+            self.cached_prompt_tokens += cached
             self.completion_tokens += completion
             if truncated:
                 self.truncated += 1
@@ -134,6 +141,7 @@ class ServerStats:
                 "injected": dict(self.injected),
                 "tokens": {
                     "prompt": self.prompt_tokens,
+                    "cached_prompt": self.cached_prompt_tokens,
                     "completion": self.completion_tokens,
                     "total": self.prompt_tokens + self.completion_tokens,
                     "quota": self.quota_tokens,
@@ -170,6 +178,7 @@ def _completion(
     finish_reasons: list[str],
     prompt_tokens: int,
     completion_tokens: int,
+    cached_tokens: int = 0,
 ) -> dict[str, Any]:
     return {
         "id": "chatcmpl-sim-" + digest.hex()[:24],
@@ -190,6 +199,8 @@ def _completion(
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            # As OpenAI and Azure report prompt caching (prompts of 1,024+ tokens; simulator/prompt_cache.py).
+            "prompt_tokens_details": {"cached_tokens": cached_tokens},
         },
     }
 
@@ -214,6 +225,7 @@ class Simulator:
         self._preload_tokenizer = preload_tokenizer
         self._stats = ServerStats()
         self._plan = FaultPlan(self.config)
+        self._prompt_cache = PromptCache()
         self._limiter = AdmissionLimiter(self.config.rpm, self.config.tpm, clock, burst_s=self.config.burst_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -323,8 +335,10 @@ class Simulator:
         self._stats.reset()
 
     def reset_attempts(self) -> None:
-        """Forget how often each body was seen, so transient fault sequences replay from the start."""
+        """Forget how often each body was seen, so transient fault sequences replay from the start, and
+        which prompt prefixes were seen (prompt caching starts cold)."""
         self._plan.reset()
+        self._prompt_cache.reset()
 
     # -- routes ----------------------------------------------------------------------------------
 
@@ -416,7 +430,11 @@ class Simulator:
             self._stats.add_quota(charge)
 
         verdict = self._plan.decide(digest, "\n".join(message_text(m) for m in messages))
-        answer = self._answer(body, served, digest, prompt_tokens, limit) if verdict.fault is None else None
+        answer = None
+        if verdict.fault is None:
+            scope = f"{route}|{served}|{key_fingerprint(key)}"
+            cached = self._prompt_cache.cached_tokens(scope, messages, prompt_tokens)
+            answer = self._answer(body, served, digest, prompt_tokens, limit, cached)
         if verdict.latency_s > 0:
             self._stats.add_latency(verdict.latency_s)
             remaining = arrived + verdict.latency_s - time.monotonic()
@@ -454,7 +472,7 @@ class Simulator:
         return None
 
     def _answer(
-        self, body: dict[str, Any], model: str, digest: bytes, prompt_tokens: int, limit: int | None
+        self, body: dict[str, Any], model: str, digest: bytes, prompt_tokens: int, limit: int | None, cached: int = 0
     ) -> web.Response:
         """The normal completion: ``n`` choices, each cut to ``max_tokens`` tokens when it would exceed it."""
         contents: list[str | None] = []
@@ -478,8 +496,8 @@ class Simulator:
             completion_tokens += used
             if index == 0:
                 self._stats.bump("roles", answer.role)
-        payload = _completion(model, digest, contents, reasons, prompt_tokens, completion_tokens)
-        self._stats.add_tokens(prompt_tokens, completion_tokens, truncated="length" in reasons)
+        payload = _completion(model, digest, contents, reasons, prompt_tokens, completion_tokens, cached)
+        self._stats.add_tokens(prompt_tokens, completion_tokens, truncated="length" in reasons, cached=cached)
         return web.json_response(payload)
 
     async def _fault_response(

@@ -36,6 +36,12 @@ def count_tokens(text: str) -> int:
     return len(load_encoding(ENCODING).encode_ordinary(text))
 
 
+@functools.lru_cache(maxsize=4096)
+def token_ids(text: str) -> tuple[int, ...]:
+    """The o200k_base token ids of ``text`` (the prompt cache hashes a prompt's prefixes by them)."""
+    return tuple(load_encoding(ENCODING).encode_ordinary(text))
+
+
 def prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
     """A request's prompt tokens, framed as OpenAI counts them."""
     return sum(count_tokens(message_text(m)) + TOKENS_PER_MESSAGE for m in messages) + REPLY_PRIMER

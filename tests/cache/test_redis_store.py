@@ -13,10 +13,10 @@ import redis
 import structlog
 
 from cache import CorruptEntry, ResponseCache, request_key
-from cache.redis_store import COMPRESSED, MAX_VALUE_BYTES, RedisCacheStore, SharedCacheHealth, TieredCache
+from cache.redis import COMPRESSED, MAX_VALUE_BYTES, RedisCacheStore, SharedCacheHealth, TieredCache
 from gateway.logs import configure_logging
-from gateway.redis_conn import connect
-from gateway.shared_state import redis_target
+from gateway.shared.conn import connect
+from gateway.shared.target import redis_target
 
 RECORD = {"response": {"choices": [{"message": {"content": "answer " * 200}}], "usage": {"prompt_tokens": 3}}}
 KEY = request_key(endpoint="e", model="m", messages=[{"role": "user", "content": "q"}], params={})
@@ -186,3 +186,95 @@ def test_answers_kept_on_disk_while_the_server_was_away_are_shared_by_the_next_r
     shared, found, path = asyncio.run(next_run())
     assert (shared, found) == (1, {"refusal": "kept on disk only"})
     assert not path.exists() and list(path.parent.glob("unshared.keys*")) == []
+
+
+def test_a_lost_server_is_tried_again_with_backoff_and_the_shared_cache_recovers(private_redis, tmp_path):
+    """Stopped, then started again on its port: the cache goes local, tries the server again after 1 s,
+    2 s, 4 s... (the injected clock), comes back on the first try that answers, and shares what it kept."""
+    server = private_redis()
+    target = redis_target(server.url, "recovers")
+    now = [0.0]
+    health = SharedCacheHealth(target.display, clock=lambda: now[0], first_retry_s=1.0, max_retry_s=8.0)
+    stream = io.StringIO()
+    configure_logging(stream=stream, json_lines=True)
+    kept, elsewhere = (
+        request_key(endpoint="e", model="m", messages=[{"role": "user", "content": text}], params={})
+        for text in ("kept", "elsewhere")
+    )
+
+    async def scenario():
+        client = connect(target)
+        shared = RedisCacheStore(client, target.prefix)
+        try:
+            with ResponseCache(tmp_path / "disk") as disk:
+                tiered = TieredCache(disk, shared, health)
+                await tiered.store(KEY, RECORD)
+                server.kill()
+                await tiered.store(kept, {"refusal": "kept on disk while the server was away"})
+                assert health.lost and health.losses == 1
+                tries = []
+                for step in (0.5, 0.6, 0.5, 1.5, 0.6):  # at 0.5, 1.1 (a try), 1.6, 3.1 (a try: 2 s later), 3.7
+                    now[0] += step
+                    assert await tiered.lookup(elsewhere) is None
+                    tries.append(health.tries)
+                assert tries == [0, 1, 1, 2, 2]
+                assert health.lost and health.recoveries == 0
+                server.start()  # back on the same port, empty (it keeps nothing on disk)
+                await shared.store(elsewhere, {"refusal": "stored by another worker"})
+                assert await tiered.lookup(elsewhere) is None  # not tried before the wait is over
+                now[0] += 8.0
+                found = await tiered.lookup(elsewhere)  # the try: answered, the shared cache is back
+                await tiered.drain()
+                return found, await shared.lookup(kept), tiered.unshared_path.exists()
+        finally:
+            await client.aclose()
+
+    found, shared_kept, notes_left = asyncio.run(scenario())
+    structlog.reset_defaults()
+    assert found == {"refusal": "stored by another worker"}
+    assert not health.lost and health.recoveries == 1
+    assert shared_kept == {"refusal": "kept on disk while the server was away"} and not notes_left
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert events.count("cache.shared_lost") == 1 and events.count("cache.shared_recovered") == 1
+
+
+def test_a_disk_write_that_waits_past_a_lease_does_not_starve_the_renewer(shared_redis, tmp_path):
+    """Another process holds the disk cache's write lock for four leases' time while this one stores an
+    answer: the store waits on the cache's thread, the loop goes on, and the lease is renewed throughout."""
+    import sqlite3
+    import threading
+
+    from gateway.leases import Claim
+    from gateway.leases.redis import RedisLeases
+
+    held_for_s, lease_s = 1.2, 0.3
+    other = request_key(endpoint="e", model="m", messages=[{"role": "user", "content": "other"}], params={})
+
+    async def scenario():
+        client = connect(shared_redis)
+        try:
+            with ResponseCache(tmp_path / "disk") as disk:
+                health = SharedCacheHealth("test")
+                shared = RedisCacheStore(client, shared_redis.prefix)
+                tiered = TieredCache(disk, shared, health)
+                leases = RedisLeases(client, shared_redis.prefix, shared, health, lease_s=lease_s)
+                assert await leases.claim(KEY) is Claim.SEND
+                token = leases._held[KEY]
+                writer = sqlite3.connect(tmp_path / "disk" / "cache.db", isolation_level=None, check_same_thread=False)
+                writer.execute("BEGIN IMMEDIATE")  # another process writing: SQLite's write lock is taken
+                release = threading.Timer(held_for_s, writer.rollback)
+                release.start()
+                try:
+                    await tiered.store(other, RECORD)  # waits for the lock, four leases long
+                finally:
+                    release.join()
+                    writer.close()
+                still_held = await client.get(leases.prefix + KEY)
+                await leases.release(KEY)
+                return token, still_held, disk.get(other), health.lost
+        finally:
+            await client.aclose()
+
+    token, still_held, stored, lost = asyncio.run(scenario())
+    assert stored == RECORD and not lost
+    assert still_held == token  # renewed while the disk waited: no other worker could take the call

@@ -32,12 +32,13 @@ from gateway import errors
 from gateway.config import resolve_endpoint, simulator_endpoint
 from gateway.core import Gateway
 from gateway.facade import GatewayLoop
-from gateway.http_transport import OpenAIHTTPTransport
 from gateway.limits import RateLimits
 from gateway.logs import configure_logging
 from gateway.retry import RetryPolicy
 from gateway.testing import VirtualClock
-from gateway.transport import LiteLLMTransport, Transport
+from gateway.transports import Transport
+from gateway.transports.http import OpenAIHTTPTransport
+from gateway.transports.litellm import LiteLLMTransport
 from gateway.types import ChatCall, Completion, Endpoint
 from simulator import SIM_VERSION, FaultConfig, Simulator
 
@@ -329,7 +330,7 @@ import asyncio, json, sys
 from cache import ResponseCache
 from gateway.config import simulator_endpoint
 from gateway.core import Gateway
-from gateway.transport import LiteLLMTransport
+from gateway.transports.litellm import LiteLLMTransport
 from gateway.types import ChatCall
 from simulator import SIM_VERSION
 

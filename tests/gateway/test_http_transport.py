@@ -33,7 +33,10 @@ from gateway import errors
 from gateway.config import resolve_endpoint, simulator_endpoint
 from gateway.core import Gateway
 from gateway.facade import GatewayLoop
-from gateway.http_transport import (
+from gateway.retry import RetryPolicy
+from gateway.runtime import GatewaySettings, Runtime
+from gateway.testing import ScriptedTransport, VirtualClock
+from gateway.transports.http import (
     MalformedResponse,
     OpenAIHTTPTransport,
     ProviderHTTPError,
@@ -43,10 +46,7 @@ from gateway.http_transport import (
     map_http_error,
     request_body,
 )
-from gateway.retry import RetryPolicy
-from gateway.runtime import GatewaySettings, Runtime
-from gateway.testing import ScriptedTransport, VirtualClock
-from gateway.transport import LiteLLMTransport
+from gateway.transports.litellm import LiteLLMTransport
 from gateway.types import ChatCall, Endpoint
 from simulator import SIM_VERSION, FaultConfig
 from simulator.faults import MALFORMED_REPLY

@@ -35,6 +35,14 @@ async def on_the_wire(transport: ScriptedTransport, count: int = 1) -> None:
     raise AssertionError("the request never went out")
 
 
+async def parked(gw: Gateway) -> None:
+    """Let callers just started get past their cache lookup (on the disk cache's one thread, in order)
+    to where they wait on the request in flight."""
+    await asyncio.sleep(0)
+    await gw.cache.lookup("v1:" + "0" * 64)
+    await asyncio.sleep(0.01)
+
+
 async def leader_then_waiter(gw: Gateway, transport: ScriptedTransport) -> list[Any]:
     """The same call twice: the second asked once the first is on the wire; both outcomes, errors included."""
     leader = asyncio.ensure_future(gw.complete(call()))
@@ -51,7 +59,7 @@ def test_a_waiter_whose_leader_is_cancelled_sends_the_call_itself(tmp_path):
         leader = asyncio.ensure_future(gw.complete(call()))
         await on_the_wire(transport)
         waiter = asyncio.ensure_future(gw.complete(call()))
-        await asyncio.sleep(0.01)  # the waiter is now waiting on the leader's request
+        await parked(gw)  # the waiter is now waiting on the leader's request
         leader.cancel()
         answer = await waiter
         with pytest.raises(asyncio.CancelledError):
@@ -74,7 +82,7 @@ def test_several_waiters_of_a_cancelled_leader_send_it_once_more(tmp_path):
         leader = asyncio.ensure_future(gw.complete(call()))
         await on_the_wire(transport)
         waiters = [asyncio.ensure_future(gw.complete(call())) for _ in range(4)]
-        await asyncio.sleep(0.01)
+        await parked(gw)
         leader.cancel()
         return await asyncio.gather(*waiters)
 
@@ -92,7 +100,7 @@ def test_a_cancelled_waiter_leaves_the_leader_alone(tmp_path):
         leader = asyncio.ensure_future(gw.complete(call()))
         await on_the_wire(transport)
         waiter = asyncio.ensure_future(gw.complete(call()))
-        await asyncio.sleep(0.01)
+        await parked(gw)
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter

@@ -20,11 +20,11 @@ from gateway import errors
 from gateway.config import SIMULATOR_KEY, simulator_endpoint
 from gateway.core import Gateway
 from gateway.facade import GatewayLoop
-from gateway.http_transport import OpenAIHTTPTransport
 from gateway.ledger import Ledger, PhaseTotals
 from gateway.pricing import price_of
 from gateway.retry import RetryPolicy
 from gateway.testing import VirtualClock
+from gateway.transports.http import OpenAIHTTPTransport
 from gateway.types import ChatCall, Endpoint
 from simulator import SIM_VERSION, FaultConfig, Simulator
 

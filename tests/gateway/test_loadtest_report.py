@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from cache import CachePolicy
-from gateway import errors, loadtest
+from gateway import errors
 from gateway.core import Gateway
 from gateway.facade import GatewayLoop
 from gateway.retry import RetryPolicy
 from gateway.testing import ScriptedTransport, chat_response
 from gateway.types import Endpoint
+from optimizer import loadtest
 
 ENDPOINT = Endpoint(model="openai/gpt-4o", identity="loadtest|v1", price_model="gpt-4o")
 

@@ -11,8 +11,8 @@ from cache import CachePolicy
 from gateway import errors, tokens
 from gateway.core import Gateway
 from gateway.pacing import PacedAdmission, PacingPolicy, QuotaPacer, Ticket
-from gateway.provider_headers import QuotaReading
 from gateway.testing import ScriptedTransport, VirtualClock, chat_response
+from gateway.transports.headers import QuotaReading
 from gateway.types import ChatCall, Endpoint, ProviderReply
 
 # 6,000 tokens a minute: 100 a second. With reserve_s 0.5 the pacer leaves 50 tokens unclaimed.

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from gateway.pacing import QuotaPacer, Ticket
-from gateway.provider_headers import quota_reading
 from gateway.retry import RetryPolicy
+from gateway.transports.headers import quota_reading
 from simulator.faults import AdmissionLimiter
 from simulator.testing import FakeClock
 

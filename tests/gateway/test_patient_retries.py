@@ -22,13 +22,14 @@ from cache import CachePolicy
 from gateway import errors
 from gateway.config import resolve_endpoint
 from gateway.core import Gateway
-from gateway.http_transport import OpenAIHTTPTransport, ProviderHTTPError, map_http_error
-from gateway.loadtest import warm_up
-from gateway.provider_headers import parse_duration, quota_reading, retry_after_from_headers, throttle_wait
 from gateway.retry import RetryPolicy
 from gateway.testing import ScriptedTransport, VirtualClock, chat_response
-from gateway.transport import LiteLLMTransport, Transport
+from gateway.transports import Transport
+from gateway.transports.headers import parse_duration, quota_reading, retry_after_from_headers, throttle_wait
+from gateway.transports.http import OpenAIHTTPTransport, ProviderHTTPError, map_http_error
+from gateway.transports.litellm import LiteLLMTransport
 from gateway.types import ChatCall, Endpoint
+from optimizer.loadtest import warm_up
 
 ENDPOINT = Endpoint(model="openai/gpt-4o", identity="test|v1", price_model="gpt-4o")
 

@@ -74,9 +74,9 @@ def test_a_later_run_knows_the_price_from_the_note_beside_the_cache(tmp_path):
         asyncio.run(later.recall(cache, DEPLOYMENT))
         assert later.pricing_name(DEPLOYMENT) == f"azure/{SERVED}"  # before any call of the later run
         # Under a cap the later run reserves at that price and stops at the cap: each call reserves
-        # its prompt (8 tokens as counted at admission) and max_tokens, and costs as much.
-        transport = ScriptedTransport(fallback=answer(prompt_tokens=8, completion_tokens=100))
-        three_calls = price_of(f"azure/{SERVED}").cost(3 * 8, 3 * 100)
+        # its prompt (9 tokens as GPT-4o's tokenizer counts "qN" framed) and max_tokens, and costs as much.
+        transport = ScriptedTransport(fallback=answer(prompt_tokens=9, completion_tokens=100))
+        three_calls = price_of(f"azure/{SERVED}").cost(3 * 9, 3 * 100)
         ledger = Ledger(max_cost_usd=three_calls * 1.0001)
         capped = Gateway(transport, cache=cache, ledger=ledger)
 

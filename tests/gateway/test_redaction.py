@@ -8,8 +8,8 @@ from cache import ResponseCache
 from gateway import errors
 from gateway.config import resolve_endpoint
 from gateway.core import Gateway
-from gateway.http_transport import OpenAIHTTPTransport
 from gateway.logs import REDACTED, environment_secrets, known_secrets, redact
+from gateway.transports.http import OpenAIHTTPTransport
 from gateway.types import ChatCall
 from simulator import FaultConfig
 
@@ -98,3 +98,52 @@ def test_each_log_line_is_one_write_so_another_thread_cannot_split_it():
     configure_logging(json_lines=True, stream=stream)
     structlog.get_logger("t").info("phase.start", phase="search")
     assert len(stream.writes) == 1 and stream.writes[0].endswith("}\n")
+
+
+# -- every form a secret takes, and redaction before any cut ----------------------------------------
+def test_a_credential_in_a_urls_query_string_is_redacted_shown_and_registered(monkeypatch):
+    from gateway.redaction import redact_text, redact_url, register_url, url_secrets
+
+    url = "redis://cache.example:6379/0?password=q-pass-2c9f&db=3"
+    assert url_secrets(url) == ["q-pass-2c9f"]
+    assert redact_url(url) == "redis://cache.example:6379/0?password=***&db=3"
+    pg = "postgresql://u:pg-pass-77@db.example/app?sslmode=require&password=pg-other-88"
+    assert redact_url(pg) == "postgresql://u:***@db.example/app?sslmode=require&password=***"
+    assert redact_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    # In any text, registered or not: only the value goes, the rest of the URL reads as before.
+    assert redact_text(f"lost {url} now", []) == f"lost redis://cache.example:6379/0?password={REDACTED}&db=3 now"
+    register_url(pg)
+    assert set(known_secrets()) >= {"pg-pass-77", "pg-other-88"}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://mlflow.example/?token=tok-env-123456")
+    assert "tok-env-123456" in environment_secrets()
+
+
+def test_tokens_in_headers_are_redacted_in_any_notation():
+    from gateway.redaction import redact_text
+
+    texts = {
+        "Authorization: Bearer abc.def-123": f"Authorization: Bearer {REDACTED}",
+        "headers={'api-key': 'az-0987', 'x': 1}": f"headers={{'api-key': '{REDACTED}', 'x': 1}}",
+        '{"X-Api-Key":"k-55"}': f'{{"X-Api-Key":"{REDACTED}"}}',
+        "proxy-authorization=Basic dXNlcjpw": f"proxy-authorization=Basic {REDACTED}",
+        "Authorization is required": "Authorization is required",  # no header, nothing to hide
+    }
+    for text, expected in texts.items():
+        assert redact_text(text, []) == expected
+    assert redact({"Authorization": "Bearer z", "api_key": "k", "model": "gpt-4o"}, []) == {
+        "Authorization": REDACTED,
+        "api_key": REDACTED,
+        "model": "gpt-4o",
+    }
+
+
+def test_a_secret_across_the_cut_of_an_error_line_leaves_none_of_its_characters():
+    from gateway.redaction import error_line
+    from gateway.transports.litellm import redacted_message
+
+    key = "sk-straddle-0123456789abcdef"
+    exc = RuntimeError("." * 280 + f" {key} and more")  # the key spans character 300
+    for line in (error_line(exc, secrets=[key]), redacted_message(exc, secrets=[key])):
+        assert len(line) <= 300 and "sk-strad" not in line
+    shaped = RuntimeError("." * 260 + " Authorization: Bearer tok-straddling-abcdef")
+    assert "tok-stra" not in error_line(shaped)

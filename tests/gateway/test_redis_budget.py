@@ -9,9 +9,9 @@ import pytest
 
 from gateway import errors
 from gateway.budget import Hold
-from gateway.redis_budget import RedisBudget, read_budget, set_cap
-from gateway.redis_conn import connect
-from gateway.shared_state import redis_target
+from gateway.budget.redis import RedisBudget, read_budget, set_cap
+from gateway.shared.conn import connect
+from gateway.shared.target import redis_target
 
 
 async def no_sleep(_: float) -> None:

@@ -11,16 +11,16 @@ import pytest
 import structlog
 
 from cache import CachePolicy, ResponseCache
-from cache.redis_store import RedisCacheStore, SharedCacheHealth, TieredCache
+from cache.redis import RedisCacheStore, SharedCacheHealth, TieredCache
 from gateway import errors
 from gateway.core import Gateway
 from gateway.leases import Claim
+from gateway.leases.redis import RedisLeases
 from gateway.limits import RateLimits
+from gateway.limits.redis import RedisRateLimiter
 from gateway.logs import configure_logging
-from gateway.redis_conn import connect
-from gateway.redis_leases import RedisLeases
-from gateway.redis_limits import RedisRateLimiter
-from gateway.shared_state import redis_target
+from gateway.shared.conn import connect
+from gateway.shared.target import redis_target
 from gateway.testing import ScriptedTransport
 from gateway.types import ChatCall, Endpoint
 

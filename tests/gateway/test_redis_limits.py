@@ -10,9 +10,9 @@ import pytest
 
 from gateway import errors
 from gateway.limits import RateLimiter, RateLimits
-from gateway.redis_conn import connect
-from gateway.redis_limits import RedisRateLimiter
-from gateway.shared_state import redis_target
+from gateway.limits.redis import RedisRateLimiter
+from gateway.shared.conn import connect
+from gateway.shared.target import redis_target
 from gateway.testing import VirtualClock
 
 

@@ -71,7 +71,7 @@ def test_max_completion_tokens_is_raised_when_that_is_what_the_call_sets():
 
 def test_over_http_the_simulator_cuts_and_the_gateway_asks_again(tmp_path):
     from gateway.config import simulator_endpoint
-    from gateway.http_transport import OpenAIHTTPTransport
+    from gateway.transports.http import OpenAIHTTPTransport
     from simulator import SIM_VERSION
 
     with Simulator(SimConfig(latency_ms=0)) as sim:

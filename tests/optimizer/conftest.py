@@ -52,7 +52,7 @@ def mlflow_store(mlflow_template, tmp_path, monkeypatch):
     """A real MLflow store for this test: SQLite in tmp_path, experiment ``tests`` with its artifacts there."""
     from mlflow import MlflowClient
 
-    from optimizer.mlflow_tracking import MlflowStore
+    from optimizer.tracking.mlflow import MlflowStore
 
     db = tmp_path / "mlflow.db"
     shutil.copyfile(mlflow_template, db)

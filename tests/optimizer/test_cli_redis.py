@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.redis_testing import free_port
+from gateway.shared.testing import free_port
 from optimizer.cli import main
 from optimizer.testing import small_flags
 
@@ -73,7 +73,7 @@ def test_a_budget_name_needs_a_server_and_a_cap(capsys, tmp_path, extra):
 
 def test_a_worker_with_another_cap_stops_before_any_call(capsys, tmp_path, shared_redis, monkeypatch):
     monkeypatch.setenv("HSOPT_REDIS_NAMESPACE", shared_redis.namespace)
-    from gateway.redis_budget import budget_status
+    from gateway.budget.redis import budget_status
 
     budget_status(shared_redis, "team", new_cap_usd=3.0)
     flags = [*SMALL_FLAGS, "--cache-dir", str(tmp_path / "c"), "--redis-url", shared_redis.url]
@@ -82,7 +82,7 @@ def test_a_worker_with_another_cap_stops_before_any_call(capsys, tmp_path, share
 
 
 def test_ledger_script_reads_and_changes_a_shared_budget(tmp_path, shared_redis):
-    from gateway.redis_budget import budget_status
+    from gateway.budget.redis import budget_status
 
     budget_status(shared_redis, "team", new_cap_usd=3.0)
     env = {"HSOPT_REDIS_NAMESPACE": shared_redis.namespace, "PATH": "/usr/bin:/bin"}
@@ -117,8 +117,8 @@ def test_a_shared_run_never_shows_the_password_and_a_second_worker_pays_for_noth
     for path in tmp_path.rglob("*"):
         if path.is_file() and "redis-" not in str(path.relative_to(tmp_path)):
             assert SECRET.encode() not in path.read_bytes(), path
-    from gateway.redis_budget import budget_status
-    from gateway.shared_state import redis_target
+    from gateway.budget.redis import budget_status
+    from gateway.shared.target import redis_target
 
     state = budget_status(redis_target(server.url), "team")
     assert state is not None and state["spent_usd"] == pytest.approx(first["cost_usd"], abs=1e-6)

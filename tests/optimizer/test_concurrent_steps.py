@@ -17,10 +17,10 @@ from evaluation.engine import Evaluator
 from evaluation.signatures import Generator
 from gateway.config import simulator_endpoint
 from gateway.runtime import GatewaySettings, Runtime
-from gateway.transport import LiteLLMTransport
+from gateway.transports.litellm import LiteLLMTransport
 from gateway.types import ChatCall
-from optimizer.concurrent import run_concurrently
-from optimizer.mipro import PhasedMIPROv2, SearchConfig
+from optimizer.mipro.concurrent import run_concurrently
+from optimizer.mipro.phased import PhasedMIPROv2, SearchConfig
 from simulator import SIM_VERSION, SimConfig, Simulator
 
 CONFIG = SearchConfig(num_candidates=4, num_trials=5, seed=7)
@@ -152,7 +152,7 @@ def test_run_concurrently_keeps_order_and_raises_the_first_failure_in_order():
 
 
 def test_deferred_proposal_refuses_a_second_draw():
-    from optimizer.concurrent import _OneDraw
+    from optimizer.mipro.concurrent import _OneDraw
 
     draw = _OneDraw(12345)
     assert draw.randint(0, 10**9) == 12345
@@ -186,7 +186,7 @@ def _pick(trial: Any, number: int) -> int:
 def test_predicted_trials_are_the_ones_the_study_then_picks_whatever_the_scores(seed):
     import optuna
 
-    from optimizer.concurrent import predict_trials
+    from optimizer.mipro.concurrent import predict_trials
 
     predicted = predict_trials(_study(optuna.samplers.TPESampler(seed=seed, multivariate=True)), 12, _pick)
     assert len(predicted) == 9  # TPE's 10 random start-up trials, the default program being the first
@@ -200,7 +200,7 @@ def test_predicted_trials_are_the_ones_the_study_then_picks_whatever_the_scores(
 def test_only_samplers_known_to_ignore_scores_are_predicted():
     import optuna
 
-    from optimizer.concurrent import predict_trials
+    from optimizer.mipro.concurrent import predict_trials
 
     assert len(predict_trials(_study(optuna.samplers.RandomSampler(seed=3)), 5, _pick)) == 5
     assert predict_trials(_study(optuna.samplers.TPESampler(seed=3, n_startup_trials=1)), 5, _pick) == []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.mlflow_tracking import log_directory
+from optimizer.tracking.mlflow import log_directory
 
 SERVER_START_S = 120  # the UI server imports Flask, FastAPI and GraphQL: tens of seconds on a busy 2-core machine
 

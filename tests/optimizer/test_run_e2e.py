@@ -18,7 +18,7 @@ import pytest
 
 from cache import CachePolicy
 from evaluation.signatures import Generator
-from optimizer.mipro import SearchConfig
+from optimizer.mipro.phased import SearchConfig
 from optimizer.run import run_optimization
 from optimizer.testing import small_config, small_flags
 

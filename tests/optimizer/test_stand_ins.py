@@ -11,7 +11,7 @@ from dspy.teleprompt import bootstrap as bootstrap_module
 from dspy.teleprompt import mipro_optimizer_v2
 from dspy.teleprompt import utils as teleprompt_utils
 
-from optimizer import stand_ins
+from optimizer.mipro import stand_ins
 
 STOCK = {
     "Evaluate": mipro_optimizer_v2.Evaluate,

@@ -5,23 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import optuna
-import psycopg
 import pytest
 
-from optimizer.mipro import SearchConfig
+from gateway.shared.target import redact_url
+from optimizer.mipro.phased import SearchConfig
 from optimizer.run import run_optimization
-from optimizer.studies import ProcessStudies, StudyStorageError, redact_url, storage_url, trial_payload
+from optimizer.studies import ProcessStudies, StudyStorageError, storage_url, trial_payload
 from optimizer.testing import small_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")
 SMALL = small_config(search=SearchConfig(num_candidates=3, num_trials=6, minibatch=True, minibatch_size=5))
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def run(tmp: Path, name: str, **changes):
@@ -66,19 +64,6 @@ def test_storing_the_study_changes_nothing_in_the_run(stored):
     assert (with_storage.run_dir / program).read_bytes() == (without.run_dir / program).read_bytes()
     for key in ("trials", "candidates", "dev", "test", "optimized_signature"):
         assert with_storage.results[key] == without.results[key], key
-
-
-@pytest.fixture
-def postgres_schema():
-    """A schema of its own in the real PostgreSQL's ``test`` database, dropped afterwards."""
-    schema = f"hsopt_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.mark.slow
@@ -134,8 +119,8 @@ def test_optimize_stops_before_any_call_or_output_when_its_storage_cannot_open(t
 
 
 def test_the_sweeps_storage_holds_one_study_per_cell(tmp_path):
-    from optimizer.sweep import cell_dir, cell_run_id, run_sweep
-    from optimizer.sweep_cli import settings_from_args
+    from optimizer.sweep.cli import settings_from_args
+    from optimizer.sweep.runner import cell_dir, cell_run_id, run_sweep
 
     argv = ["--seeds", "1,2", "--dataset", SAMPLE, "--train-size", "20", "--dev-size", "8", "--test-size", "8"]
     argv += ["--num-candidates", "3", "--num-trials", "3", "--sim-latency-ms", "1", "--out", str(tmp_path / "s")]

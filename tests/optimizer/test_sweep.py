@@ -10,10 +10,10 @@ import pytest
 
 from optimizer.cli import build_parser, config_from_args
 from optimizer.run import run_optimization
-from optimizer.sweep import cell_dir, run_sweep
-from optimizer.sweep_cli import main as sweep_main
-from optimizer.sweep_cli import settings_from_args
-from optimizer.sweep_stats import RESULTS_FILE, write_sweep_results
+from optimizer.sweep.cli import main as sweep_main
+from optimizer.sweep.cli import settings_from_args
+from optimizer.sweep.runner import cell_dir, run_sweep
+from optimizer.sweep.stats import RESULTS_FILE, write_sweep_results
 from optimizer.testing import small_flags
 
 ROOT = Path(__file__).resolve().parents[2]

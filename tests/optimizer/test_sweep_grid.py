@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.sweep_cli import main as sweep_main
-from optimizer.sweep_cli import settings_from_args
-from optimizer.sweep_grid import Axis, GridError, build_grid, parse_shard, read_toml, shard_cells
+from optimizer.sweep.cli import main as sweep_main
+from optimizer.sweep.cli import settings_from_args
+from optimizer.sweep.grid import Axis, GridError, build_grid, parse_shard, read_toml, shard_cells
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.sweep import run_sweep
-from optimizer.sweep_cli import main as sweep_main
-from optimizer.sweep_cli import settings_from_args
-from optimizer.sweep_stats import RESULTS_FILE, write_sweep_results
+from optimizer.sweep.cli import main as sweep_main
+from optimizer.sweep.cli import settings_from_args
+from optimizer.sweep.runner import run_sweep
+from optimizer.sweep.stats import RESULTS_FILE, write_sweep_results
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl")

@@ -15,7 +15,8 @@ import pytest
 from evaluation.signatures import Generator
 from gateway import logs
 from optimizer.cli import main as optimize_main
-from optimizer.tracking import ALIASES, PROGRAM, RESULTS, TrackingError, mlflow_log_main, read_run
+from optimizer.tracking.cli import mlflow_log_main
+from optimizer.tracking.record import ALIASES, PROGRAM, RESULTS, TrackingError, read_run
 
 from .conftest import ROOT, TRACKED_FLAGS
 
@@ -133,7 +134,7 @@ def snapshot(store, run_id: str, dest: Path) -> dict:
 
 
 def test_logged_run_reads_back_with_trials_and_a_loadable_program(tracked_run, mlflow_store, tmp_path):
-    [(run_dir, run_id, new)] = __import__("optimizer.mlflow_tracking", fromlist=["x"]).log_directory(
+    [(run_dir, run_id, new)] = __import__("optimizer.tracking.mlflow", fromlist=["x"]).log_directory(
         tracked_run, store=mlflow_store
     )
     assert new and run_dir == tracked_run.resolve()
@@ -173,7 +174,7 @@ def test_logged_run_reads_back_with_trials_and_a_loadable_program(tracked_run, m
 
 
 def test_live_logging_and_mlflow_log_give_the_same_content(tracked_run, mlflow_store, tmp_path, capsys):
-    from optimizer.mlflow_tracking import MlflowStore
+    from optimizer.tracking.mlflow import MlflowStore
 
     out = tmp_path / "live"
     cache = tracked_run.parent / "cache"  # the fixture run's answers: this run makes no live call
@@ -192,7 +193,7 @@ def test_live_logging_and_mlflow_log_give_the_same_content(tracked_run, mlflow_s
 
 
 def test_mlflow_log_twice_logs_once_and_completes_a_cut_short_run(tracked_run, mlflow_store, capsys):
-    from optimizer.mlflow_tracking import run_start_tags
+    from optimizer.tracking.mlflow import run_start_tags
 
     # A live run that was created and then lost its tracking server before anything else was logged.
     cut = mlflow_store.create_run(tracked_run.name, run_start_tags(tracked_run.name, "scripts/optimize.py"))
@@ -225,7 +226,7 @@ def test_a_sweep_directory_is_one_parent_with_a_nested_run_per_cell(tracked_run,
 
 
 def test_default_store_is_mlflows_local_sqlite_database(tracked_run, mlflow_template, tmp_path, monkeypatch):
-    from optimizer.mlflow_tracking import MlflowStore, log_directory
+    from optimizer.tracking.mlflow import MlflowStore, log_directory
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     monkeypatch.chdir(tmp_path)
@@ -311,7 +312,7 @@ def test_mlflow_flag_without_mlflow_installed_is_one_line_before_any_call(flag, 
 
 
 def test_mlflow_log_without_mlflow_installed_is_one_line(tracked_run):
-    code = HIDE_MLFLOW + "from optimizer.tracking import mlflow_log_main\nsys.exit(mlflow_log_main())"
+    code = HIDE_MLFLOW + "from optimizer.tracking.cli import mlflow_log_main\nsys.exit(mlflow_log_main())"
     done = subprocess.run(
         [sys.executable, "-c", code, str(tracked_run)], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
@@ -378,7 +379,7 @@ def test_traces_of_lm_calls_carry_token_usage_and_link_to_the_run(tracked_run, m
 
 
 def test_trace_spans_are_redacted():
-    from optimizer.mlflow_tracking import _redact_span
+    from optimizer.tracking.mlflow import _redact_span
 
     class Span:
         def __init__(self) -> None:
@@ -401,8 +402,8 @@ def test_trace_spans_are_redacted():
 
 
 def test_a_sweep_is_one_parent_run_with_a_nested_run_per_cell_live_or_replayed(mlflow_store, tmp_path, capsys):
-    from optimizer.mlflow_tracking import MlflowStore
-    from optimizer.sweep_cli import main as sweep_main
+    from optimizer.sweep.cli import main as sweep_main
+    from optimizer.tracking.mlflow import MlflowStore
 
     flags = [f for f in TRACKED_FLAGS if f != "--quiet"]
     out = tmp_path / "sweep"
@@ -444,7 +445,7 @@ def test_shards_started_together_find_one_parent_run(mlflow_store, tmp_path):
     import threading
     import time
 
-    from optimizer.mlflow_tracking import MlflowStore, SweepTracker
+    from optimizer.tracking.mlflow import MlflowStore, SweepTracker
 
     class SlowSearch(MlflowStore):
         def search(self, filter_string: str) -> list:
@@ -467,7 +468,7 @@ def test_shards_started_together_find_one_parent_run(mlflow_store, tmp_path):
 
 
 def test_a_shard_that_ends_first_leaves_the_parent_running_for_the_others(mlflow_store, tmp_path):
-    from optimizer.mlflow_tracking import SweepTracker
+    from optimizer.tracking.mlflow import SweepTracker
 
     sweep = tmp_path / "sweep"
     sweep.mkdir()
@@ -494,7 +495,7 @@ def test_a_shard_that_ends_first_leaves_the_parent_running_for_the_others(mlflow
 
 
 def test_mlflow_inside_a_sweeps_cell_options_is_refused(tmp_path, capsys):
-    from optimizer.sweep_cli import main as sweep_main
+    from optimizer.sweep.cli import main as sweep_main
 
     config = tmp_path / "sweep.toml"
     config.write_text("[grid]\nseed = [1, 2]\n[options]\nmlflow = true\n")
@@ -503,7 +504,7 @@ def test_mlflow_inside_a_sweeps_cell_options_is_refused(tmp_path, capsys):
 
 
 def test_a_store_lost_during_the_run_is_one_warning_and_the_replay_completes_the_run(tracked_run, mlflow_store):
-    from optimizer.mlflow_tracking import RunTracker
+    from optimizer.tracking.mlflow import RunTracker
 
     warnings: list[str] = []
     tracker = RunTracker(store=mlflow_store, warn=warnings.append)
@@ -521,3 +522,35 @@ def test_a_store_lost_during_the_run_is_one_warning_and_the_replay_completes_the
     run = mlflow_store.client.get_run(tracker.run_id)
     assert run.info.status == "FINISHED" and "eval_full" in run.data.metrics
     assert len([r for r in mlflow_store.search("") if "mlflow.parentRunId" not in r.data.tags]) == 1
+
+
+def test_sweeps_with_the_same_directory_name_have_a_parent_run_each(mlflow_store, tmp_path):
+    from optimizer.tracking.mlflow import SweepTracker
+
+    first, second = tmp_path / "team-a" / "sweep", tmp_path / "team-b" / "sweep"
+    parents = [SweepTracker(d, store=mlflow_store).start() for d in (first, second)]
+    assert None not in parents and parents[0] != parents[1]
+    from optimizer.artifacts import SWEEP_ID_FILE
+
+    assert (first / SWEEP_ID_FILE).read_text() != (second / SWEEP_ID_FILE).read_text()
+    # Resumed, or another shard of it: the same sweep, the same parent run.
+    assert SweepTracker(first, store=mlflow_store).start() == parents[0]
+    assert SweepTracker(second, store=mlflow_store).start() == parents[1]
+    tops = [r for r in mlflow_store.search("") if "mlflow.parentRunId" not in r.data.tags]
+    assert sorted(r.info.run_id for r in tops) == sorted(parents)
+    assert {r.info.run_name for r in tops} == {"sweep"}
+
+
+def test_a_sweeps_identity_is_made_once_whoever_asks_first(tmp_path):
+    import threading
+
+    from optimizer.artifacts import sweep_identity
+
+    seen: list[str] = []
+    threads = [threading.Thread(target=lambda: seen.append(sweep_identity(tmp_path / "s"))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(seen) == 8 and len(set(seen)) == 1
+    assert sweep_identity(tmp_path / "s") == seen[0] != sweep_identity(tmp_path / "other" / "s")

@@ -184,7 +184,7 @@ def test_a_capped_sweep_finds_the_price_in_the_shared_cache(
     harness, azure_sim, tmp_path, capsys, shared_redis, monkeypatch
 ):
     from optimizer.cli import main
-    from optimizer.sweep_cli import main as sweep_main
+    from optimizer.sweep.cli import main as sweep_main
 
     monkeypatch.setenv("HSOPT_REDIS_NAMESPACE", shared_redis.namespace)
     shared = ["--redis-url", shared_redis.url]

@@ -17,7 +17,7 @@ import pytest
 
 from cache import CachePolicy, ResponseCache
 from evaluation.data import Splits
-from optimizer.mipro import SearchConfig
+from optimizer.mipro.phased import SearchConfig
 from optimizer.run import RunConfig, RunOutcome, run_optimization
 from simulator import CONTENT_FILTER_MARKER, FaultConfig, SimConfig, Simulator
 

@@ -19,10 +19,11 @@ from cache import CachePolicy
 from gateway import errors
 from gateway.config import resolve_endpoint
 from gateway.core import FATAL_ERRORS, Gateway
-from gateway.http_transport import OpenAIHTTPTransport
 from gateway.retry import RetryPolicy
 from gateway.testing import VirtualClock
-from gateway.transport import LiteLLMTransport, Transport
+from gateway.transports import Transport
+from gateway.transports.http import OpenAIHTTPTransport
+from gateway.transports.litellm import LiteLLMTransport
 from gateway.types import ChatCall
 
 RETRIED = (408, 409, 429, 500, 502, 503, 504)

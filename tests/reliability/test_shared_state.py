@@ -14,6 +14,7 @@ from bench import shared_state
 
 
 @pytest.mark.slow
+@pytest.mark.services  # it starts and kills a redis-server of its own (bench.shared_state)
 def test_a_lost_server_stops_the_run_cleanly_and_the_rerun_repeats_no_paid_call(tmp_path):
     # The server keeps nothing on disk: it comes back empty, and the worker's own disk tier holds
     # every answer it paid for.

@@ -17,7 +17,7 @@ import gateway.runtime as gw_runtime
 from gateway import errors
 from gateway.core import Gateway
 from gateway.ledger import Ledger
-from gateway.transport import Transport
+from gateway.transports import Transport
 from gateway.types import ChatCall
 from optimizer.cli import RESUME_HINT, main
 from optimizer.run import RunOutcome

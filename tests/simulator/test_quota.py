@@ -13,8 +13,8 @@ import pytest
 from dspy.adapters.chat_adapter import ChatAdapter
 
 from evaluation.signatures import RUBRICS, HelpSteer2Signature, JudgeSignature
-from gateway.provider_headers import parse_duration, quota_reading, retry_after_from_headers
 from gateway.tokens import count_prompt_tokens, estimate_prompt_tokens
+from gateway.transports.headers import parse_duration, quota_reading, retry_after_from_headers
 from simulator import FaultConfig, SimConfig, Simulator
 from simulator import tokenizer as sim_tokens
 from simulator.faults import format_duration
