@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,7 +168,9 @@ class Evaluator:
         max_failure_share: float = 0.10,
         judge_attempts: int = 2,
         examples_in_flight: int | None = None,
+        dspy_settings: Mapping[str, Any] | None = None,
     ) -> None:
+        """``dspy_settings``: DSPy settings for every call (``evaluation/structured.py``'s adapter)."""
         if not 0.0 <= max_failure_share <= 1.0:
             raise ValueError("max_failure_share must be between 0 and 1")
         if judge_attempts < 1:
@@ -182,6 +184,7 @@ class Evaluator:
         self.max_failure_share = max_failure_share
         self.judge_attempts = judge_attempts
         self._judge = dspy.Predict(JudgeSignature)
+        self._settings = dict(dspy_settings or {})
 
     # -- one response -------------------------------------------------------------------------
     async def judge_attribute(self, prompt: str, response: str, attribute: str) -> tuple[int, str]:
@@ -194,7 +197,7 @@ class Evaluator:
             )
             token = _judging.set(True)
             try:
-                with dspy.context(lm=lm):
+                with dspy.context(lm=lm, **self._settings):
                     out = await self._judge.acall(prompt=prompt, response=response, rubric=RUBRICS[attribute])
             except Exception as exc:
                 refused, reason = output_failure(exc)  # anything but a model-output failure propagates
@@ -229,7 +232,7 @@ class Evaluator:
         return JudgeScores(scores, notes)
 
     async def generate(self, program: dspy.Module, prompt: str) -> str:
-        with dspy.context(lm=self.task_lm):
+        with dspy.context(lm=self.task_lm, **self._settings):
             prediction = await program.acall(prompt=prompt)
         return str(prediction.response)
 

@@ -13,6 +13,13 @@ BASELINE_INSTRUCTION = "You are a helpful assistant. Answer the user's question 
 
 ATTRIBUTES: tuple[str, ...] = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 
+SCORES: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+# Values an output field may take, by field name, for structured outputs (evaluation/structured.py):
+# the judge's score is one of SCORES. They stay out of the fields' annotations, which DSPy writes into
+# every prompt: with them there, every cached judge answer would be asked again.
+OUTPUT_CHOICES: dict[str, tuple[int, ...]] = {"score": SCORES}
+
 RUBRICS: dict[str, str] = {
     "helpfulness": (
         "Attribute: helpfulness. How well the response answers what the user actually asked. "

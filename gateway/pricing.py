@@ -37,6 +37,8 @@ from gateway.errors import PriceUnknown
 from gateway.types import Endpoint
 
 NOTE_VERSION = "v1"
+# The price model of a model served on the user's own machine (``--local-model``): every call costs $0.
+FREE_PRICE = "local/free"
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,16 @@ class Price:
 
 def price_of(name: str | None) -> Price | None:
     """The price of a model name in LiteLLM's map (with or without its provider prefix); None if unlisted."""
+    if name == FREE_PRICE:
+        return Price(FREE_PRICE, 0.0, 0.0)
     return _price(name) if name else None
+
+
+def listed_provider(name: str) -> str | None:
+    """The provider LiteLLM's map lists a model name under (``openai/gpt-4o`` -> ``openai``); None if unlisted."""
+    info = _price_map().get(name.split("/", 1)[1] if "/" in name else name)
+    provider = info.get("litellm_provider") if isinstance(info, dict) else None
+    return str(provider) if provider else None
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway import config as gw_config
 from gateway.errors import ConfigurationError
@@ -16,12 +17,13 @@ LIVE_CALL_LATENCY_S = 2.5
 
 @dataclass(frozen=True)
 class Backend:
-    name: str  # "simulator" or "live"
+    name: str  # "simulator", "local" (--local-model) or "live"
     task: Endpoint
     prompt: Endpoint
     judge: Endpoint
     mean_latency_s: float
     reflection: Endpoint | None = None  # GEPA's reflection model (--reflection-model); None: the prompt model's
+    banner: str = ""  # what the run prints first about where its answers come from
 
     @property
     def reflector(self) -> Endpoint:
@@ -44,11 +46,24 @@ def open_backend(
     price_model: str | None = None,
     sim_latency_ms: float | None = None,
     reflection_model: str | None = None,
+    local_model: Path | None = None,
+    concurrency: int = 16,
+    replay: bool = False,
 ) -> Iterator[Backend]:
     """Start the embedded simulator when no real model is configured; else resolve real endpoints.
 
     Credentials are checked here, before any call: a real model without them raises ConfigurationError.
+    ``local_model``: serve that GGUF file with llama.cpp's server (``concurrency`` slots) for every role
+    (``replay``: the run sends nothing, so no server is started).
     """
+    if local_model is not None:
+        from optimizer.local_model import banner, serve_local_model
+
+        with serve_local_model(local_model, concurrency, replay=replay) as (endpoint, server, speed):
+            # The estimate's minutes: calls arrive ``concurrency`` at a time, served at the measured rate.
+            latency = concurrency / speed.calls_per_s if speed is not None else 0.0
+            yield Backend("local", endpoint, endpoint, endpoint, latency, banner=banner(local_model, server, speed))
+        return
     model = model or gw_config.default_model()
     if model == gw_config.SIMULATOR:
         if any(name and name != gw_config.SIMULATOR for name in (prompt_model, judge_model, reflection_model)):

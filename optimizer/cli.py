@@ -15,6 +15,7 @@ from cache import CacheError, CachePolicy
 from evaluation.data import DEFAULT_DATASET, DEFAULT_SUBSET, SUBSETS, DataError
 from evaluation.engine import EvaluationError
 from evaluation.stats import GatePolicy
+from evaluation.structured import STRUCTURED_MODES
 from gateway import errors as gw_errors
 from gateway.config import load_env
 from gateway.ledger import format_ledger
@@ -24,6 +25,7 @@ from gateway.retry import RetryPolicy
 from gateway.shared.target import add_redis_flag, check_budget_name, target_from_flag
 from gateway.transports.http import TRANSPORT_CHOICES
 from optimizer.gepa.flags import add_gepa_flags, gepa_config, gepa_flags_given
+from optimizer.local_model import gguf_problem
 from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.run import RunConfig, RunError, run_optimization
@@ -154,6 +156,21 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = OneLineParser) ->
         "sends every call through LiteLLM (auto)",
     )
     p.add_argument(
+        "--structured-outputs",
+        choices=STRUCTURED_MODES,
+        default="auto",
+        help="JSON schemas for every role's answers: 'auto' probes each self-hosted endpoint once (--local-model, "
+        "or an --api-base that is not OpenAI's or Azure's) and uses them where the server enforces them; "
+        "OpenAI, Azure and the simulator keep stock DSPy requests; 'on' for every role; 'off' for none (auto)",
+    )
+    p.add_argument(
+        "--local-model",
+        type=Path,
+        metavar="PATH.gguf",
+        help="serve this GGUF model with llama.cpp's own server on 127.0.0.1 for all three roles, with "
+        "--concurrency parallel slots ($0; needs the [local] extra: pip install -e '.[local]')",
+    )
+    p.add_argument(
         "--gate-min-improvement",
         type=float,
         default=0.0,
@@ -213,6 +230,8 @@ SAME_NAMED = (
     "sim_latency_ms",
     "dry_run",
     "transport",
+    "structured_outputs",
+    "local_model",
     "optuna_storage",
 )
 
@@ -240,6 +259,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise RunError("--budget-name names a budget shared on a Redis server: it needs --redis-url and --max-cost")
     if args.num_candidates < 2:
         raise RunError("--num-candidates must be at least 2 (the baseline instruction and one proposal)")
+    if args.local_model is not None:
+        check_local_model_flags(args)
     for url in (args.optuna_storage, args.api_base):
         register_url(url)  # a database password or a token in an endpoint's URL is never written anywhere
     if args.optimizer != "gepa" and gepa_flags_given(args):
@@ -257,6 +278,21 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         budget_name=check_budget_name(args.budget_name) if args.budget_name is not None else None,
         gate=GatePolicy(min_improvement=args.gate_min_improvement, max_attribute_regression=args.gate_max_regression),
     )
+
+
+def check_local_model_flags(args: argparse.Namespace) -> None:
+    """``--local-model`` serves every role: it names a readable GGUF file and no other model or server."""
+    for flag, value in (
+        ("--model", args.model),
+        ("--prompt-model", args.prompt_model),
+        ("--judge-model", args.judge_model),
+        ("--api-base", args.api_base),
+    ):
+        if value is not None:
+            raise RunError(f"--local-model serves all three roles: drop {flag}")
+    problem = gguf_problem(args.local_model)
+    if problem is not None:
+        raise RunError(f"--local-model {args.local_model}: {problem}")
 
 
 def print_summary(results: dict[str, Any], ledger: dict[str, Any], run_dir: Path | None) -> None:

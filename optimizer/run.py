@@ -31,6 +31,7 @@ from evaluation.engine import EvaluationResult, Evaluator, ModelOutputError, jud
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
 from evaluation.stats import GatePolicy, test_report
+from evaluation.structured import adapter_settings
 from gateway.errors import GatewayError, PriceUnknown
 from gateway.ledger import Ledger
 from gateway.limits import RateLimits
@@ -52,6 +53,7 @@ from optimizer.mipro.phased import SearchConfig
 from optimizer.progress import Progress
 from optimizer.report import write_report
 from optimizer.search import InstructionSearch, SearchSetup
+from optimizer.structured_outputs import decide as decide_structured
 from optimizer.studies import ProcessStudies, StudyTarget, close_studies, storage_url
 
 log = structlog.get_logger("optimizer")
@@ -95,6 +97,9 @@ class RunConfig:
     sim_latency_ms: float | None = None
     dry_run: bool = False
     transport: str = "auto"  # "auto" (direct HTTP where it applies) or "litellm"
+    # "auto": probe self-hosted endpoints and use JSON schemas where enforced; "on"; "off" (stock DSPy)
+    structured_outputs: str = "auto"
+    local_model: Path | None = None  # a GGUF file served by llama.cpp's server for all three roles
     # Where the search's trials are stored: None, a SQLite file in the run directory; "none", nowhere;
     # else an SQLAlchemy URL (optimizer/studies.py).
     optuna_storage: str | None = None
@@ -115,7 +120,7 @@ class RunConfig:
         if self.optuna_storage is not None:
             data["optuna_storage"] = redact_url(self.optuna_storage)  # a database URL may hold a password
         data["redis"] = self.redis.display if self.redis is not None else None  # never the password
-        for key in ("cache_dir", "out_dir", "runs_dir"):
+        for key in ("cache_dir", "out_dir", "runs_dir", "local_model"):
             data[key] = str(data[key]) if data[key] is not None else None
         return data
 
@@ -310,9 +315,14 @@ def run_optimization(
         price_model=config.price_model,
         sim_latency_ms=config.sim_latency_ms,
         reflection_model=config.reflection_model,
+        local_model=config.local_model,
+        concurrency=config.concurrency,
+        replay=config.policy is CachePolicy.REPLAY,
     ) as backend:
         if backend.name == "simulator":
             progress.note(SIMULATED_NOTE)
+        elif backend.banner:
+            progress.note(backend.banner)
         prices = recorded_prices(config, backend)
         unpriced: PriceUnknown | None = None
         try:
@@ -414,6 +424,18 @@ def execute_run(
         task_lm = lm(backend.task, limits.generation)
         judge_lm = lm(backend.judge, limits.judge)
         prompt_lm = lm(backend.prompt, limits.proposer)
+        structured = runtime.loop.run(
+            decide_structured(
+                config.structured_outputs,
+                {"task": backend.task, "prompt": backend.prompt, "judge": backend.judge},
+                backend.name,
+                runtime.gateway,
+                on_probe=lambda: ledger.phase("probe"),
+            )
+        )
+        for line in structured.lines():
+            progress.note(line)
+        dspy_settings = adapter_settings(structured.structured)  # empty: stock DSPy's requests
         # Twice the concurrency in examples keeps every call slot fed (an example has one call in flight,
         # then five) without a burst of prompt formatting that stalls the loop (evaluation/engine.py).
         evaluator = Evaluator(
@@ -422,6 +444,7 @@ def execute_run(
             weights=config.weights,
             max_failure_share=config.max_failure_share,
             examples_in_flight=EXAMPLES_PER_SLOT * config.concurrency,
+            dspy_settings=dspy_settings,
         )
         baseline = Generator()
         dev_prompts = [r.prompt for r in splits.dev]
@@ -502,7 +525,8 @@ def execute_run(
             )
             optimizer = make_search(setup, config)
             optimizer.remember(baseline, dev_prompts, baseline_dev_ready)  # the search's first trial
-            optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
+            with dspy.context(**dspy_settings) if dspy_settings else contextlib.nullcontext():
+                optimized = optimizer.optimize(baseline, _examples(splits.train), _examples(splits.dev))
             stopped = runtime.gateway.fatal_for(identities)
             if stopped is not None:
                 raise stopped
@@ -545,6 +569,7 @@ def execute_run(
         if config.optimizer == "gepa":  # the reflection role's model, priced as its calls were
             results["models"]["reflection"] = backend.reflector.model
             results["models"]["priced_as"]["reflection"] = runtime.gateway.prices.pricing_name(backend.reflector)
+        results["structured_outputs"] = structured.as_dict()
         results["optuna_study"] = study.as_dict() if study is not None else None
         _write_outputs(run_dir, config, optimized, results, baseline_dev, optimized_dev, baseline_test, optimized_test)
         return RunOutcome(run_dir, results, ledger.as_dict())

@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         "proxy that strips them; 0: never",
     )
     parser.add_argument(
+        "--schemas",
+        choices=("enforce", "ignore", "reject"),
+        default="enforce",
+        help="a request's JSON schema (response_format, nested form): constrain the answer to it (enforce, as "
+        "real servers do), answer as if none were sent (ignore), or refuse it with a 400 (reject)",
+    )
+    parser.add_argument(
         "--burst-s",
         type=float,
         default=10.0,
@@ -108,6 +115,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         unpaid_models=tuple(args.unpaid_model),
         quota_headers_for=args.quota_headers_for,
         burst_s=args.burst_s,
+        schemas=args.schemas,
         faults=faults,
     )
 

@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from simulator.schema import SCHEMA_MODES, SchemaMode
+
 ContentFilterMode = Literal["400", "finish_reason"]
 
 CONTENT_FILTER_MARKER = "[[content-filter]]"
@@ -109,6 +111,10 @@ class SimConfig:
     # After this many admitted requests, answers carry no ``x-ratelimit-*`` headers any more (the quota
     # is still enforced), as behind a proxy that strips them; 0: never.
     quota_headers_for: int = 0
+    # What a request's JSON schema (``response_format``, nested form) does: "enforce" constrains the
+    # answer to it, as OpenAI, Azure, vLLM, llama.cpp and Ollama do; "ignore" answers as if none were
+    # sent (a server that accepts and ignores it); "reject" refuses it with a 400 (simulator/schema.py).
+    schemas: SchemaMode = "enforce"
     faults: FaultConfig = field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
@@ -128,6 +134,8 @@ class SimConfig:
             models = getattr(self, name)
             if not all(isinstance(model, str) and model.strip() for model in models):
                 raise ValueError(f"{name} must be model names, got {models!r}")
+        if self.schemas not in SCHEMA_MODES:
+            raise ValueError(f"schemas must be one of {', '.join(SCHEMA_MODES)}, got {self.schemas!r}")
         if not (isinstance(self.burst_s, int | float) and math.isfinite(self.burst_s) and 0 < self.burst_s <= 60):
             raise ValueError(f"burst_s must be a number of seconds in (0, 60], got {self.burst_s!r}")
         if not (isinstance(self.default_max_tokens, int) and self.default_max_tokens > 0):

@@ -40,6 +40,7 @@ from simulator.hashing import key_fingerprint, request_digest
 from simulator.prompt_cache import PromptCache
 from simulator.protocol import message_text
 from simulator.responder import SIM_VERSION, respond
+from simulator.schema import enforced_schema, fit_to_schema
 
 CREATED = 1_700_000_000
 MAX_CHOICES = 8
@@ -159,6 +160,15 @@ def _error(status: int, message: str, code: str, kind: str, headers: dict[str, s
 
 def _retry_headers(wait_s: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(wait_s))), "retry-after-ms": str(max(1, math.ceil(wait_s * 1000)))}
+
+
+def _json_values(content: str) -> dict[str, Any]:
+    """The fields of an answer written as a JSON object; none for plain text."""
+    try:
+        values = json.loads(content)
+    except ValueError:
+        return {}
+    return values if isinstance(values, dict) else {}
 
 
 def _completion(
@@ -388,6 +398,13 @@ class Simulator:
                 "invalid_request_error",
             )
 
+        if self.config.schemas == "reject" and enforced_schema(body.get("response_format")) is not None:
+            return _error(
+                400,
+                "response_format json_schema is not supported by this server.",
+                "unsupported_response_format",
+                "invalid_request_error",
+            )
         model = str(body.get("model") or deployment or "gpt-4o")
         digest = request_digest(body, model)
         # Azure answers with the model a deployment serves, whatever the deployment is called.
@@ -475,10 +492,13 @@ class Simulator:
         completion_tokens = 0
         n = body.get("n")
         count = n if isinstance(n, int) else 1
+        schema = enforced_schema(body.get("response_format")) if self.config.schemas == "enforce" else None
         for index in range(max(1, min(MAX_CHOICES, count))):
             choice_digest = digest if index == 0 else hashlib.sha256(digest + index.to_bytes(2, "big")).digest()
             answer = respond(body, choice_digest)
             text = MALFORMED_REPLY if body.get("model") in self.config.unparsable_models else answer.content
+            if schema is not None:  # decoding constrained to the schema: even a weak model's text fits it
+                text = fit_to_schema(_json_values(answer.content), schema, answer.content)
             if limit is None:
                 content, used, cut = text, tokenizer.count_tokens(text), False
             else:

@@ -41,6 +41,10 @@ def command(harness, sim: Simulator, out: Path, *, task: str = GOOD, prompt: str
         prompt,
         "--judge-model",
         judge,
+        # Stock DSPy's requests: with schemas (the default on a server that enforces them), a weak
+        # model's answers parse (tests/optimizer/test_structured_run.py).
+        "--structured-outputs",
+        "off",
         "--cache-dir",
         str(out.parent / "cache"),
         "--out",
