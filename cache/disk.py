@@ -9,11 +9,13 @@ the directory is read through ``TextOnlyDisk``, which reads only text and bytes 
 value is a corrupt entry, a pickled key is listed under a placeholder name and never loaded) and
 never touches a file outside the directory a tampered row may name.
 
-The gateway's reads and writes (``lookup``, ``store``) run on one thread of the cache's own, never on
-the event loop: a read or write that waits (SQLite's lock held by another process writing, a slow
-disk) must not stop the loop, whose renewers keep leases and budget reservations alive on the shared
-server. One thread keeps one SQLite connection (diskcache opens one per thread) and writes in order;
-``get`` and ``set`` stay synchronous for everyone else.
+With shared state (``off_loop=True``), the gateway's reads and writes (``lookup``, ``store``) run on
+one thread of the cache's own, never on the event loop: a read or write that waits (SQLite's lock held
+by another process writing, a slow disk) must not stop the loop, whose renewers keep leases and budget
+reservations alive on the shared server. One thread keeps one SQLite connection (diskcache opens one
+per thread) and writes in order. A process on its own has nothing on its loop that a waiting disk
+could starve, and a hop to another thread costs about 60 microseconds a call (a replay makes thousands
+of lookups), so there they run inline. ``get`` and ``set`` stay synchronous for everyone else.
 
 ``CacheStore`` is the seam the gateway reads and writes through; ``ResponseCache`` (a directory on
 this machine) is the default store, and a store on Redis is the one a team shares. Every
@@ -95,7 +97,8 @@ def _inside(relative: str) -> bool:
 class ResponseCache:
     """A disk cache of LLM answers keyed by ``cache.key.request_key``; a ``CacheStore``."""
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, directory: str | os.PathLike[str] | None = None, *, off_loop: bool = False) -> None:
+        self.off_loop = off_loop  # lookups and stores on the cache's own thread (see the module's docstring)
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -127,12 +130,17 @@ class ResponseCache:
         self._store.set(key, entry_text(key, record))
 
     async def lookup(self, key: str) -> dict[str, Any] | None:
-        """``get`` on the cache's thread: the event loop goes on while the disk answers."""
+        """``get``; with ``off_loop``, on the cache's thread, so the event loop goes on while the disk answers."""
+        if not self.off_loop:
+            return self.get(key)
         record: dict[str, Any] | None = await self._off_loop(self.get, key)
         return record
 
     async def store(self, key: str, record: dict[str, Any]) -> None:
-        """``set`` on the cache's thread (it completes even if the caller is cancelled meanwhile)."""
+        """``set``; with ``off_loop``, on the cache's thread (it completes even if the caller is cancelled)."""
+        if not self.off_loop:
+            self.set(key, record)
+            return
         await self._off_loop(self.set, key, record)
 
     async def _off_loop(self, work: Callable[..., Any], *args: Any) -> Any:

@@ -128,7 +128,8 @@ class Runtime:
         self.readings = shared.readings
         self.cache = shared.cache
         if self.cache is None and settings.policy is not CachePolicy.OFF:
-            self.cache = ResponseCache(settings.cache_dir)
+            # Leases and reservations are renewed on the loop: a waiting disk must not stop it.
+            self.cache = ResponseCache(settings.cache_dir, off_loop=True)
 
     def lm(self, endpoint: Endpoint, *, retry_max_tokens: int | None = None, **lm_kwargs: Any) -> dspy.LM:
         """A ``dspy.LM`` over this runtime's gateway (see ``gateway.dspy_lm.make_lm``)."""

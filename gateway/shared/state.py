@@ -92,7 +92,7 @@ def open_shared_state(
         raise
     health = SharedCacheHealth(target.display)
     shared_store = RedisCacheStore(client, target.prefix)
-    cache = TieredCache(ResponseCache(cache_dir), shared_store, health) if share_cache else None
+    cache = TieredCache(ResponseCache(cache_dir, off_loop=True), shared_store, health) if share_cache else None
     if cache is not None:
         loop.run(cache.share_pending())
     leases: CallLeases = (

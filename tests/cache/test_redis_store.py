@@ -253,7 +253,7 @@ def test_a_disk_write_that_waits_past_a_lease_does_not_starve_the_renewer(shared
     async def scenario():
         client = connect(shared_redis)
         try:
-            with ResponseCache(tmp_path / "disk") as disk:
+            with ResponseCache(tmp_path / "disk", off_loop=True) as disk:
                 health = SharedCacheHealth("test")
                 shared = RedisCacheStore(client, shared_redis.prefix)
                 tiered = TieredCache(disk, shared, health)
@@ -278,3 +278,17 @@ def test_a_disk_write_that_waits_past_a_lease_does_not_starve_the_renewer(shared
     token, still_held, stored, lost = asyncio.run(scenario())
     assert stored == RECORD and not lost
     assert still_held == token  # renewed while the disk waited: no other worker could take the call
+
+
+def test_only_a_process_with_shared_state_moves_disk_cache_io_off_the_loop(shared_redis, tmp_path):
+    """Renewers live on the loop only with a Redis server: there the disk waits on the cache's thread;
+    alone, lookups run inline (a thread hop per call would slow a replay by thousands of hops)."""
+    from gateway.runtime import GatewaySettings, Runtime
+
+    with Runtime(GatewaySettings(cache_dir=tmp_path / "alone")) as alone:
+        assert isinstance(alone.cache, ResponseCache) and not alone.cache.off_loop
+    with Runtime(GatewaySettings(cache_dir=tmp_path / "tiered", redis=shared_redis)) as tiered:
+        assert isinstance(tiered.cache, TieredCache) and tiered.cache.local.off_loop
+    unshared = GatewaySettings(cache_dir=tmp_path / "limits-only", redis=shared_redis, share_cache=False)
+    with Runtime(unshared) as limits_only:
+        assert isinstance(limits_only.cache, ResponseCache) and limits_only.cache.off_loop
