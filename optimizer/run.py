@@ -44,7 +44,14 @@ from gateway.types import Endpoint
 from optimizer.answer_limits import AnswerLimit, answer_limits
 from optimizer.artifacts import point_latest, write_atomically, write_json
 from optimizer.backend import Backend, open_backend
-from optimizer.estimate import MIPRO_FOOTNOTE, PhaseEstimate, estimate_run, format_estimate, mean_prompt_tokens
+from optimizer.estimate import (
+    MIPRO_FOOTNOTE,
+    PhaseEstimate,
+    approximate_prompt_tokens,
+    estimate_run,
+    format_estimate,
+    mean_prompt_tokens,
+)
 from optimizer.gepa.config import GEPAConfig
 from optimizer.gepa.entry import GEPASearch
 from optimizer.gepa.estimate import GEPA_FOOTNOTE, estimate_gepa_run
@@ -242,10 +249,14 @@ def estimate_for(
 ) -> list[PhaseEstimate]:
     """The pre-run estimate of one run (calls, tokens, cost, minutes per phase), priced as the run will be."""
     prices = prices if prices is not None else recorded_prices(config, backend)
-    # Counted as the budget counts the task model's prompts: dense text is not under-estimated.
-    prompt_tokens = mean_prompt_tokens(
-        [r.prompt for r in splits.train], prices.pricing_name(backend.task) or backend.task.model
-    )
+    prompts = [r.prompt for r in splits.train]
+    if config.policy is CachePolicy.REPLAY:
+        # A replay sends and spends nothing: what a live run would cost is counted roughly rather than
+        # load the tokenizer for it (half a second, a fifth of a replay's wall time).
+        prompt_tokens = approximate_prompt_tokens(prompts)
+    else:
+        # Counted as the budget counts the task model's prompts: dense text is not under-estimated.
+        prompt_tokens = mean_prompt_tokens(prompts, prices.pricing_name(backend.task) or backend.task.model)
     if config.optimizer == "gepa":
         return estimate_gepa_run(
             config.gepa,
