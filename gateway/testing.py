@@ -1,5 +1,5 @@
 """Fakes for testing code that uses the gateway: a scripted transport, a virtual clock, and token-dense
-prompts with a provider that bills them in full (the budget's worst case)."""
+prompts and calls with a provider that bills them in full (the budget's worst case)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway import errors, tokens
-from gateway.types import ChatCall, ProviderReply
+from gateway.pricing import Price, usage_tokens
+from gateway.types import ChatCall, Endpoint, ProviderReply
 
 
 def chat_response(
@@ -128,6 +129,22 @@ def dense_prompt(index: int, chars: int = 2000, *, seed: int = 42) -> str:
         parts.append(piece)
         size += len(piece)
     return "".join(parts)[:chars]
+
+
+def dense_call(index: int, endpoint: Endpoint) -> ChatCall:
+    """A ``dense_prompt`` to ``endpoint`` with, in turn, every kind of completion limit: ``max_tokens``,
+    ``n`` choices of it, none at all, ``max_tokens`` again."""
+    params: dict[str, Any] = {"max_tokens": 300}
+    if index % 4 == 1:
+        params = {"max_tokens": 200, "n": 3}
+    elif index % 4 == 2:
+        params = {}
+    return ChatCall(endpoint, [{"role": "user", "content": dense_prompt(index)}], params)
+
+
+def worst_case_cost(calls: list[ChatCall], price: Price) -> float:
+    """What ``calls`` cost at ``price`` with no cap, each billed its worst case (``billed_in_full``)."""
+    return sum(price.cost(*usage_tokens(billed_in_full(c))[:2]) for c in calls)
 
 
 def billed_in_full(call: ChatCall) -> dict[str, Any]:
