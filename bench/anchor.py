@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from dspy.teleprompt import MIPROv2  # noqa: E402  (after the set-up above)
 from evaluation.data import load_rows, prepare_splits  # noqa: E402  (after the set-up above)
 from evaluation.metric import DEFAULT_WEIGHTS  # noqa: E402  (after the set-up above)
 from evaluation.signatures import ATTRIBUTES, RUBRICS, Generator, JudgeSignature, instruction_of  # noqa: E402  (after the set-up above)
-from optimizer.answer_limits import answer_limits  # noqa: E402  (after the set-up above)
+from optimizer.answer_limits import AnswerLimits, answer_limits  # noqa: E402  (after the set-up above)
 
 SIM_KEY = "sim-local-key"
 
@@ -98,13 +99,21 @@ def _examples(rows: list[Any]) -> list[dspy.Example]:
     return [dspy.Example(prompt=r.prompt, response=r.response).with_inputs("prompt") for r in rows]
 
 
-def run_anchor(args: argparse.Namespace, api_base: str, requests: Callable[[], int]) -> dict[str, Any]:
-    """The seed's whole job: baseline dev score, MIPROv2 compile, optimized dev score, test scores."""
-    dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(args.dspy_cache_dir))
-    if args.preimport_litellm:
-        # Our runs import LiteLLM before their first phase; so does this, so that the phases compare.
-        # (Not for a replay: stock DSPy answers from its cache without ever importing LiteLLM.)
-        import litellm  # noqa: F401  (imported for its start-up cost alone)
+@dataclass(frozen=True)
+class StockSetup:
+    """What a stock-DSPy anchor starts from: the run's splits as DSPy examples, each role's answer limits
+    as our run sets them (optimizer/run.py, so that both send the same bodies) and ``lm``, one role's
+    ``dspy.LM`` over LiteLLM with DSPy's own cache and retries."""
+
+    train: list[dspy.Example]
+    dev: list[dspy.Example]
+    test: list[dspy.Example]
+    limits: AnswerLimits
+    lm: Callable[[int], dspy.LM]  # called with the role's max_tokens
+
+
+def stock_setup(args: argparse.Namespace, api_base: str, *, engine: str, num_retries: int) -> StockSetup:
+    """The splits of ``args.dataset`` for ``args``' seed and sizes, their answer limits, and the LM factory."""
 
     def lm(max_tokens: int) -> dspy.LM:
         return dspy.LM(
@@ -112,8 +121,8 @@ def run_anchor(args: argparse.Namespace, api_base: str, requests: Callable[[], i
             api_base=api_base,
             api_key=SIM_KEY,
             cache=True,
-            engine=args.engine,
-            num_retries=args.num_retries,
+            engine=engine,
+            num_retries=num_retries,
             temperature=0.0,
             max_tokens=max_tokens,
         )
@@ -122,14 +131,38 @@ def run_anchor(args: argparse.Namespace, api_base: str, requests: Callable[[], i
     splits = prepare_splits(
         loaded, seed=args.seed, train_size=args.train_size, dev_size=args.dev_size, test_size=args.test_size
     )
-    # Each role's max_tokens as our run sets it (optimizer/run.py), so that both send the same bodies.
     # Stock DSPy does not ask a cut answer again, as our run does: those few requests are ours alone.
     limits = answer_limits(splits.train)
-    task_lm = lm(limits.generation.max_tokens)
-    judge_lm = lm(limits.judge.max_tokens)
-    prompt_lm = lm(limits.proposer.max_tokens)
+    return StockSetup(_examples(splits.train), _examples(splits.dev), _examples(splits.test), limits, lm)
+
+
+def add_stock_flags(p: argparse.ArgumentParser, *, train_size: int, dev_size: int, test_size: int) -> None:
+    """The flags both anchors take: the simulator, DSPy's cache, the result file, the data and the seed."""
+    p.add_argument("--api-base", required=True, help="OpenAI-style base URL of a running simulator (…/v1)")
+    p.add_argument("--dspy-cache-dir", type=Path, required=True, help="DSPy's disk cache directory")
+    p.add_argument("--result", type=Path, required=True, help="where to write the JSON figures")
+    p.add_argument("--dataset", default=str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"))
+    p.add_argument("--train-size", type=int, default=train_size)
+    p.add_argument("--dev-size", type=int, default=dev_size)
+    p.add_argument("--test-size", type=int, default=test_size)
+    p.add_argument("--seed", type=int, default=42)
+
+
+def run_anchor(args: argparse.Namespace, api_base: str, requests: Callable[[], int]) -> dict[str, Any]:
+    """The seed's whole job: baseline dev score, MIPROv2 compile, optimized dev score, test scores."""
+    dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(args.dspy_cache_dir))
+    if args.preimport_litellm:
+        # Our runs import LiteLLM before their first phase; so does this, so that the phases compare.
+        # (Not for a replay: stock DSPy answers from its cache without ever importing LiteLLM.)
+        import litellm  # noqa: F401  (imported for its start-up cost alone)
+
+    setup = stock_setup(args, api_base, engine=args.engine, num_retries=args.num_retries)
+    limits = setup.limits
+    task_lm = setup.lm(limits.generation.max_tokens)
+    judge_lm = setup.lm(limits.judge.max_tokens)
+    prompt_lm = setup.lm(limits.proposer.max_tokens)
     dspy.configure(lm=task_lm)
-    train, dev, test = _examples(splits.train), _examples(splits.dev), _examples(splits.test)
+    train, dev, test = setup.train, setup.dev, setup.test
     metric = make_metric(judge_lm)
     clock = PhaseClock(requests)
 
@@ -189,16 +222,9 @@ def run_anchor(args: argparse.Namespace, api_base: str, requests: Callable[[], i
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="The seed's stock-DSPy MIPROv2 setup, timed per phase.")
-    p.add_argument("--api-base", required=True, help="OpenAI-style base URL of a running simulator (…/v1)")
-    p.add_argument("--dspy-cache-dir", type=Path, required=True, help="DSPy's disk cache directory")
-    p.add_argument("--result", type=Path, required=True, help="where to write the JSON figures")
-    p.add_argument("--dataset", default=str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"))
-    p.add_argument("--train-size", type=int, default=160)
-    p.add_argument("--dev-size", type=int, default=40)
-    p.add_argument("--test-size", type=int, default=100)
+    add_stock_flags(p, train_size=160, dev_size=40, test_size=100)
     p.add_argument("--num-candidates", type=int, default=6)
     p.add_argument("--num-trials", type=int, default=10)
-    p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=2, help="Evaluate's num_threads (the seed used 2)")
     p.add_argument("--num-retries", type=int, default=3)
     p.add_argument("--preimport-litellm", action="store_true", help="import LiteLLM before the first phase")

@@ -30,12 +30,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import dspy  # noqa: E402  (after the set-up above)
 
-from bench.anchor import SIM_KEY, _examples  # noqa: E402  (after the set-up above)
-from evaluation.data import load_rows, prepare_splits  # noqa: E402  (after the set-up above)
+from bench.anchor import add_stock_flags, stock_setup  # noqa: E402  (after the set-up above)
 from evaluation.engine import ExampleResult, JudgeScores  # noqa: E402  (after the set-up above)
 from evaluation.metric import DEFAULT_WEIGHTS  # noqa: E402  (after the set-up above)
 from evaluation.signatures import ATTRIBUTES, RUBRICS, Generator, JudgeSignature, instruction_of  # noqa: E402  (after the set-up above)
-from optimizer.answer_limits import answer_limits  # noqa: E402  (after the set-up above)
 from optimizer.gepa.config import REFLECTION_MAX_TOKENS  # noqa: E402  (after the set-up above)
 from optimizer.gepa.feedback import example_score, feedback_text  # noqa: E402  (after the set-up above)
 
@@ -81,27 +79,12 @@ def run_anchor(args: argparse.Namespace) -> dict[str, Any]:
     dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(args.dspy_cache_dir))
     import litellm  # noqa: F401  (our runs import LiteLLM before their first phase; so does this)
 
-    def lm(max_tokens: int) -> dspy.LM:
-        return dspy.LM(
-            "openai/gpt-4o",
-            api_base=args.api_base,
-            api_key=SIM_KEY,
-            cache=True,
-            engine="litellm",  # as the seed's anchor (bench/anchor.py): the same request bodies as ours
-            num_retries=3,
-            temperature=0.0,
-            max_tokens=max_tokens,
-        )
-
-    loaded = load_rows(args.dataset)
-    splits = prepare_splits(
-        loaded, seed=args.seed, train_size=args.train_size, dev_size=args.dev_size, test_size=args.test_size
-    )
-    limits = answer_limits(splits.train)
-    task_lm, judge_lm = lm(limits.generation.max_tokens), lm(limits.judge.max_tokens)
-    reflection_lm = lm(REFLECTION_MAX_TOKENS)
+    # LiteLLM, as the seed's anchor (bench/anchor.py): the same request bodies as ours.
+    setup = stock_setup(args, args.api_base, engine="litellm", num_retries=3)
+    task_lm, judge_lm = setup.lm(setup.limits.generation.max_tokens), setup.lm(setup.limits.judge.max_tokens)
+    reflection_lm = setup.lm(REFLECTION_MAX_TOKENS)
     dspy.configure(lm=task_lm)
-    train, dev, test = _examples(splits.train), _examples(splits.dev), _examples(splits.test)
+    train, dev, test = setup.train, setup.dev, setup.test
     metric = CountingMetric(judge_lm)
     walls: dict[str, float] = {}
 
@@ -162,15 +145,8 @@ def run_anchor(args: argparse.Namespace) -> dict[str, Any]:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Stock dspy.GEPA with num_threads on the simulator, timed.")
-    p.add_argument("--api-base", required=True, help="OpenAI-style base URL of a running simulator (…/v1)")
-    p.add_argument("--dspy-cache-dir", type=Path, required=True, help="DSPy's disk cache directory")
-    p.add_argument("--result", type=Path, required=True, help="where to write the JSON figures")
-    p.add_argument("--dataset", default=str(ROOT / "evaluation" / "sample" / "helpsteer2_sample.jsonl"))
-    p.add_argument("--train-size", type=int, default=40)
-    p.add_argument("--dev-size", type=int, default=20)
-    p.add_argument("--test-size", type=int, default=20)
+    add_stock_flags(p, train_size=40, dev_size=20, test_size=20)
     p.add_argument("--max-metric-calls", type=int, default=150)
-    p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=16, help="num_threads of GEPA and Evaluate (16)")
     return p
 

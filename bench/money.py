@@ -48,7 +48,7 @@ from gateway.retry import RetryPolicy
 from gateway.shared import testing as redis_testing
 from gateway.shared.conn import connect
 from gateway.shared.target import RedisTarget, redis_target
-from gateway.testing import ScriptedTransport, billed_in_full, dense_prompt
+from gateway.testing import ScriptedTransport, billed_in_full, dense_call, worst_case_cost
 from gateway.transports.http import OpenAIHTTPTransport
 from gateway.types import ChatCall, Endpoint
 
@@ -57,20 +57,6 @@ PRICE = price_of("gpt-4o") or Price("gpt-4o", 2.5e-06, 1e-05)  # the map lists i
 CALLS = 240
 CAP_SHARE = 0.3
 ROUNDING = 1e-9
-
-
-def dense_call(i: int) -> ChatCall:
-    params: dict[str, Any] = {"max_tokens": 300}
-    if i % 4 == 1:
-        params = {"max_tokens": 200, "n": 3}
-    elif i % 4 == 2:
-        params = {}
-    return ChatCall(ENDPOINT, [{"role": "user", "content": dense_prompt(i)}], params)
-
-
-def full_cost(calls: list[ChatCall]) -> float:
-    """What the calls cost with no cap: each billed its worst case."""
-    return sum(PRICE.cost(*usage_tokens(billed_in_full(c))[:2]) for c in calls)
 
 
 async def _no_wait(_: float) -> None:
@@ -96,7 +82,7 @@ class InDoubtProvider:
 
 
 async def _spend(budget: Budget, cap: float, concurrency: int, *, in_doubt: bool = False) -> dict[str, Any]:
-    calls = [dense_call(i) for i in range(CALLS)]
+    calls = [dense_call(i, ENDPOINT) for i in range(CALLS)]
     ledger = Ledger(max_cost_usd=cap)
     transport: Any = InDoubtProvider() if in_doubt else ScriptedTransport(fallback=billed_in_full, delay_s=0.002)
     gateway = Gateway(
@@ -121,7 +107,7 @@ async def _spend(budget: Budget, cap: float, concurrency: int, *, in_doubt: bool
 def overshoot(target: RedisTarget | None, concurrency: int, *, in_doubt: bool = False) -> dict[str, Any]:
     """Spend on dense text under a cap of 30% of the uncapped cost; spent / cap from the budget's own total."""
     name = f"dense-{concurrency}{'-doubt' if in_doubt else ''}"  # a budget of its own for each measurement
-    cap = round(full_cost([dense_call(i) for i in range(CALLS)]) * CAP_SHARE, 4)
+    cap = round(worst_case_cost([dense_call(i, ENDPOINT) for i in range(CALLS)], PRICE) * CAP_SHARE, 4)
 
     async def run() -> dict[str, Any]:
         if target is None:
@@ -157,7 +143,7 @@ def restart(workdir: Path) -> dict[str, Any]:
     server = redis_testing.RedisServer(workdir / "redis").start()
     target = redis_target(server.url, "bench")
     here, elsewhere = BudgetNotes(workdir / "here"), BudgetNotes(workdir / "elsewhere")
-    cap = round(full_cost([dense_call(i) for i in range(CALLS)]) * CAP_SHARE, 4)
+    cap = round(worst_case_cost([dense_call(i, ENDPOINT) for i in range(CALLS)], PRICE) * CAP_SHARE, 4)
 
     async def worker(notes: BudgetNotes, first: int, count: int) -> tuple[float, str]:
         client = connect(target)
@@ -175,7 +161,7 @@ def restart(workdir: Path) -> dict[str, Any]:
                 budget=budget,
                 concurrency=16,
             )
-            calls = [dense_call(i) for i in range(first, first + count)]
+            calls = [dense_call(i, ENDPOINT) for i in range(first, first + count)]
             await asyncio.gather(*(gateway.complete(c) for c in calls), return_exceptions=True)
             budget.close()
             return ledger.spent_usd, ""

@@ -37,7 +37,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 DEFAULT_DATASET = "nvidia/HelpSteer2"
 SHIPPED_SAMPLE = Path(__file__).resolve().parent / "sample" / "helpsteer2_sample.jsonl"
@@ -516,6 +516,14 @@ def load_rows(
     return _load_hub(spec, skip_bad_rows=skip_bad_rows, probe=hub_probe, loader=hub_loader)
 
 
+def read_rows(spec: str, *, skip_bad_rows: bool, note: Callable[[str], None]) -> LoadedData:
+    """``load_rows``, telling ``note`` when the shipped sample stands in for a hub dataset it could not reach."""
+    loaded = load_rows(spec, skip_bad_rows=skip_bad_rows)
+    if loaded.fallback_message:
+        note(loaded.fallback_message)
+    return loaded
+
+
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -612,6 +620,33 @@ def prepare_splits(
 
 
 # --------------------------------------------------------------------------- output
+
+
+class SplitSettings(Protocol):
+    """A run's seed, split sizes and subset, as a ``RunConfig`` or a command's parsed flags hold them."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def train_size(self) -> int: ...
+    @property
+    def dev_size(self) -> int: ...
+    @property
+    def test_size(self) -> int: ...
+    @property
+    def subset(self) -> str: ...
+
+
+def split_rows(data: LoadedData | Sequence[Row], settings: SplitSettings) -> Splits:
+    """``prepare_splits`` with the seed, sizes and subset of ``settings``."""
+    return prepare_splits(
+        data,
+        seed=settings.seed,
+        train_size=settings.train_size,
+        dev_size=settings.dev_size,
+        test_size=settings.test_size,
+        subset=settings.subset,
+    )
 
 
 def _write_atomically(path: Path, payload: bytes) -> None:

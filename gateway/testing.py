@@ -1,15 +1,20 @@
-"""Fakes for testing code that uses the gateway: a scripted transport, a virtual clock, and token-dense
-prompts with a provider that bills them in full (the budget's worst case)."""
+"""Fakes for testing code that uses the gateway: a scripted transport, a virtual clock, token-dense
+prompts and calls with a provider that bills them in full (the budget's worst case), and an HTTP
+endpoint that refuses every request, quoting the caller's key back."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
+from aiohttp import web
+
 from gateway import errors, tokens
-from gateway.types import ChatCall, ProviderReply
+from gateway.pricing import Price, usage_tokens
+from gateway.types import ChatCall, Endpoint, ProviderReply
 
 
 def chat_response(
@@ -130,6 +135,22 @@ def dense_prompt(index: int, chars: int = 2000, *, seed: int = 42) -> str:
     return "".join(parts)[:chars]
 
 
+def dense_call(index: int, endpoint: Endpoint) -> ChatCall:
+    """A ``dense_prompt`` to ``endpoint`` with, in turn, every kind of completion limit: ``max_tokens``,
+    ``n`` choices of it, none at all, ``max_tokens`` again."""
+    params: dict[str, Any] = {"max_tokens": 300}
+    if index % 4 == 1:
+        params = {"max_tokens": 200, "n": 3}
+    elif index % 4 == 2:
+        params = {}
+    return ChatCall(endpoint, [{"role": "user", "content": dense_prompt(index)}], params)
+
+
+def worst_case_cost(calls: list[ChatCall], price: Price) -> float:
+    """What ``calls`` cost at ``price`` with no cap, each billed its worst case (``billed_in_full``)."""
+    return sum(price.cost(*usage_tokens(billed_in_full(c))[:2]) for c in calls)
+
+
 def billed_in_full(call: ChatCall) -> dict[str, Any]:
     """A provider's answer billed at the call's worst case: the prompt as GPT-4o's tokenizer counts it and
     every choice as long as its limit (``UNBOUNDED_ANSWER_TOKENS`` when the call sets none)."""
@@ -138,3 +159,47 @@ def billed_in_full(call: ChatCall) -> dict[str, Any]:
     choices = n if isinstance(n, int) and n > 1 else 1
     prompt = tokens.count_prompt_tokens(call.endpoint.model, call.messages)
     return chat_response("x", prompt_tokens=prompt, completion_tokens=choices * int(limit), finish_reason="length")
+
+
+class RefusingProvider:
+    """An OpenAI-compatible endpoint that refuses every chat request with ``status`` and ``code``, its
+    error quoting the caller's key as some proxies and gateways do (``message``); served on a thread of
+    its own, so subprocesses can reach it at ``url`` inside the ``with`` block."""
+
+    def __init__(self, status: int = 401, code: str = "invalid_api_key") -> None:
+        self.status, self.code = status, code
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def message(self, key: str) -> str:
+        """The error's message for a request made with ``key``."""
+        return f"request refused for key {key}"
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        error = {"message": self.message(key), "type": "invalid_request_error", "param": None, "code": self.code}
+        return web.json_response({"error": error}, status=self.status)
+
+    async def _start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def __enter__(self) -> RefusingProvider:
+        self._thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)

@@ -6,6 +6,7 @@ the environment, else the embedded simulator.
 """
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from evaluation.calibration import calibration_report, calibration_rows, format_report, is_shipped_sample, judge_rows
-from evaluation.data import DEFAULT_DATASET, load_rows
+from evaluation.data import DEFAULT_DATASET, read_rows
 from evaluation.engine import Evaluator
 from gateway.config import load_env
 from gateway.logs import configure_logging
@@ -65,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(json_lines=False, level=logging.WARNING)
     try:
-        loaded = load_rows(args.dataset, skip_bad_rows=args.skip_bad_rows)
-        if loaded.fallback_message:
-            print(loaded.fallback_message, file=sys.stderr)
+        loaded = read_rows(
+            args.dataset, skip_bad_rows=args.skip_bad_rows, note=functools.partial(print, file=sys.stderr)
+        )
         selection = calibration_rows(
             loaded,
             n=args.n,

@@ -26,7 +26,7 @@ import dspy
 import structlog
 
 from cache import CachePolicy, ResponseCache, default_cache_dir
-from evaluation.data import DEFAULT_SUBSET, LoadedData, Row, Splits, load_rows, prepare_splits
+from evaluation.data import DEFAULT_SUBSET, LoadedData, Row, Splits, read_rows, split_rows
 from evaluation.engine import EvaluationResult, Evaluator, ModelOutputError, judged_as_dict, root_gateway_error
 from evaluation.metric import DEFAULT_WEIGHTS, MetricWeights
 from evaluation.signatures import ATTRIBUTES, BASELINE_INSTRUCTION, Generator, instruction_of
@@ -189,20 +189,10 @@ def load_splits(
 ) -> tuple[LoadedData, Splits]:
     """The run's rows and its train/dev/test splits (``loaded``: rows already read from ``config.dataset``)."""
     if loaded is None:
-        loaded = load_rows(config.dataset, skip_bad_rows=config.skip_bad_rows)
-        if loaded.fallback_message:
-            progress.note(loaded.fallback_message)
+        loaded = read_rows(config.dataset, skip_bad_rows=config.skip_bad_rows, note=progress.note)
         if loaded.skipped:
             progress.note(f"skipped {loaded.skipped} bad rows")
-    splits = prepare_splits(
-        loaded,
-        seed=config.seed,
-        train_size=config.train_size,
-        dev_size=config.dev_size,
-        test_size=config.test_size,
-        subset=config.subset,
-    )
-    return loaded, splits
+    return loaded, split_rows(loaded, config)
 
 
 def recorded_prices(config: RunConfig, backend: Backend) -> PriceBook:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
 
-from evaluation.data import DEFAULT_DATASET, DataError, load_rows, prepare_splits, write_splits
+from evaluation.data import DEFAULT_DATASET, DataError, read_rows, split_rows, write_splits
 from optimizer.cli import add_subset_flag
 from optimizer.cli import non_negative_int as non_negative
 
@@ -42,17 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        loaded = load_rows(args.dataset, skip_bad_rows=args.skip_bad_rows)
-        if loaded.fallback_message:
-            print(loaded.fallback_message)
-        splits = prepare_splits(
-            loaded,
-            seed=args.seed,
-            train_size=args.train_size,
-            dev_size=args.dev_size,
-            test_size=args.test_size,
-            subset=args.subset,
-        )
+        loaded = read_rows(args.dataset, skip_bad_rows=args.skip_bad_rows, note=print)
+        splits = split_rows(loaded, args)
         written = write_splits(splits, args.out)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -29,67 +29,23 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from gateway.limits import RateLimits
+from gateway.shared.bucket import BUCKET_LUA, bucket_args
 from gateway.shared.conn import shared_state_errors
 from gateway.shared.target import RedisTarget
 
-# KEYS[1]: the deployment's bucket hash {at, req, tok}: levels as of time `at`, which may be in the
-# future (the admission time of the last request queued).
-# ARGV: request rate /s, request capacity, token rate /s, token capacity, this request's tokens, expiry ms
-# (a rate of 0 leaves that dimension unlimited). Returns the wait in seconds, as text.
-ADMIT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local s = redis.call('HMGET', KEYS[1], 'at', 'req', 'tok')
-local at = tonumber(s[1])
-local start = now
-if at ~= nil and at > now then start = at end
-local dims = {
-  {rate = tonumber(ARGV[1]), cap = tonumber(ARGV[2]), cost = 1, level = tonumber(s[2])},
-  {rate = tonumber(ARGV[3]), cap = tonumber(ARGV[4]), cost = tonumber(ARGV[5]), level = tonumber(s[3])},
-}
-local wait = 0
-for _, d in ipairs(dims) do
-  if d.rate > 0 then
-    if d.level == nil or at == nil then
-      d.level = d.cap
-    else
-      d.level = math.min(d.cap, d.level + (start - at) * d.rate)
-    end
-    local need = math.min(d.cost, d.cap)
-    if d.level < need then
-      wait = math.max(wait, (need - d.level) / d.rate)
-    end
-  end
-end
+# KEYS[1]: the deployment's bucket hash; ARGV: as ``bucket_args`` writes them (gateway/shared/bucket.py).
+# Returns the wait in seconds, as text.
+ADMIT = (
+    BUCKET_LUA
+    + """
+local now, s, at, start = bucket_open()
+local dims = bucket_levels(s, at, start)
+local wait = bucket_wait(dims)
 local admitted = start + wait
-local fields = {'at', string.format('%.6f', admitted)}
-for i, d in ipairs(dims) do
-  if d.rate > 0 then
-    local level = math.min(d.cap, d.level + wait * d.rate) - d.cost
-    table.insert(fields, i == 1 and 'req' or 'tok')
-    table.insert(fields, string.format('%.6f', level))
-  end
-end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PEXPIRE', KEYS[1], math.ceil((admitted - now) * 1000) + tonumber(ARGV[6]))
+bucket_store(now, admitted, wait, dims, {})
 return string.format('%.6f', admitted - now)
 """
-
-
-def bucket_args(limits: RateLimits, tokens: int) -> list[float | int]:
-    """The script's ARGV for one request of ``tokens`` under ``limits`` (capacities as ``RateLimiter``'s)."""
-
-    def dim(per_minute: float | None) -> tuple[float, float]:
-        if per_minute is None:
-            return 0.0, 0.0
-        rate = per_minute / 60.0
-        return rate, max(1.0, rate * limits.burst_s)
-
-    req_rate, req_cap = dim(limits.rpm)
-    tok_rate, tok_cap = dim(limits.tpm)
-    # Keep an idle bucket a minute past full refill: after that it would read as full anyway.
-    expiry_ms = int((limits.burst_s + 60.0) * 1000)
-    return [req_rate, req_cap, tok_rate, tok_cap, tokens, expiry_ms]
+)
 
 
 class RedisRateLimiter:

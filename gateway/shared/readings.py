@@ -27,70 +27,43 @@ from collections.abc import Mapping
 import redis.asyncio as aioredis
 
 from gateway.limits import RateLimits
-from gateway.limits.redis import bucket_args
 from gateway.pacing import SharedAdmission, SharedReading
+from gateway.shared.bucket import BUCKET_LUA, bucket_args
 from gateway.shared.conn import shared_state_errors
 from gateway.shared.target import RedisTarget
 
 READING_TTL_MS = 60_000  # a reading older than a minute's window says nothing of the quota now
 LOOKUP_EVERY_S = 1.0  # how often a worker looks again at the limits the others published
 
-# KEYS[1]: the deployment's bucket hash {at, req, tok, n_req, n_tok}: levels as of `at` (which may be
-# in the future: the turn of the last request queued) and the requests and tokens admitted through it.
-# ARGV[1..6]: as the shared limiter's (request rate /s, capacity, token rate /s, capacity, this
-# request's tokens, expiry ms). ARGV[7..11]: a reading (at, n_req, n_tok of the turn it answers; what
-# remained of requests and of tokens, -1 where unknown), or nothing. Returns {wait, at, n_req, n_tok}.
-ADMIT_READ = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local s = redis.call('HMGET', KEYS[1], 'at', 'req', 'tok', 'n_req', 'n_tok')
-local at = tonumber(s[1])
+# KEYS[1]: the deployment's bucket hash (gateway/shared/bucket.py) with {n_req, n_tok} beside its levels:
+# the requests and tokens admitted through it. ARGV[1..6]: as ``bucket_args`` writes them. ARGV[7..11]: a
+# reading (at, n_req, n_tok of the turn it answers; what remained of requests and of tokens, -1 where
+# unknown), or nothing. Returns {wait, at, n_req, n_tok}.
+ADMIT_READ = (
+    BUCKET_LUA
+    + """
+local now, s, at, start = bucket_open('n_req', 'n_tok')
 local n = {tonumber(s[4]) or 0, tonumber(s[5]) or 0}
-local start = now
-if at ~= nil and at > now then start = at end
-local reading = #ARGV >= 11
-local dims = {
-  {rate = tonumber(ARGV[1]), cap = tonumber(ARGV[2]), cost = 1, level = tonumber(s[2])},
-  {rate = tonumber(ARGV[3]), cap = tonumber(ARGV[4]), cost = tonumber(ARGV[5]), level = tonumber(s[3])},
-}
-local wait = 0
-for i, d in ipairs(dims) do
-  if d.rate > 0 then
-    if d.level == nil or at == nil then
-      d.level = d.cap
-    else
-      d.level = math.min(d.cap, d.level + (start - at) * d.rate)
-    end
-    if reading then
-      local remaining = tonumber(ARGV[9 + i])
-      if remaining >= 0 then
-        local since = n[i] - tonumber(ARGV[7 + i])
-        local told = math.min(d.cap, remaining + (start - tonumber(ARGV[7])) * d.rate) - since
-        d.level = math.min(d.level, told)
-      end
-    end
-    local need = math.min(d.cost, d.cap)
-    if d.level < need then
-      wait = math.max(wait, (need - d.level) / d.rate)
+local dims = bucket_levels(s, at, start)
+if #ARGV >= 11 then
+  for i, d in ipairs(dims) do
+    local remaining = tonumber(ARGV[9 + i])
+    if d.rate > 0 and remaining >= 0 then
+      local since = n[i] - tonumber(ARGV[7 + i])
+      local told = math.min(d.cap, remaining + (start - tonumber(ARGV[7])) * d.rate) - since
+      d.level = math.min(d.level, told)
     end
   end
 end
+local wait = bucket_wait(dims)
 local admitted = start + wait
 n[1] = n[1] + 1
 n[2] = n[2] + tonumber(ARGV[5])
-local fields = {'at', string.format('%.6f', admitted),
-  'n_req', string.format('%.0f', n[1]), 'n_tok', string.format('%.0f', n[2])}
-for i, d in ipairs(dims) do
-  if d.rate > 0 then
-    local level = math.min(d.cap, d.level + wait * d.rate) - d.cost
-    table.insert(fields, i == 1 and 'req' or 'tok')
-    table.insert(fields, string.format('%.6f', level))
-  end
-end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('PEXPIRE', KEYS[1], math.ceil((admitted - now) * 1000) + tonumber(ARGV[6]))
+local fields = {'n_req', string.format('%.0f', n[1]), 'n_tok', string.format('%.0f', n[2])}
+bucket_store(now, admitted, wait, dims, fields)
 return {string.format('%.6f', admitted - now), string.format('%.6f', admitted), tostring(n[1]), tostring(n[2])}
 """
+)
 
 
 class RedisReadings:

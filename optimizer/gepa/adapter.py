@@ -3,9 +3,9 @@
 ``dspy.GEPA.compile`` imports ``DspyAdapter`` from ``dspy.teleprompt.gepa.gepa_utils`` each time it
 runs and builds one with its settings; GEPA's engine draws a tqdm bar. While a run of ours is
 compiling (``dispatching``), a stand-in sits in each of those two places of the module globals and
-answers for the optimizer of the calling context (a context variable: a sweep's cells each get
-their own), as ``optimizer/mipro/stand_ins.py`` does for MIPROv2; with no run in the context DSPy's
-own objects answer. The last run to finish puts them back.
+answers for the optimizer of the calling context (``optimizer/swapped_globals.py``, as for MIPROv2:
+a sweep's cells each get their own); with no run in the context DSPy's own objects answer. The last
+run to finish puts them back.
 
 ``EngineAdapter`` is DSPy's adapter with two things changed:
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import contextvars
 import copy
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +37,7 @@ from evaluation.engine import EvaluationResult, Evaluator
 from gateway.facade import GatewayLoop
 from gateway.ledger import Ledger
 from optimizer.gepa.feedback import FeedbackMetric, example_score
+from optimizer.swapped_globals import SwappedGlobals
 
 REFLECT_PHASE = "reflect"
 Batch = EvaluationBatch[dspy.Prediction, dict[str, Any]]  # one per (candidate, batch): outputs, scores, traces
@@ -188,19 +188,13 @@ def _without_failure_share(evaluator: Evaluator) -> Evaluator:
 
 
 # -- the stand-ins in DSPy's and GEPA's module globals ------------------------------------------------
-_active: contextvars.ContextVar[EngineEvaluations | None] = contextvars.ContextVar("gepa_run", default=None)
-_lock = threading.Lock()
-_users = 0
-_stock: dict[str, Any] = {}
-
-
 class _QuietBar:
     """GEPA's progress bar inside a run of ours: the run reports progress to ``EngineEvaluations.progress``."""
 
     def __init__(self, total: int | None = None, **_: Any) -> None:
         self.total = total or 0
         self.n = 0
-        evaluations = _active.get()
+        evaluations = _SWAP.current()
         self._report = evaluations.progress if evaluations is not None else None
 
     def update(self, delta: int) -> None:
@@ -213,41 +207,26 @@ class _QuietBar:
 
 
 def _adapter(**options: Any) -> Any:
-    evaluations = _active.get()
+    evaluations = _SWAP.current()
     if evaluations is None:
-        return _stock["DspyAdapter"](**options)
+        return _SWAP.stock("DspyAdapter")(**options)
     return EngineAdapter(evaluations, **options)
 
 
 def _tqdm(*args: Any, **kwargs: Any) -> Any:
-    if _active.get() is None:
-        return _stock["tqdm"](*args, **kwargs)
+    if _SWAP.current() is None:
+        return _SWAP.stock("tqdm")(*args, **kwargs)
     return _QuietBar(**kwargs)
 
 
-_PLACES: tuple[tuple[Any, str, Any], ...] = ((gepa_utils, "DspyAdapter", _adapter), (gepa_engine, "tqdm", _tqdm))
+_SWAP: SwappedGlobals[EngineEvaluations] = SwappedGlobals(
+    "gepa_run", ((gepa_utils, "DspyAdapter", _adapter), (gepa_engine, "tqdm", _tqdm))
+)
 
 
-@contextlib.contextmanager
-def dispatching(evaluations: EngineEvaluations) -> Iterator[None]:
+def dispatching(evaluations: EngineEvaluations) -> contextlib.AbstractContextManager[None]:
     """Run the block with ``dspy.GEPA`` building our adapter for ``evaluations`` in this context."""
-    global _users
-    with _lock:
-        if _users == 0:
-            for module, name, stand_in in _PLACES:
-                _stock[name] = getattr(module, name)
-                setattr(module, name, stand_in)
-        _users += 1
-    token = _active.set(evaluations)
-    try:
-        yield
-    finally:
-        _active.reset(token)
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                for module, name, _ in _PLACES:
-                    setattr(module, name, _stock.pop(name))
+    return _SWAP.dispatching(evaluations)
 
 
 __all__ = ["EngineAdapter", "EngineEvaluations", "dispatching"]

@@ -10,8 +10,9 @@ break any other optimizer running at the same time in the same process (a sweep'
 second would save the first one's stand-ins as "DSPy's" and restore them after the first had
 finished, and each would run the other's evaluations.
 
-Here the swap happens once: while at least one optimizer runs (``dispatching``), a stand-in sits in
-each place and hands every call to the optimizer of the calling context. That optimizer's
+Here the swap happens once (``optimizer/swapped_globals.py``): while at least one optimizer runs
+(``dispatching``), a stand-in sits in each place and hands every call to the optimizer of the calling
+context. That optimizer's
 ``Hooks`` live in a context variable, set on the thread that runs ``compile`` and copied into every
 thread and task it starts (``optimizer.mipro.concurrent.run_concurrently``, the gateway loop's tasks), so
 a call always reaches the optimizer that made it. With no optimizer in the context, DSPy's own
@@ -21,10 +22,8 @@ object answers, as if nothing were swapped. The last optimizer to finish puts DS
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import sys
-import threading
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +32,8 @@ from typing import Any
 from dspy.teleprompt import bootstrap as bootstrap_module
 from dspy.teleprompt import mipro_optimizer_v2
 from dspy.teleprompt import utils as teleprompt_utils
+
+from optimizer.swapped_globals import SwappedGlobals
 
 _BOOTSTRAP_LOG = logging.getLogger("dspy.teleprompt.bootstrap")
 
@@ -49,58 +50,52 @@ class Hooks:
     bootstrap: Callable[..., Any] | None = None  # called as ``BootstrapFewShot(...)``
 
 
-_active: contextvars.ContextVar[Hooks | None] = contextvars.ContextVar("mipro_hooks", default=None)
-_lock = threading.Lock()
-_users = 0
-_stock: dict[str, Any] = {}
-
-
 def active() -> Hooks | None:
     """The hooks of the optimizer running in this context, if any."""
-    return _active.get()
+    return _SWAP.current()
 
 
 # -- the stand-ins ----------------------------------------------------------------------------------
 def _evaluate(*args: Any, **kwargs: Any) -> Any:
-    hooks = _active.get()
-    return hooks.evaluate(*args, **kwargs) if hooks is not None else _stock["Evaluate"](*args, **kwargs)
+    hooks = _SWAP.current()
+    return hooks.evaluate(*args, **kwargs) if hooks is not None else _SWAP.stock("Evaluate")(*args, **kwargs)
 
 
 def _eval_candidate_program(*args: Any, **kwargs: Any) -> Any:
-    hooks = _active.get()
-    stock = _stock["eval_candidate_program"]
+    hooks = _SWAP.current()
+    stock = _SWAP.stock("eval_candidate_program")
     return hooks.eval_candidate_program(*args, **kwargs) if hooks is not None else stock(*args, **kwargs)
 
 
 def _grounded_proposer(*args: Any, **kwargs: Any) -> Any:
-    hooks = _active.get()
-    return hooks.proposer(*args, **kwargs) if hooks is not None else _stock["GroundedProposer"](*args, **kwargs)
+    hooks = _SWAP.current()
+    return hooks.proposer(*args, **kwargs) if hooks is not None else _SWAP.stock("GroundedProposer")(*args, **kwargs)
 
 
 def _import_optuna() -> Any:
-    hooks = _active.get()
-    return hooks.import_optuna() if hooks is not None else _stock["_import_optuna"]()
+    hooks = _SWAP.current()
+    return hooks.import_optuna() if hooks is not None else _SWAP.stock("_import_optuna")()
 
 
 def _bootstrap_few_shot(*args: Any, **kwargs: Any) -> Any:
-    hooks = _active.get()
+    hooks = _SWAP.current()
     if hooks is not None and hooks.bootstrap is not None:
         return hooks.bootstrap(*args, **kwargs)
-    return _stock["BootstrapFewShot"](*args, **kwargs)
+    return _SWAP.stock("BootstrapFewShot")(*args, **kwargs)
 
 
 def _tqdm(iterable: Any = None, *args: Any, **kwargs: Any) -> Any:
     # An optimizer reports progress itself: its bootstrap sets, all running at once, draw no bars.
-    if _active.get() is not None:
+    if _SWAP.current() is not None:
         return iterable
-    return _stock["tqdm"].tqdm(iterable, *args, **kwargs)
+    return _SWAP.stock("tqdm").tqdm(iterable, *args, **kwargs)
 
 
 class _QuietWhenStopping(logging.Filter):
     """Drops DSPy's per-example bootstrap failure lines of a run that is ending (it reports its one error)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        hooks = _active.get()
+        hooks = _SWAP.current()
         return hooks is None or hooks.stop_reason() is None
 
 
@@ -111,13 +106,13 @@ class _ContextStdout:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        if _active.get() is not None:
+        if _SWAP.current() is not None:
             return len(text)
         written: int = self._stream.write(text)
         return written
 
     def flush(self) -> None:
-        if _active.get() is None:
+        if _SWAP.current() is None:
             self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:
@@ -140,9 +135,6 @@ _stdout: _ContextStdout | None = None
 
 def _install() -> None:
     global _stdout
-    for module, name, stand_in in _PLACES:
-        _stock[name] = getattr(module, name)
-        setattr(module, name, stand_in)
     _BOOTSTRAP_LOG.addFilter(_QUIET_FILTER)
     _stdout = _ContextStdout(sys.stdout)
     sys.stdout = _stdout
@@ -154,33 +146,20 @@ def _uninstall() -> None:
         sys.stdout = _stdout._stream
     _stdout = None
     _BOOTSTRAP_LOG.removeFilter(_QUIET_FILTER)
-    for module, name, _ in _PLACES:
-        setattr(module, name, _stock.pop(name))
 
 
-@contextlib.contextmanager
-def dispatching(hooks: Hooks) -> Iterator[None]:
+_SWAP: SwappedGlobals[Hooks] = SwappedGlobals("mipro_hooks", _PLACES, install=_install, uninstall=_uninstall)
+
+
+def dispatching(hooks: Hooks) -> contextlib.AbstractContextManager[None]:
     """Run the block with ``hooks`` answering for DSPy in this context (and the threads it starts)."""
-    global _users
-    with _lock:
-        if _users == 0:
-            _install()
-        _users += 1
-    token = _active.set(hooks)
-    try:
-        yield
-    finally:
-        _active.reset(token)
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                _uninstall()
+    return _SWAP.dispatching(hooks)
 
 
 @contextlib.contextmanager
 def bootstrapping(factory: Callable[..., Any]) -> Iterator[None]:
     """Inside ``dispatching``: ``BootstrapFewShot(...)`` calls of this context go to ``factory``."""
-    hooks = _active.get()
+    hooks = _SWAP.current()
     if hooks is None:
         raise RuntimeError("bootstrapping() needs an optimizer's hooks in the context (dispatching)")
     saved, hooks.bootstrap = hooks.bootstrap, factory
@@ -192,7 +171,4 @@ def bootstrapping(factory: Callable[..., Any]) -> Iterator[None]:
 
 def stock(name: str) -> Any:
     """DSPy's own object for ``name`` (one of the swapped globals), swapped in or not."""
-    for module, place, _ in _PLACES:
-        if place == name:
-            return _stock.get(name, getattr(module, name))
-    raise KeyError(name)
+    return _SWAP.stock(name)

@@ -93,6 +93,21 @@ def _groups_section(results: Mapping[str, Any]) -> str:
     return table + note + _intervals_svg(forest)
 
 
+def _verdict(ci95: Any, compared: str) -> str:
+    """What a Welch interval of a difference between ``compared`` says, as a sentence (none without one)."""
+    if ci95 and (ci95[0] > 0 or ci95[1] < 0):
+        return f" The {compared} differ beyond what the seeds' spread explains."
+    if ci95:
+        return f" The interval includes 0: these seeds cannot tell the {compared} apart."
+    return ""
+
+
+def _comparison(comp: Mapping[str, Any], table: str, sentence: str) -> str:
+    """One comparison: the values it holds fixed as a heading, its table, and the sentence below."""
+    heading = f"<h3>{_values(comp['values'])}</h3>" if comp.get("values") else ""
+    return f"{heading}{table}<p>{_esc(sentence)}</p>"
+
+
 def _comparison_section(results: Mapping[str, Any]) -> str:
     comparisons = results.get("subset_comparison") or []
     if not comparisons:
@@ -128,12 +143,8 @@ def _comparison_section(results: Mapping[str, Any]) -> str:
                 f"{_ci(diff.get('ci95'))}; optimized test score {_num(opt.get('difference'), '+.2f')} points, "
                 f"{_ci(opt.get('ci95'))} (seeds: {diff['n'][0]} middle, {diff['n'][1]} high)."
             )
-            if diff.get("ci95") and (diff["ci95"][0] > 0 or diff["ci95"][1] < 0):
-                sentence += " The subsets' improvements differ beyond what the seeds' spread explains."
-            elif diff.get("ci95"):
-                sentence += " The interval includes 0: these seeds cannot tell the subsets' improvements apart."
-        heading = f"<h3>{_values(comp['values'])}</h3>" if comp.get("values") else ""
-        parts.append(f"{heading}{table}<p>{_esc(sentence)}</p>")
+            sentence += _verdict(diff.get("ci95"), "subsets' improvements")
+        parts.append(_comparison(comp, table, sentence))
     return "".join(parts)
 
 
@@ -181,12 +192,8 @@ def _optimizers_section(results: Mapping[str, Any]) -> str:
                 f"GEPA minus MIPROv2: test improvement {diff['difference']:+.2f} points, 95% Welch interval "
                 f"{_ci(diff.get('ci95'))} (seeds: {diff['n'][0]} MIPROv2, {diff['n'][1]} GEPA)."
             )
-            if diff.get("ci95") and (diff["ci95"][0] > 0 or diff["ci95"][1] < 0):
-                sentence += " The optimizers differ beyond what the seeds' spread explains."
-            elif diff.get("ci95"):
-                sentence += " The interval includes 0: these seeds cannot tell the optimizers apart."
-        heading = f"<h3>{_values(comp['values'])}</h3>" if comp.get("values") else ""
-        parts.append(f"{heading}{table}<p>{_esc(sentence)}</p>")
+            sentence += _verdict(diff.get("ci95"), "optimizers")
+        parts.append(_comparison(comp, table, sentence))
     note = (
         '<p class="legend muted">Per cell, mean over seeds. Calls: every request the cell made, live or answered '
         "from the cache (cells on one gateway answer each other's identical requests, e.g. the same baseline, "

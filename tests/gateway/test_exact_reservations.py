@@ -15,28 +15,12 @@ from gateway.core import Gateway
 from gateway.ledger import Ledger
 from gateway.pricing import price_of
 from gateway.shared.conn import connect
-from gateway.testing import ScriptedTransport, billed_in_full, dense_prompt
+from gateway.testing import ScriptedTransport, billed_in_full, dense_call, worst_case_cost
 from gateway.types import ChatCall, Endpoint
 
 ENDPOINT = Endpoint(model="openai/gpt-4o", identity="openai|gpt-4o", api_key="k")
 PRICE = price_of("openai/gpt-4o")
 CALLS = 96
-
-
-def dense_call(i: int) -> ChatCall:
-    """Dense prompts with every kind of completion limit: max_tokens, n choices of it, or none at all."""
-    params: dict[str, Any] = {"max_tokens": 300}
-    if i % 4 == 1:
-        params = {"max_tokens": 200, "n": 3}
-    elif i % 4 == 2:
-        params = {}
-    return ChatCall(ENDPOINT, [{"role": "user", "content": dense_prompt(i)}], params)
-
-
-def uncapped_cost(calls: list[ChatCall]) -> float:
-    return sum(billed_in_full(c)["usage"]["prompt_tokens"] * PRICE.prompt_usd for c in calls) + sum(
-        billed_in_full(c)["usage"]["completion_tokens"] * PRICE.completion_usd for c in calls
-    )
 
 
 async def spend(budget: Budget, cap: float, concurrency: int) -> tuple[Ledger, list[Any]]:
@@ -45,14 +29,14 @@ async def spend(budget: Budget, cap: float, concurrency: int) -> tuple[Ledger, l
     gateway = Gateway(
         transport, policy=CachePolicy.OFF, ledger=ledger, budget=budget, concurrency=concurrency, exact_tokens=False
     )
-    calls = [dense_call(i) for i in range(CALLS)]
+    calls = [dense_call(i, ENDPOINT) for i in range(CALLS)]
     outcomes = await asyncio.gather(*(gateway.complete(c) for c in calls), return_exceptions=True)
     return ledger, outcomes
 
 
 @pytest.mark.parametrize("concurrency", [16, 64])
 def test_dense_text_never_takes_the_local_budget_past_its_cap(concurrency):
-    cap = round(uncapped_cost([dense_call(i) for i in range(CALLS)]) * 0.3, 4)
+    cap = round(worst_case_cost([dense_call(i, ENDPOINT) for i in range(CALLS)], PRICE) * 0.3, 4)
     budget = LocalBudget(cap)
     ledger, outcomes = asyncio.run(spend(budget, cap, concurrency))
     total = ledger.total()
@@ -63,7 +47,7 @@ def test_dense_text_never_takes_the_local_budget_past_its_cap(concurrency):
 
 @pytest.mark.parametrize("concurrency", [16, 64])
 def test_dense_text_never_takes_the_shared_budget_past_its_cap(shared_redis, concurrency):
-    cap = round(uncapped_cost([dense_call(i) for i in range(CALLS)]) * 0.3, 4)
+    cap = round(worst_case_cost([dense_call(i, ENDPOINT) for i in range(CALLS)], PRICE) * 0.3, 4)
 
     async def scenario() -> tuple[Ledger, list[Any], dict[str, Any] | None]:
         client = connect(shared_redis)
@@ -99,7 +83,7 @@ def test_a_reservation_counts_the_tokenizer_n_choices_and_the_models_output_limi
         budget=budget,
         ledger=Ledger(max_cost_usd=100.0),
     )
-    with_n, unbounded = dense_call(1), dense_call(2)  # n=3 of 200 tokens; no max_tokens at all
+    with_n, unbounded = dense_call(1, ENDPOINT), dense_call(2, ENDPOINT)  # n=3 of 200 tokens; no max_tokens at all
     asyncio.run(gateway.complete(with_n))
     asyncio.run(gateway.complete(unbounded))
     counted = [tokens.count_prompt_tokens("gpt-4o", c.messages) for c in (with_n, unbounded)]

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import diskcache
 import dspy
 import pytest
 
@@ -23,24 +19,17 @@ from optimizer.cli import build_parser, config_from_args
 from optimizer.gepa.config import GEPAConfig, metric_call_budget
 from optimizer.gepa.feedback import FeedbackMetric
 from optimizer.run import RunConfig, run_optimization
-from optimizer.testing import small_config, small_flags
+from optimizer.testing import run_small, small_config, small_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 GEPA_CALLS = 60
 SMALL_GEPA = small_config(optimizer="gepa", gepa=GEPAConfig(auto=None, max_metric_calls=GEPA_CALLS))
 
 
-def run_gepa(tmp_path: Path, name: str, **changes) -> tuple[Path, dict, dict]:
-    config = replace(SMALL_GEPA, out_dir=tmp_path / name, cache_dir=tmp_path / f"cache-{name}", **changes)
-    outcome = run_optimization(config)
-    assert outcome.run_dir is not None
-    return outcome.run_dir, outcome.results, outcome.ledger
-
-
 @pytest.fixture(scope="module")
 def gepa_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gepa")
-    return (tmp,) + run_gepa(tmp, "base")
+    return (tmp,) + run_small(tmp, "base", SMALL_GEPA)
 
 
 def test_outputs_candidates_parents_and_pareto_scores(gepa_run):
@@ -131,12 +120,9 @@ def test_replay_makes_zero_calls_and_the_same_program(gepa_run, tmp_path):
     assert outcome.results["gepa"]["candidates"] == results["gepa"]["candidates"]
 
 
-def test_concurrency_1_and_16_give_identical_results(gepa_run, tmp_path):
+def test_concurrency_1_and_16_give_identical_results(gepa_run, same_at_concurrency_1):
     _, run_dir, results, _ = gepa_run
-    one_dir, one, _ = run_gepa(tmp_path, "c1", concurrency=1)
-    assert (one_dir / "optimized_program.json").read_bytes() == (run_dir / "optimized_program.json").read_bytes()
-    for key in ("baseline_score", "optimized_score", "dev", "test", "gepa"):
-        assert one[key] == results[key], key
+    same_at_concurrency_1(SMALL_GEPA, run_dir, results, ("baseline_score", "optimized_score", "dev", "test", "gepa"))
 
 
 def test_estimate_covers_the_budget_and_reflection(gepa_run, tmp_path):
@@ -179,90 +165,10 @@ def test_gepa_flags_without_gepa_are_one_line_and_an_error(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-# -- kill -9 and resume, against a standalone simulator that counts every request ---------------------
-@pytest.fixture
-def standalone_simulator():
-    proc = subprocess.Popen(
-        [sys.executable, "scripts/simulator.py", "--port", "0", "--latency-ms", "3"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    match = re.search(r"http://127\.0\.0\.1:\d+", line)
-    assert match, line
-    yield match.group(0)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=20)
-
-
-def _requests(url: str) -> int:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{url}/_sim/stats", timeout=10) as response:
-        return int(json.load(response)["requests"])
-
-
-def test_killed_gepa_run_resumes_sending_only_what_was_not_answered(standalone_simulator, tmp_path):
-    url = standalone_simulator
-    env = {**os.environ, "OPENAI_API_KEY": "sim-key"}
-    flags = [
-        *small_flags("--quiet"),
-        *("--optimizer", "gepa", "--gepa-max-metric-calls", str(GEPA_CALLS)),
-        *("--model", "openai/gpt-4o", "--api-base", f"{url}/v1"),
-    ]
-
-    def optimize(name: str, cache: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "scripts/optimize.py",
-                *flags,
-                "--cache-dir",
-                str(tmp_path / cache),
-                "--out",
-                str(tmp_path / name),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    before = _requests(url)
-    clean = optimize("clean", "cache-clean")
-    assert clean.wait(timeout=180) == 0, clean.stderr.read()
-    clean_calls = _requests(url) - before
-
-    before = _requests(url)
-    kills = 0
-    for threshold in (60, 200):  # in the baseline and the search, then in the search and its reflections
-        proc = optimize("resumed", "cache-resumed")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with diskcache.Cache(str(tmp_path / "cache-resumed")) as cache:
-                    if len(cache) >= threshold:
-                        break
-            except Exception:
-                pass
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        kills += 1
-    final = optimize("resumed", "cache-resumed")
-    assert final.wait(timeout=180) == 0, final.stderr.read()
-    resumed_calls = _requests(url) - before
-    # Only requests in flight at a kill can be sent again: at most `concurrency` per kill.
-    assert clean_calls <= resumed_calls <= clean_calls + 16 * kills
-    clean_program = (tmp_path / "clean" / "optimized_program.json").read_bytes()
-    assert (tmp_path / "resumed" / "optimized_program.json").read_bytes() == clean_program
-    clean_results = json.loads((tmp_path / "clean" / "optimization_results.json").read_text())
-    resumed_results = json.loads((tmp_path / "resumed" / "optimization_results.json").read_text())
-    for key in ("baseline_score", "optimized_score", "dev", "test", "gepa"):
-        assert resumed_results[key] == clean_results[key], key
+def test_killed_gepa_run_resumes_sending_only_what_was_not_answered(killed_and_resumed):
+    flags = [*small_flags("--quiet"), "--optimizer", "gepa", "--gepa-max-metric-calls", str(GEPA_CALLS)]
+    # Killed in the baseline and the search, then in the search and its reflections.
+    killed_and_resumed(flags, (60, 200), ("baseline_score", "optimized_score", "dev", "test", "gepa"))
 
 
 def test_tracking_records_gepa_candidates_and_not_miprov2_settings(gepa_run):

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import diskcache
 import dspy
 import pytest
 
@@ -20,17 +15,11 @@ from cache import CachePolicy
 from evaluation.signatures import Generator
 from optimizer.mipro.phased import SearchConfig
 from optimizer.run import run_optimization
-from optimizer.testing import small_config, small_flags
+from optimizer.testing import run_small, small_config, small_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = small_config()
 SMALL_FLAGS = small_flags("--quiet")
-
-
-def run_small(tmp_path: Path, name: str, **changes) -> tuple[Path, dict, dict]:
-    config = replace(SMALL, out_dir=tmp_path / name, cache_dir=tmp_path / f"cache-{name}", **changes)
-    outcome = run_optimization(config)
-    return outcome.run_dir, outcome.results, outcome.ledger
 
 
 @pytest.fixture(scope="module")
@@ -142,12 +131,9 @@ def test_replay_miss_stops_with_a_clear_error(tmp_path):
     assert ledger["total"]["live_calls"] == 0
 
 
-def test_concurrency_1_and_16_give_identical_results(base_run, tmp_path):
+def test_concurrency_1_and_16_give_identical_results(base_run, same_at_concurrency_1):
     _, run_dir, results, _ = base_run
-    one_dir, one, _ = run_small(tmp_path, "c1", concurrency=1)
-    assert (one_dir / "optimized_program.json").read_bytes() == (run_dir / "optimized_program.json").read_bytes()
-    for key in ("baseline_score", "optimized_score", "dev", "test", "trials"):
-        assert one[key] == results[key], key
+    same_at_concurrency_1(SMALL, run_dir, results, ("baseline_score", "optimized_score", "dev", "test", "trials"))
 
 
 def test_dry_run_estimate_is_within_ten_percent_of_calls_made(base_run, tmp_path):
@@ -188,86 +174,8 @@ def test_apply_answers_through_the_gateway(base_run, tmp_path):
     assert all(a["response"].strip() for a in answers)
 
 
-# -- kill -9 and resume, against a standalone simulator that counts every request ---------------------
-@pytest.fixture
-def standalone_simulator():
-    proc = subprocess.Popen(
-        [sys.executable, "scripts/simulator.py", "--port", "0", "--latency-ms", "3"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    match = re.search(r"http://127\.0\.0\.1:\d+", line)
-    assert match, line
-    yield match.group(0)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=20)
-
-
-def _requests(url: str) -> int:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{url}/_sim/stats", timeout=10) as response:
-        return int(json.load(response)["requests"])
-
-
-def test_killed_run_resumes_without_repeating_completed_calls(standalone_simulator, tmp_path):
-    url = standalone_simulator
-    env = {**os.environ, "OPENAI_API_KEY": "sim-key"}
-    flags = [*SMALL_FLAGS, "--model", "openai/gpt-4o", "--api-base", f"{url}/v1"]
-
-    def optimize(name: str, cache: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "scripts/optimize.py",
-                *flags,
-                "--cache-dir",
-                str(tmp_path / cache),
-                "--out",
-                str(tmp_path / name),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    before = _requests(url)
-    clean = optimize("clean", "cache-clean")
-    assert clean.wait(timeout=180) == 0, clean.stderr.read()
-    clean_calls = _requests(url) - before
-
-    before = _requests(url)
-    kills = 0
-    for threshold in (40, 120):
-        proc = optimize("resumed", "cache-resumed")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with diskcache.Cache(str(tmp_path / "cache-resumed")) as cache:
-                    if len(cache) >= threshold:
-                        break
-            except Exception:
-                pass
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        kills += 1
-    final = optimize("resumed", "cache-resumed")
-    assert final.wait(timeout=180) == 0, final.stderr.read()
-    resumed_calls = _requests(url) - before
-    # Only requests in flight at a kill can be sent again: at most `concurrency` per kill.
-    assert clean_calls <= resumed_calls <= clean_calls + 16 * kills
-    clean_program = (tmp_path / "clean" / "optimized_program.json").read_bytes()
-    assert (tmp_path / "resumed" / "optimized_program.json").read_bytes() == clean_program
-    clean_results = json.loads((tmp_path / "clean" / "optimization_results.json").read_text())
-    resumed_results = json.loads((tmp_path / "resumed" / "optimization_results.json").read_text())
-    for key in ("baseline_score", "optimized_score", "dev", "test", "trials"):
-        assert resumed_results[key] == clean_results[key], key
+def test_killed_run_resumes_without_repeating_completed_calls(killed_and_resumed):
+    killed_and_resumed(SMALL_FLAGS, (40, 120), ("baseline_score", "optimized_score", "dev", "test", "trials"))
 
 
 def test_a_repeated_trial_reuses_the_earlier_result(tmp_path):

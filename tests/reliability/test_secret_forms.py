@@ -14,18 +14,16 @@ servers. Neither a secret nor its first characters may appear anywhere.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 import redis
-from aiohttp import web
 
 from gateway.shared.testing import RedisServer
+from gateway.testing import RefusingProvider
 from optimizer.cli import main as optimize_main
 from optimizer.sweep.cli import main as sweep_main
 from optimizer.testing import small_flags
@@ -49,37 +47,17 @@ def found_in(data: bytes) -> list[str]:
     return [form for form, secret in SECRETS.items() if secret[:PREFIX_CHARS].encode() in data]
 
 
-class QuotingProvider:
+class QuotingProvider(RefusingProvider):
     """An OpenAI-compatible endpoint that refuses every request with 401, quoting a header token of its
     own and then the caller's key so that the key straddles the 300-character cut of an error line."""
 
     def __init__(self) -> None:
+        super().__init__(401, "invalid_api_key")
         self.lead = 0  # characters before the provider's message in the error's text (set by ``probe``)
-        self.url = ""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     def message(self, key: str) -> str:
         head = f"upstream refused: {{'x-api-key': '{SECRETS['header token']}'}} "
         return head + "." * max(0, KEY_AT - self.lead - len(head)) + f" {key} is not a valid key"
-
-    async def _chat(self, request: web.Request) -> web.Response:
-        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        error = {
-            "message": self.message(key),
-            "type": "invalid_request_error",
-            "param": None,
-            "code": "invalid_api_key",
-        }
-        return web.json_response({"error": error}, status=401)
-
-    async def _start(self) -> str:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        return f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
 
     def probe(self) -> None:
         """Measure where LiteLLM puts the provider's message in its exception's text."""
@@ -97,16 +75,6 @@ class QuotingProvider:
             self.lead = str(exc).index("upstream refused")
         else:
             raise AssertionError("the provider answered")
-
-    def __enter__(self) -> QuotingProvider:
-        self._thread.start()
-        self.url = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
 
 
 def new_schema() -> str:

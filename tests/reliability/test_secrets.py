@@ -5,19 +5,17 @@ search everything they printed and wrote. The key must appear nowhere.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from evaluation.data import SHIPPED_SAMPLE
+from gateway.testing import RefusingProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "sk-hsopt-RELIABILITY-7f3a9c41e2d8"
@@ -172,47 +170,11 @@ def test_json_logs_record_every_retry(session):
 
 
 # -- a provider that echoes the key back in its errors -------------------------------------------------
-class EchoingProvider:
-    """A stub endpoint that refuses every request and quotes the caller's key in the error, as some
-    proxies and gateways do; served on its own thread so subprocesses can reach it."""
-
-    def __init__(self, status: int, code: str) -> None:
-        self.status, self.code = status, code
-        self.url = ""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    async def _chat(self, request: web.Request) -> web.Response:
-        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        message = f"request refused for key {key}"
-        return web.json_response(
-            {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": self.code}},
-            status=self.status,
-        )
-
-    async def _start(self) -> str:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        return f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
-
-    def __enter__(self) -> EchoingProvider:
-        self._thread.start()
-        self.url = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-
-
 @pytest.fixture
-def echoing_provider(request) -> Iterator[EchoingProvider]:
+def echoing_provider(request) -> Iterator[RefusingProvider]:
+    """A provider that refuses every request and quotes the caller's key in the error."""
     status, code = request.param
-    with EchoingProvider(status, code) as provider:
+    with RefusingProvider(status, code) as provider:
         yield provider
 
 
