@@ -28,7 +28,6 @@ from optimizer.cli import main as optimize_main
 from optimizer.sweep.cli import main as sweep_main
 from optimizer.testing import small_flags
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 SECRETS = {
     "redis user-info password": "RdsUsrPw-5b8e1f2a",
     "redis query password": "RdsQryPw-9c2d7a4e",
@@ -77,17 +76,21 @@ class QuotingProvider(RefusingProvider):
             raise AssertionError("the provider answered")
 
 
-def new_schema() -> str:
+def with_query(url: str, query: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+def new_schema(postgres: str) -> str:
     schema = f"hsopt_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+    with psycopg.connect(postgres, autocommit=True) as connection:
         connection.execute(f"CREATE SCHEMA {schema}")
     return schema
 
 
-def schema_rows(schema: str) -> bytes:
+def schema_rows(postgres: str, schema: str) -> bytes:
     """Every row of every table in ``schema``, as text."""
     dump: list[str] = []
-    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+    with psycopg.connect(postgres, autocommit=True) as connection:
         tables = connection.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
         ).fetchall()
@@ -118,31 +121,37 @@ def redis_contents(server: RedisServer) -> bytes:
 
 
 @pytest.fixture
-def schemas() -> Iterator[dict[str, str]]:
-    made = {name: new_schema() for name in ("run", "sweep", "mlflow")}
+def schemas(postgres_url: str) -> Iterator[dict[str, str]]:
+    made = {name: new_schema(postgres_url) for name in ("run", "sweep", "mlflow")}
     yield made
-    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
         for schema in made.values():
             connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_secrets_planted_in_every_form_are_found_in_nothing(tmp_path, schemas, private_redis, capfd, monkeypatch):
+def test_secrets_planted_in_every_form_are_found_in_nothing(
+    tmp_path, postgres_url, schemas, private_redis, capfd, monkeypatch
+):
     monkeypatch.chdir(tmp_path)  # MLflow's relative defaults land here, and are searched
     plain = private_redis(password=SECRETS["redis user-info password"])
     queried = private_redis(password=SECRETS["redis query password"])
     redis_userinfo = plain.url
     redis_query = f"redis://127.0.0.1:{queried.port}/0?password={SECRETS['redis query password']}"
     search_path = "options=-csearch_path%3D"
-    pg_userinfo = (
-        f"postgresql://postgres:{SECRETS['postgres user-info password']}@127.0.0.1:5432/test"
-        f"?{search_path}{schemas['run']}"
+
+    # The session's server (the machine's, or one of its own on a socket) trusts local connections: a
+    # password in the URL is carried along and written wherever the run writes its URLs, never checked.
+    def with_password(password: str) -> str:
+        assert "://postgres@" in postgres_url, postgres_url
+        return postgres_url.replace("://postgres@", f"://postgres:{password}@", 1)
+
+    pg_userinfo = with_query(with_password(SECRETS["postgres user-info password"]), search_path + schemas["run"])
+    pg_query = with_query(
+        with_query(postgres_url, f"password={SECRETS['postgres query password']}"), search_path + schemas["sweep"]
     )
-    pg_query = f"{POSTGRES}?password={SECRETS['postgres query password']}&{search_path}{schemas['sweep']}"
-    mlflow_uri = (
-        f"postgresql://postgres:{SECRETS['mlflow URI password']}@127.0.0.1:5432/test?{search_path}{schemas['mlflow']}"
-    )
+    mlflow_uri = with_query(with_password(SECRETS["mlflow URI password"]), search_path + schemas["mlflow"])
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "secrets")
     monkeypatch.setenv("OPENAI_API_KEY", SECRETS["API key"])
@@ -197,7 +206,7 @@ def test_secrets_planted_in_every_form_are_found_in_nothing(tmp_path, schemas, p
     for path in files:
         leaks[str(path.relative_to(tmp_path))] = found_in(path.read_bytes())
     for name, schema in schemas.items():
-        leaks[f"PostgreSQL schema of the {name}"] = found_in(schema_rows(schema))
+        leaks[f"PostgreSQL schema of the {name}"] = found_in(schema_rows(postgres_url, schema))
     for server in (plain, queried):
         leaks[f"Redis at port {server.port}"] = found_in(redis_contents(server))
     leaks = {where: forms for where, forms in leaks.items() if forms}
