@@ -13,6 +13,7 @@ import redis
 from structlog.testing import capture_logs
 
 from gateway import errors
+from gateway.budget import redis as budget_redis
 from gateway.budget.notes import BudgetNotes
 from gateway.budget.redis import RedisBudget, budget_keys, read_budget, recreate_budget
 from gateway.shared.conn import connect
@@ -121,7 +122,9 @@ def test_a_record_that_vanishes_mid_run_stops_the_worker_and_is_not_recreated_by
         asyncio.run(open_and_spend(target, notes, 0.1))
 
 
-def test_the_server_settings_that_can_lose_a_budget_are_named_once(private_redis, tmp_path):
+def test_the_server_settings_that_can_lose_a_budget_are_named_once(private_redis, tmp_path, monkeypatch):
+    # Once per server and process: an earlier test's server on a port now reused must not count.
+    monkeypatch.setattr(budget_redis, "_WARNED", set())
     volatile = private_redis()
     durable = private_redis(persist=True)
     redis.Redis.from_url(durable.url).config_set("maxmemory-policy", "noeviction")
